@@ -1,0 +1,117 @@
+//! The engine's typed errors. Each variant says which kind of operation failed and why.
+
+pub use nestdb_storage::{CatalogError, InputError, SchemaError, StorageError};
+
+/// Errors of the `nestdb` library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bad rows in an insert/upsert: nothing was written.
+    #[error("invalid input: {0}")]
+    Input(#[from] InputError),
+    /// An invalid table schema.
+    #[error("invalid schema: {0}")]
+    Schema(#[from] SchemaError),
+    /// A table-level catalog problem (missing table, name in use, bad name).
+    #[error("{0}")]
+    Catalog(CatalogError),
+    /// The storage layer failed (I/O, corruption, RocksDB).
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// A query that cannot run as asked.
+    #[error("{0}")]
+    Query(#[from] QueryError),
+    /// The learned index could not be fit.
+    #[error("index: {0}")]
+    Index(#[from] crate::index::IndexError),
+    /// The statement was cancelled (Ctrl-C in the shell).
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl From<CatalogError> for Error {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Storage(s) => Error::Storage(s),
+            other => Error::Catalog(other),
+        }
+    }
+}
+
+impl From<nestdb_storage::WriteError> for Error {
+    fn from(e: nestdb_storage::WriteError) -> Self {
+        match e {
+            nestdb_storage::WriteError::Input(i) => Error::Input(i),
+            nestdb_storage::WriteError::Storage(s) => Error::Storage(s),
+            other => Error::Storage(StorageError::corrupt("write", other.to_string())),
+        }
+    }
+}
+
+impl From<arrow_schema::ArrowError> for Error {
+    fn from(e: arrow_schema::ArrowError) -> Self {
+        Error::Storage(StorageError::Arrow(e))
+    }
+}
+
+/// Why a query cannot run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The query vector's length differs from the table's dimension.
+    #[error("query vector has {actual} dimensions, the table's vector column \"{column}\" has {expected}")]
+    Dimension {
+        /// The vector column.
+        column: String,
+        /// The table's dimension.
+        expected: usize,
+        /// The query's length.
+        actual: usize,
+    },
+    /// The query vector holds NaN or an infinity.
+    #[error("query vector holds a non-finite value at dimension {0}")]
+    NonFinite(usize),
+    /// The zero vector under the cosine metric.
+    #[error("the zero vector has no cosine distance")]
+    ZeroVector,
+    /// A selected or filtered column does not exist.
+    #[error("column \"{column}\" does not exist in table \"{table}\" (columns: {known})")]
+    UnknownColumn {
+        /// The column asked for.
+        column: String,
+        /// The table.
+        table: String,
+        /// The table's columns.
+        known: String,
+    },
+    /// A knob has an invalid value.
+    #[error("invalid setting {name} = {value}: {reason}")]
+    Setting {
+        /// The knob.
+        name: String,
+        /// The value given.
+        value: String,
+        /// What is allowed.
+        reason: String,
+    },
+    /// A filter that does not type-check.
+    #[error("filter: {0}")]
+    Filter(String),
+    /// The operator's metric differs from the table's.
+    #[error("operator {op} is {op_metric} distance but table \"{table}\" is indexed for {table_metric}; use {suggest}")]
+    Metric {
+        /// The operator used.
+        op: String,
+        /// Its metric.
+        op_metric: String,
+        /// The table.
+        table: String,
+        /// The table's metric.
+        table_metric: String,
+        /// The operator to use instead.
+        suggest: String,
+    },
+}
+
+/// Result alias of the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

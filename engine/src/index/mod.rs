@@ -1,0 +1,201 @@
+//! The learned index: everything the funnel uses, fit to the table's own data.
+//!
+//! - an orthogonal rotation (PCA) so prefixes carry most of the variance ([`pca`]), skipped
+//!   when the embeddings already concentrate variance in their prefix (MRL-trained models);
+//! - partitions: k-means on the rotated prefix ([`kmeans`]); segments store rows clustered by
+//!   partition so a probe reads contiguous ranges;
+//! - quantizers for the coarse prefix: int8 with learned per-dimension ranges, and 1-bit signs
+//!   ([`quant`]);
+//! - the funnel schedule: partitions probed and shortlist size per stage, tuned on sample
+//!   queries drawn from the data to meet a recall target at the least cost ([`tuner`]).
+//!
+//! A model is immutable and versioned; it is stored in `index-<version>.nidx` (container
+//! format, see docs/format.md) and referenced by the manifest.
+
+pub mod encode;
+pub mod fit;
+pub mod kmeans;
+pub mod pca;
+pub mod quant;
+pub mod schedule;
+pub mod tuner;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use nestdb_storage::container::{as_bytes, Container, FileKind};
+use nestdb_storage::{sections, Metric, StorageError, TableSchema};
+use serde::{Deserialize, Serialize};
+
+use crate::layout::Layout;
+pub use quant::Int8Quantizer;
+pub use schedule::{Schedule, Stage};
+
+/// Why an index could not be fit.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IndexError {
+    /// The eigendecomposition did not converge.
+    #[error("PCA failed: {0}")]
+    Pca(String),
+    /// Too few rows to learn from.
+    #[error("{rows} rows are too few to fit an index (at least {min} needed)")]
+    TooFewRows {
+        /// Rows available.
+        rows: usize,
+        /// Rows needed.
+        min: usize,
+    },
+}
+
+/// Whether to learn a rotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RotationMode {
+    /// Rotate unless the variance is already concentrated in the prefix (MRL-trained models).
+    #[default]
+    Auto,
+    /// Always rotate.
+    On,
+    /// Never rotate.
+    Off,
+}
+
+impl RotationMode {
+    /// Parses `auto`, `on`/`true`, `off`/`false`.
+    pub fn parse(s: &str) -> Option<RotationMode> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Some(RotationMode::Auto),
+            "on" | "true" | "yes" => Some(RotationMode::On),
+            "off" | "false" | "no" => Some(RotationMode::Off),
+            _ => None,
+        }
+    }
+}
+
+/// Scalar facts about a model (stored as the index file's JSON section).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ModelMeta {
+    /// Model version (names the file).
+    pub version: u64,
+    /// Vector dimension.
+    pub dim: usize,
+    /// Table metric.
+    pub metric: Metric,
+    /// Whether a rotation is applied.
+    pub rotated: bool,
+    /// Why the rotation was or was not applied.
+    pub rotation_reason: String,
+    /// Dimensions the partitions and int8 codes cover (a band boundary).
+    pub coarse_dims: usize,
+    /// Dimensions the sign codes cover.
+    pub bits_dims: usize,
+    /// Number of partitions.
+    pub partitions: usize,
+    /// Rows the model was fit on.
+    pub fit_rows: usize,
+    /// Fraction of variance in the first `d` dimensions at each band boundary, before and
+    /// after rotation: `(d, raw, rotated)`.
+    pub variance_profile: Vec<(usize, f32, f32)>,
+    /// Tuned schedules, one per recall target, ascending by target.
+    pub schedules: Vec<Schedule>,
+}
+
+/// A learned index model.
+#[derive(Clone, Debug)]
+pub struct IndexModel {
+    /// Scalar facts and schedules.
+    pub meta: ModelMeta,
+    /// Model version (same as `meta.version`).
+    pub version: u64,
+    /// `dim x dim` row-major orthogonal rotation, if rotated.
+    pub rotation: Option<Arc<Vec<f32>>>,
+    /// Partition centroids, `partitions x coarse_dims`, in the rotated space.
+    pub centroids: Vec<f32>,
+    /// int8 quantizer of the coarse prefix.
+    pub quant: Int8Quantizer,
+}
+
+impl IndexModel {
+    /// The index file's sections.
+    pub fn to_sections(&self) -> Vec<(u32, Vec<u8>)> {
+        let mut s = vec![(
+            sections::INDEX_META,
+            serde_json::to_vec(&self.meta).expect("meta serializes"),
+        )];
+        if let Some(r) = &self.rotation {
+            s.push((sections::INDEX_ROTATION, as_bytes(r).to_vec()));
+        }
+        s.push((
+            sections::INDEX_CENTROIDS,
+            as_bytes(&self.centroids).to_vec(),
+        ));
+        s.push((
+            sections::INDEX_QUANT,
+            as_bytes(&self.quant.to_floats()).to_vec(),
+        ));
+        s
+    }
+
+    /// Loads and verifies an index file.
+    pub fn load(path: &Path) -> Result<IndexModel, StorageError> {
+        let c = Container::open(path, FileKind::Index)?;
+        let bad = |r: &str| StorageError::corrupt(path.display().to_string(), r);
+        let meta: ModelMeta = serde_json::from_slice(c.require(sections::INDEX_META)?)
+            .map_err(|e| bad(&format!("index metadata: {e}")))?;
+        let d = meta.dim;
+        let rotation = if meta.rotated {
+            Some(Arc::new(
+                c.typed::<f32>(sections::INDEX_ROTATION, d * d)?.to_vec(),
+            ))
+        } else {
+            None
+        };
+        let centroids = c
+            .typed::<f32>(
+                sections::INDEX_CENTROIDS,
+                meta.partitions * meta.coarse_dims,
+            )?
+            .to_vec();
+        let quant = Int8Quantizer::from_floats(
+            c.typed::<f32>(sections::INDEX_QUANT, 2 * meta.coarse_dims)?,
+        );
+        if meta.schedules.is_empty() || meta.partitions == 0 {
+            return Err(bad("index has no partitions or no schedule"));
+        }
+        Ok(IndexModel {
+            version: meta.version,
+            meta,
+            rotation,
+            centroids,
+            quant,
+        })
+    }
+
+    /// The schedule tuned for the smallest stored target at or above `target` (the most
+    /// accurate one if `target` is above them all).
+    pub fn schedule_for(&self, target: f32) -> &Schedule {
+        self.meta
+            .schedules
+            .iter()
+            .filter(|s| s.target >= target)
+            .min_by(|a, b| a.target.total_cmp(&b.target))
+            .unwrap_or_else(|| {
+                self.meta
+                    .schedules
+                    .iter()
+                    .max_by(|a, b| a.measured_recall.total_cmp(&b.measured_recall))
+                    .expect("at least one schedule")
+            })
+    }
+}
+
+/// The layout of segments encoded under `model` (or without an index).
+pub fn layout_for(schema: &TableSchema, model: Option<&IndexModel>) -> Layout {
+    Layout {
+        dim: schema.dim(),
+        bands: schema.bands(),
+        metric: schema.metric(),
+        rotation: model.and_then(|m| m.rotation.clone()),
+    }
+}

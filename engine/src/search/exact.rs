@@ -1,0 +1,97 @@
+//! Exact search: every selected row scored at full dimension.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float32Type;
+use nestdb_storage::TableVersion;
+use rayon::prelude::*;
+
+use super::{to_distance, PreparedQuery, RowSet, Selection};
+use crate::error::Result;
+use crate::layout::{Layout, SegView};
+use crate::topk::{Cand, TopK};
+
+/// Rows scored per parallel task.
+const CHUNK_ROWS: usize = 4096;
+
+/// The exact `k` nearest selected rows of `v`, best first, with reported distances.
+/// Addresses: segment position, or `segments.len() + chunk` for unflushed rows.
+pub fn search(
+    v: &TableVersion,
+    layout: &Layout,
+    q: &PreparedQuery,
+    k: usize,
+    sel: &Selection,
+) -> Result<Vec<Cand>> {
+    let views = v
+        .segments
+        .iter()
+        .map(|s| SegView::new(s, layout))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut tasks: Vec<(usize, usize, usize)> = Vec::new();
+    for (pos, s) in v.segments.iter().enumerate() {
+        if matches!(sel.segments[pos], RowSet::Nothing) {
+            continue;
+        }
+        for start in (0..s.rows()).step_by(CHUNK_ROWS) {
+            tasks.push((pos, start, (start + CHUNK_ROWS).min(s.rows())));
+        }
+    }
+    let nb = layout.bands.len();
+    let seg_top = tasks
+        .par_iter()
+        .map(|&(pos, start, end)| {
+            let view = &views[pos];
+            let mut t = TopK::new(k);
+            match &sel.segments[pos] {
+                RowSet::Some(b) => {
+                    for off in b.range(start as u32..end as u32) {
+                        let d = to_distance(q.metric, q.partial(layout, view, off as usize, nb));
+                        t.push(d, Cand::addr(pos, off as usize));
+                    }
+                }
+                _ => {
+                    for off in start..end {
+                        if sel.keep_segment_row(v, pos, off as u32) {
+                            let d = to_distance(q.metric, q.partial(layout, view, off, nb));
+                            t.push(d, Cand::addr(pos, off));
+                        }
+                    }
+                }
+            }
+            t
+        })
+        .reduce(
+            || TopK::new(k),
+            |mut a, b| {
+                a.merge(b);
+                a
+            },
+        );
+    let mut top = seg_top;
+    top.merge(mem_search(v, q, k, sel));
+    Ok(top.into_sorted())
+}
+
+/// Exact search over the unflushed rows (stored as given, so scored on the original query).
+pub fn mem_search(v: &TableVersion, q: &PreparedQuery, k: usize, sel: &Selection) -> TopK {
+    let base = v.segments.len();
+    let d = q.original.len();
+    let mut t = TopK::new(k);
+    for (c, chunk) in v.mem.chunks().iter().enumerate() {
+        let col = chunk.batch.column(v.def.schema.vector_index());
+        let vals = col
+            .as_fixed_size_list()
+            .values()
+            .as_primitive::<Float32Type>()
+            .values();
+        for off in 0..chunk.rowids.len() {
+            if sel.keep_mem_row(v, c, off) {
+                t.push(
+                    q.raw_distance(&vals[off * d..(off + 1) * d]),
+                    Cand::addr(base + c, off),
+                );
+            }
+        }
+    }
+    t
+}

@@ -1,0 +1,108 @@
+//! Turns row addresses into an Arrow `RecordBatch`: the selected user columns, then `_rowid`
+//! and `_distance` (lance's convention).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, Float32Array, Int64Array, RecordBatch, UInt64Array};
+use arrow_schema::{DataType, Field, Schema};
+use nestdb_storage::schema::ROWID;
+use nestdb_storage::TableVersion;
+
+use crate::error::Result;
+use crate::topk::Cand;
+
+/// Name of the distance column.
+pub const DISTANCE: &str = "_distance";
+
+/// The value of column `idx` for rows at `addrs` (segment position or `segments + chunk`).
+pub fn gather(v: &TableVersion, idx: usize, addrs: &[u64]) -> Result<ArrayRef> {
+    let nseg = v.segments.len();
+    if idx == v.def.schema.pk_index() {
+        let vals: Vec<i64> = addrs
+            .iter()
+            .map(|&a| {
+                let c = Cand { dist: 0.0, addr: a };
+                if c.source() < nseg {
+                    v.segments[c.source()].pks()[c.offset()]
+                } else {
+                    let chunk = &v.mem.chunks()[c.source() - nseg];
+                    chunk
+                        .batch
+                        .column(idx)
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .map_or(0, |a| a.value(c.offset()))
+                }
+            })
+            .collect();
+        return Ok(Arc::new(Int64Array::from(vals)));
+    }
+    let mut sources: BTreeMap<usize, usize> = BTreeMap::new();
+    for &a in addrs {
+        let n = sources.len();
+        sources.entry((a >> 32) as usize).or_insert(n);
+    }
+    let mut arrays: Vec<ArrayRef> =
+        vec![Arc::new(Int64Array::from(Vec::<i64>::new())); sources.len()];
+    for (&src, &slot) in &sources {
+        arrays[slot] = if src < nseg {
+            v.segments[src].column(idx)?
+        } else {
+            v.mem.chunks()[src - nseg].batch.column(idx).clone()
+        };
+    }
+    let indices: Vec<(usize, usize)> = addrs
+        .iter()
+        .map(|&a| (sources[&((a >> 32) as usize)], (a & 0xffff_ffff) as usize))
+        .collect();
+    if arrays.is_empty() {
+        let ty = v.def.schema.columns()[idx].ty.arrow_type();
+        return Ok(arrow_array::new_empty_array(&ty));
+    }
+    let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+    Ok(arrow_select::interleave::interleave(&refs, &indices)?)
+}
+
+/// Row ids of rows at `addrs`.
+pub fn rowids(v: &TableVersion, addrs: &[u64]) -> UInt64Array {
+    let nseg = v.segments.len();
+    addrs
+        .iter()
+        .map(|&a| {
+            let c = Cand { dist: 0.0, addr: a };
+            if c.source() < nseg {
+                v.segments[c.source()].rowids()[c.offset()]
+            } else {
+                v.mem.chunks()[c.source() - nseg].rowids[c.offset()]
+            }
+        })
+        .collect()
+}
+
+/// Builds the result batch for `hits` (best first): columns `select` (schema indices), then
+/// `_rowid`, then `_distance` when `with_distance`.
+pub fn build(
+    v: &TableVersion,
+    hits: &[Cand],
+    select: &[usize],
+    with_distance: bool,
+) -> Result<RecordBatch> {
+    let addrs: Vec<u64> = hits.iter().map(|c| c.addr).collect();
+    let schema = v.def.schema.arrow_schema();
+    let mut fields: Vec<Field> = Vec::with_capacity(select.len() + 2);
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(select.len() + 2);
+    for &i in select {
+        fields.push(schema.field(i).clone());
+        cols.push(gather(v, i, &addrs)?);
+    }
+    fields.push(Field::new(ROWID, DataType::UInt64, false));
+    cols.push(Arc::new(rowids(v, &addrs)));
+    if with_distance {
+        fields.push(Field::new(DISTANCE, DataType::Float32, false));
+        cols.push(Arc::new(Float32Array::from_iter_values(
+            hits.iter().map(|c| c.dist),
+        )));
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
+}
