@@ -157,6 +157,8 @@ impl Database {
             }
         }
         let t = Table::new(self.inner.store.table(name)?, self.inner.options.clone());
+        // Load (and verify) the learned index now, so a damaged file is reported at open.
+        t.model_for(&t.inner.store.snapshot())?;
         self.tables().insert(name.into(), t.clone());
         Ok(t)
     }

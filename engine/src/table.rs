@@ -143,9 +143,13 @@ impl Table {
         if let Some(m) = cache.as_ref().filter(|m| m.version == r.version) {
             return Ok(Some(m.clone()));
         }
-        let m = Arc::new(IndexModel::load(
-            &self.inner.store.dir().join(r.file_name()),
-        )?);
+        let file = v.index.as_ref().ok_or_else(|| {
+            nestdb_storage::StorageError::corrupt(
+                format!("table {}", self.name()),
+                "index file not open",
+            )
+        })?;
+        let m = Arc::new(IndexModel::from_container(file)?);
         *cache = Some(m.clone());
         Ok(Some(m))
     }

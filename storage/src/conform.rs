@@ -205,7 +205,9 @@ fn conform_labels(name: &str, input: &ArrayRef) -> Result<ArrayRef, InputError> 
             ),
         });
     }
-    Ok(Arc::new(StringArray::from(out)))
+    Ok(Arc::new(
+        out.iter().map(|o| o.as_deref()).collect::<StringArray>(),
+    ))
 }
 
 /// Extracts `dim`-dimensional f32 vectors from FixedSizeList/List/LargeList of f16/f32/f64,

@@ -26,7 +26,7 @@ use crate::keys::{self, Location};
 use crate::manifest::{IndexRef, Manifest, SegmentMeta};
 use crate::memtable::MemTable;
 use crate::segment::{self, EncodedSegment, Segment, SegmentEncoder};
-use crate::table::{manifest_bytes, TableVersion, Writer};
+use crate::table::{manifest_bytes, open_index, TableVersion, Writer};
 
 /// A newly fit learned index to install with a compaction.
 pub struct NewIndex {
@@ -89,6 +89,7 @@ impl Writer<'_> {
             segments,
             deletes,
             mem: MemTable::default(),
+            index: v.index.clone(),
         });
         Ok(info)
     }
@@ -124,6 +125,11 @@ impl Writer<'_> {
             }
         }
         let (seg, mut info) = self.write_segment(&v, &mut m, batch, rowids, encoder, &mut wb)?;
+        let index = if m.index == v.manifest.index {
+            v.index.clone()
+        } else {
+            open_index(&self.table.dir, &m)?
+        };
         self.table.write(wb, true)?;
         info.replaced = v.segments.len();
         let (segments, deletes) = match seg {
@@ -138,6 +144,7 @@ impl Writer<'_> {
             segments,
             deletes,
             mem: MemTable::default(),
+            index,
         });
         // Open snapshots keep their mappings; unlinking does not disturb them.
         for f in old_files.iter().filter(|f| !keep.contains(f)) {

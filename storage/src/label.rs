@@ -2,11 +2,14 @@
 //!
 //! A label is a sequence of one or more segments joined by `/`, like a file path or an ltree
 //! path with another separator: `python/declarations/functions`, `src/storage/segment.rs`.
-//! - Leading and trailing `/` are removed (`/usr/lib/` is `usr/lib`).
-//! - Segments are non-empty (`a//b` is rejected) and contain no control characters.
+//! - Leading and trailing `/` are removed and runs of `/` collapse to one, as in POSIX paths
+//!   (`/usr//lib/` is `usr/lib`).
+//! - Segments contain no control characters.
 //! - Case is kept and matters (`Python` and `python` are different labels), as in ltree.
 //! - At most 1024 bytes and 64 segments.
 //! - The empty label is rejected; use NULL for "no label".
+
+use std::borrow::Cow;
 
 /// Longest label accepted, in bytes.
 pub const MAX_LABEL_BYTES: usize = 1024;
@@ -20,9 +23,6 @@ pub enum LabelError {
     /// Nothing left after trimming `/`.
     #[error("a label must have at least one segment")]
     Empty,
-    /// `a//b`.
-    #[error("empty segment (\"//\")")]
-    EmptySegment,
     /// A control character such as a newline.
     #[error("control character in label")]
     ControlCharacter,
@@ -35,8 +35,19 @@ pub enum LabelError {
 }
 
 /// Normalizes a label, or says why it is invalid.
-pub fn normalize(label: &str) -> Result<&str, LabelError> {
-    let l = label.trim_matches('/');
+pub fn normalize(label: &str) -> Result<Cow<'_, str>, LabelError> {
+    let trimmed = label.trim_matches('/');
+    let l: Cow<'_, str> = if trimmed.contains("//") {
+        Cow::Owned(
+            trimmed
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join("/"),
+        )
+    } else {
+        Cow::Borrowed(trimmed)
+    };
     if l.is_empty() {
         return Err(LabelError::Empty);
     }
@@ -46,14 +57,7 @@ pub fn normalize(label: &str) -> Result<&str, LabelError> {
     if l.chars().any(char::is_control) {
         return Err(LabelError::ControlCharacter);
     }
-    let mut depth = 0;
-    for seg in l.split('/') {
-        if seg.is_empty() {
-            return Err(LabelError::EmptySegment);
-        }
-        depth += 1;
-    }
-    if depth > MAX_LABEL_DEPTH {
+    if l.split('/').count() > MAX_LABEL_DEPTH {
         return Err(LabelError::TooDeep);
     }
     Ok(l)
@@ -75,7 +79,7 @@ mod tests {
     fn rules() {
         assert_eq!(normalize("/a/b/").unwrap(), "a/b");
         assert_eq!(normalize("src/x.rs").unwrap(), "src/x.rs");
-        assert_eq!(normalize("a//b"), Err(LabelError::EmptySegment));
+        assert_eq!(normalize("c//usr///include").unwrap(), "c/usr/include");
         assert_eq!(normalize("//"), Err(LabelError::Empty));
         assert_eq!(normalize("a\nb"), Err(LabelError::ControlCharacter));
         assert!(is_descendant("a/b/c", "a/b"));

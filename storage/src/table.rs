@@ -12,6 +12,7 @@ use arrow_array::RecordBatch;
 use roaring::RoaringBitmap;
 use rocksdb::{WriteBatch, WriteOptions, DB};
 
+use crate::container::{Container, FileKind};
 use crate::error::{Result, StorageError};
 use crate::keys::{self, Location};
 use crate::manifest::{Manifest, TableDef};
@@ -32,6 +33,9 @@ pub struct TableVersion {
     pub deletes: Vec<Arc<RoaringBitmap>>,
     /// Rows not yet flushed.
     pub mem: MemTable,
+    /// The learned index file of this version, verified and mapped (it stays readable after
+    /// a later version replaces and unlinks it).
+    pub index: Option<Arc<Container>>,
 }
 
 impl TableVersion {
@@ -101,6 +105,7 @@ impl TableStore {
             None => 0,
         }
         .max(max_rowid);
+        let index = open_index(&dir, &manifest)?;
         let def = Arc::new(def);
         let version = TableVersion {
             def: def.clone(),
@@ -108,6 +113,7 @@ impl TableStore {
             segments,
             deletes,
             mem,
+            index,
         };
         Ok(TableStore {
             db,
@@ -201,6 +207,14 @@ impl Writer<'_> {
             })
             .collect()
     }
+}
+
+/// Opens and verifies the index file `m` references, if any.
+pub(crate) fn open_index(dir: &Path, m: &Manifest) -> Result<Option<Arc<Container>>> {
+    m.index
+        .as_ref()
+        .map(|r| Container::open(&dir.join(r.file_name()), FileKind::Index).map(Arc::new))
+        .transpose()
 }
 
 pub(crate) fn read_manifest(db: &DB, tid: u64) -> Result<Manifest> {

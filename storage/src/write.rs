@@ -167,6 +167,7 @@ impl Writer<'_> {
             segments: v.segments.clone(),
             deletes,
             mem,
+            index: v.index.clone(),
         });
     }
 }

@@ -20,10 +20,9 @@ pub mod quant;
 pub mod schedule;
 pub mod tuner;
 
-use std::path::Path;
 use std::sync::Arc;
 
-use nestdb_storage::container::{as_bytes, Container, FileKind};
+use nestdb_storage::container::{as_bytes, Container};
 use nestdb_storage::{sections, Metric, StorageError, TableSchema};
 use serde::{Deserialize, Serialize};
 
@@ -137,9 +136,9 @@ impl IndexModel {
         s
     }
 
-    /// Loads and verifies an index file.
-    pub fn load(path: &Path) -> Result<IndexModel, StorageError> {
-        let c = Container::open(path, FileKind::Index)?;
+    /// Parses a verified index file.
+    pub fn from_container(c: &Container) -> Result<IndexModel, StorageError> {
+        let path = c.path();
         let bad = |r: &str| StorageError::corrupt(path.display().to_string(), r);
         let meta: ModelMeta = serde_json::from_slice(c.require(sections::INDEX_META)?)
             .map_err(|e| bad(&format!("index metadata: {e}")))?;
