@@ -26,6 +26,26 @@ pub struct Encoder {
     pub model: Option<Arc<IndexModel>>,
     /// Index of the vector column.
     pub vector_index: usize,
+    /// Indices of PATH columns (label dictionaries).
+    pub path_columns: Vec<usize>,
+}
+
+/// Indices of `schema`'s PATH columns.
+fn path_columns(schema: &TableSchema) -> Vec<usize> {
+    (0..schema.columns().len())
+        .filter(|&i| schema.columns()[i].ty == nestdb_storage::ColumnType::Path)
+        .collect()
+}
+
+/// Label dictionaries of every PATH column, for rows stored in `order`.
+fn label_sections(
+    batch: &RecordBatch,
+    cols: &[usize],
+    order: Option<&[u32]>,
+) -> Vec<(u32, Vec<u8>)> {
+    cols.iter()
+        .flat_map(|&c| crate::filter::labels::sections(batch, c, order))
+        .collect()
 }
 
 impl Encoder {
@@ -35,6 +55,7 @@ impl Encoder {
             layout: crate::index::layout_for(schema, model.as_deref()),
             model,
             vector_index: schema.vector_index(),
+            path_columns: path_columns(schema),
         }
     }
 }
@@ -72,6 +93,11 @@ impl SegmentEncoder for Encoder {
             }
             None => self.layout.band_regions(&x),
         };
+        enc.sections.extend(label_sections(
+            batch,
+            &self.path_columns,
+            enc.order.as_deref(),
+        ));
         Ok(finish(enc, &self.layout, bands))
     }
 }
@@ -111,8 +137,14 @@ impl SegmentEncoder for FitEncoder {
             rows,
         } = fit::fit(&self.schema, x, next, &self.options)
             .map_err(|e| StorageError::Encode(Box::new(e)))?;
+        let mut sections = rows.sections();
+        sections.extend(label_sections(
+            batch,
+            &path_columns(&self.schema),
+            Some(&rows.order),
+        ));
         let enc = EncodedSegment {
-            sections: rows.sections(),
+            sections,
             order: Some(rows.order),
             index_version: next,
             new_index: Some(NewIndex {

@@ -22,6 +22,7 @@
 mod db;
 mod encode;
 mod error;
+pub mod filter;
 pub mod index;
 pub mod kernels;
 pub mod layout;

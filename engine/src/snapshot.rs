@@ -8,6 +8,7 @@ use nestdb_storage::schema::ROWID;
 use nestdb_storage::TableVersion;
 
 use crate::error::{QueryError, Result};
+use crate::filter::Filter;
 use crate::search::results;
 use crate::search::Selection;
 use crate::table::Table;
@@ -110,11 +111,37 @@ impl Snapshot {
     /// Reads rows: the `projection` columns (every column, the vector included, when `None`;
     /// `_rowid` may be named too), at most `limit` rows, in storage order.
     pub fn scan(&self, projection: Option<&[&str]>, limit: Option<usize>) -> Result<RecordBatch> {
+        self.scan_where(None, projection, limit)
+    }
+
+    /// Like [`Snapshot::scan`], keeping only rows matching `filter`.
+    pub fn scan_where(
+        &self,
+        filter: Option<&Filter>,
+        projection: Option<&[&str]>,
+        limit: Option<usize>,
+    ) -> Result<RecordBatch> {
         let names: Option<Vec<String>> =
             projection.map(|p| p.iter().map(|s| s.to_string()).collect());
-        let sel = Selection::all(&self.version);
+        let sel = self.selection(filter)?;
         let addrs = self.addresses(&sel, limit);
         self.materialize(&addrs, names.as_deref())
+    }
+
+    /// Live rows matching `filter` (all live rows without one).
+    pub fn count_where(&self, filter: Option<&Filter>) -> Result<usize> {
+        match filter {
+            None => Ok(self.count()),
+            Some(f) => Ok(f.selection(&self.version)?.count(&self.version) as usize),
+        }
+    }
+
+    /// The rows `filter` keeps.
+    pub(crate) fn selection(&self, filter: Option<&Filter>) -> Result<Selection> {
+        match filter {
+            None => Ok(Selection::all(&self.version)),
+            Some(f) => f.selection(&self.version),
+        }
     }
 
     /// Builds a batch of the named columns for rows at `addrs`.

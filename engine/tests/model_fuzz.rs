@@ -112,6 +112,52 @@ fn check(t: &nestdb::Table, model: &Model) -> Result<(), TestCaseError> {
     let want_ids: Vec<i64> = want.iter().take(k).map(|x| x.1).collect();
     let got_ids: Vec<i64> = r.column(0).as_primitive::<Int64Type>().values().to_vec();
     prop_assert_eq!(got_ids, want_ids);
+    // filtered: exact search and a filtered scan agree with the model; the funnel returns
+    // min(k, matching) rows
+    let f = nestdb::filter::Filter::parse("label <@ 'root/g1' AND (tag LIKE 'tag-1%' OR id < 20)")
+        .unwrap();
+    let keep = |id: i64, salt: i64| {
+        id % 3 == 1 && (format!("tag-{id}-{salt}").starts_with("tag-1") || id < 20)
+    };
+    let want_f: Vec<i64> = want
+        .iter()
+        .map(|x| x.1)
+        .filter(|id| keep(*id, model[id]))
+        .take(k)
+        .collect();
+    let r = snap
+        .search(&q)
+        .limit(k)
+        .exact(true)
+        .select(&["id"])
+        .filter(f.clone())
+        .execute()
+        .unwrap();
+    prop_assert_eq!(
+        r.column(0).as_primitive::<Int64Type>().values().to_vec(),
+        want_f.clone()
+    );
+    let r = snap
+        .search(&q)
+        .limit(k)
+        .select(&["id"])
+        .filter(f.clone())
+        .execute()
+        .unwrap();
+    prop_assert_eq!(r.num_rows(), want_f.len());
+    let scanned = snap.scan_where(Some(&f), Some(&["id"]), None).unwrap();
+    let mut got_f: Vec<i64> = scanned
+        .column(0)
+        .as_primitive::<Int64Type>()
+        .values()
+        .to_vec();
+    got_f.sort();
+    let all_f: Vec<i64> = model
+        .iter()
+        .filter(|(i, s)| keep(**i, **s))
+        .map(|(i, _)| *i)
+        .collect();
+    prop_assert_eq!(got_f, all_f);
     Ok(())
 }
 

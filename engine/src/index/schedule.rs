@@ -59,17 +59,25 @@ pub struct Schedule {
     pub measured_recall: f32,
     /// Estimated cost per query (f32-dimension equivalents).
     pub cost: f32,
+    /// Filtered queries: keep probing (nearest partitions first) until at least this many
+    /// selected rows are covered.
+    #[serde(default)]
+    pub min_candidates: Option<usize>,
 }
 
 impl Schedule {
-    /// This schedule adapted to `k` results and a filter keeping `selectivity` of the rows:
-    /// shortlists grow with `k / self.k` and with `1 / selectivity` (capped), probes with the
-    /// square root of `1 / selectivity`.
-    pub fn scaled(&self, k: usize, selectivity: f64, partitions: usize) -> Schedule {
+    /// This schedule adapted to `k` results and a filter keeping `selectivity` of `rows`:
+    /// shortlists grow with `k / self.k`; under a filter, partitions are probed until the
+    /// selected rows covered reach what the unfiltered schedule scans, times
+    /// `1 + log2(1 / selectivity) / 2` (filtered neighbors lie farther out).
+    pub fn scaled(&self, k: usize, selectivity: f64, rows: usize, partitions: usize) -> Schedule {
         let grow_k = (k as f64 / self.k.max(1) as f64).max(1.0);
-        let inv = (1.0 / selectivity.clamp(1e-6, 1.0)).min(64.0);
         let mut s = self.clone();
-        s.nprobe = ((self.nprobe as f64 * inv.sqrt()).ceil() as usize).clamp(1, partitions.max(1));
+        if selectivity < 1.0 {
+            let scanned = self.nprobe as f64 * rows as f64 / partitions.max(1) as f64;
+            let f = 1.0 + (1.0 / selectivity.max(1e-9)).log2() / 2.0;
+            s.min_candidates = Some((scanned * f * grow_k).ceil() as usize);
+        }
         s.stages = self
             .stages
             .iter()

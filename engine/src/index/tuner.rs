@@ -134,6 +134,7 @@ pub fn tune(
             target,
             measured_recall: best.hits as f32 / denom,
             cost: (best.cost / m as f64) as f32,
+            min_candidates: None,
         }
     };
     TARGETS.iter().map(|&t| pick(t)).collect()
@@ -148,6 +149,7 @@ pub fn fallback(model: &IndexModel, k: usize) -> Schedule {
         target: 1.0,
         measured_recall: 1.0,
         cost: f32::MAX,
+        min_candidates: None,
     }
 }
 

@@ -35,7 +35,9 @@ pub struct Explain {
     pub estimated_recall: Option<f32>,
     /// Rows in the table version.
     pub rows: usize,
-    /// Estimated fraction of rows the filter keeps (1.0 without a filter).
+    /// Live rows the filter keeps (all rows without a filter).
+    pub matching: usize,
+    /// Fraction of rows the filter keeps (1.0 without a filter).
     pub selectivity: f64,
     /// Per-stage statistics (empty for a plain EXPLAIN).
     pub stages: Vec<StageStats>,

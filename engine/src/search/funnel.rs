@@ -10,8 +10,10 @@ use std::time::Instant;
 use nestdb_storage::Metric;
 use rayon::prelude::*;
 
+use roaring::RoaringBitmap;
+
 use super::explain::StageStats;
-use super::{to_distance, PreparedQuery};
+use super::{to_distance, PreparedQuery, RowSet};
 use crate::index::quant::QueryCodes;
 use crate::index::{IndexModel, Schedule, Stage};
 use crate::kernels;
@@ -21,8 +23,36 @@ use crate::topk::{Cand, TopK};
 /// Rows above which the first stage is scanned in parallel.
 const PAR_ROWS: usize = 65_536;
 
-/// Decides whether row `offset` of view `view` may be returned.
-pub type Keep<'a> = dyn Fn(usize, u32) -> bool + Sync + 'a;
+/// The rows of one view a query may return.
+#[derive(Clone, Copy)]
+pub struct ViewRows<'a> {
+    /// The selection of the view's source.
+    pub set: &'a RowSet,
+    /// Deleted rows (checked when `set` is [`RowSet::All`]).
+    pub deleted: &'a RoaringBitmap,
+}
+
+impl ViewRows<'_> {
+    /// Selected rows in `a..b`.
+    fn count(&self, a: u32, b: u32) -> u64 {
+        match self.set {
+            RowSet::All => (b - a) as u64 - self.deleted.range_cardinality(a..b),
+            RowSet::Some(bm) => bm.range_cardinality(a..b),
+            RowSet::Nothing => 0,
+        }
+    }
+
+    /// Calls `f` for each selected row in `a..b`.
+    #[inline]
+    fn for_each(&self, a: u32, b: u32, f: impl FnMut(u32)) {
+        match self.set {
+            RowSet::All if self.deleted.is_empty() => (a..b).for_each(f),
+            RowSet::All => (a..b).filter(|o| !self.deleted.contains(*o)).for_each(f),
+            RowSet::Some(bm) => bm.range(a..b).for_each(f),
+            RowSet::Nothing => {}
+        }
+    }
+}
 
 /// The query in every representation the stages need.
 struct Coded {
@@ -40,11 +70,11 @@ pub fn run(
     q: &PreparedQuery,
     sched: &Schedule,
     k: usize,
-    keep: &Keep<'_>,
+    rows: &[ViewRows<'_>],
     stats: &mut Vec<StageStats>,
 ) -> Vec<Cand> {
     let t = Instant::now();
-    let probes = probe(model, q, sched.nprobe);
+    let probes = choose_partitions(views, model, q, sched, rows);
     let c = model.meta.coarse_dims;
     stats.push(StageStats {
         name: "probe".into(),
@@ -67,7 +97,7 @@ pub fn run(
         keep: k,
     });
     let t = Instant::now();
-    let (mut survivors, scanned) = scan(views, model, layout, q, &coded, &probes, first, keep);
+    let (mut survivors, scanned) = scan(views, model, layout, q, &coded, &probes, first, rows);
     stats.push(StageStats {
         name: stage_name(&first, layout, model),
         candidates_in: scanned,
@@ -121,6 +151,43 @@ pub fn run(
     out
 }
 
+/// Partitions to scan: the `nprobe` nearest, and with `min_candidates` more in order of
+/// distance until that many selected rows are covered (filtered queries); partitions with no
+/// selected row are skipped.
+fn choose_partitions(
+    views: &[SegView<'_>],
+    model: &IndexModel,
+    q: &PreparedQuery,
+    sched: &Schedule,
+    rows: &[ViewRows<'_>],
+) -> Vec<usize> {
+    let Some(min) = sched.min_candidates else {
+        return probe(model, q, sched.nprobe);
+    };
+    let order = probe(model, q, model.meta.partitions);
+    let mut out = Vec::new();
+    let mut covered = 0u64;
+    for p in order {
+        if out.len() >= sched.nprobe && covered >= min as u64 {
+            break;
+        }
+        let n: u64 = views
+            .iter()
+            .zip(rows)
+            .filter_map(|(v, r)| {
+                v.partitions
+                    .filter(|o| p + 1 < o.len())
+                    .map(|o| r.count(o[p], o[p + 1]))
+            })
+            .sum();
+        if n > 0 {
+            out.push(p);
+            covered += n;
+        }
+    }
+    out
+}
+
 /// The `nprobe` partitions nearest the query's coarse prefix.
 pub fn probe(model: &IndexModel, q: &PreparedQuery, nprobe: usize) -> Vec<usize> {
     let c = model.meta.coarse_dims;
@@ -147,7 +214,7 @@ fn scan(
     coded: &Coded,
     probes: &[usize],
     stage: Stage,
-    keep: &Keep<'_>,
+    rows: &[ViewRows<'_>],
 ) -> (Vec<Cand>, usize) {
     let ranges: Vec<(usize, u32, u32)> = views
         .iter()
@@ -161,17 +228,18 @@ fn scan(
         })
         .filter(|r| r.2 > r.1)
         .collect();
-    let total: usize = ranges.iter().map(|r| (r.2 - r.1) as usize).sum();
+    let total: usize = ranges
+        .iter()
+        .map(|&(vi, a, b)| rows[vi].count(a, b) as usize)
+        .sum();
     let run_range = |top: &mut TopK, &(vi, a, b): &(usize, u32, u32)| {
         let v = &views[vi];
-        for off in a..b {
-            if keep(vi, off) {
-                top.push(
-                    score(v, model, layout, q, coded, stage, off as usize),
-                    Cand::addr(vi, off as usize),
-                );
-            }
-        }
+        rows[vi].for_each(a, b, |off| {
+            top.push(
+                score(v, model, layout, q, coded, stage, off as usize),
+                Cand::addr(vi, off as usize),
+            );
+        });
     };
     let top = if total >= PAR_ROWS {
         ranges

@@ -1,10 +1,18 @@
-//! Planning a search (exact scan or funnel, and the funnel's schedule) and running the plan.
+//! Planning a search and running the plan.
+//!
+//! Strategies: `exact` (every selected row at full dimension) or `funnel` (the learned
+//! index's schedule). Under a filter the selectivity is exact (the filter's bitmaps are
+//! counted), and the planner compares the estimated cost of brute force over the matching rows
+//! with the funnel's; a filtered funnel probes partitions nearest-first, skipping those with no
+//! matching row, until it has covered enough matching rows. A filtered query returns `k` rows
+//! whenever `k` rows match: a funnel that falls short finishes with an exact pass.
 
 use std::time::Instant;
 
 use nestdb_storage::{StorageError, TableVersion};
 
 use super::explain::{Explain, StageStats};
+use super::funnel::ViewRows;
 use super::query::SearchParams;
 use super::{exact, funnel, PreparedQuery, RowSet, Selection};
 use crate::error::Result;
@@ -17,18 +25,18 @@ pub const EXACT: &str = "exact";
 /// Strategy name of the funnel.
 pub const FUNNEL: &str = "funnel";
 
-/// Fraction of live rows `sel` keeps (1.0 when it keeps all).
-pub fn selectivity(v: &TableVersion, sel: &Selection) -> f64 {
-    let unfiltered = sel
-        .segments
+/// Whether the selection keeps every live row.
+pub fn unfiltered(sel: &Selection) -> bool {
+    sel.segments
         .iter()
         .chain(&sel.mem)
-        .all(|r| matches!(r, RowSet::All));
-    let rows = v.count();
-    if unfiltered || rows == 0 {
-        return 1.0;
-    }
-    sel.count(v) as f64 / rows as f64
+        .all(|r| matches!(r, RowSet::All))
+}
+
+/// Estimated cost of scoring `rows` rows exactly, in the tuner's units.
+fn exact_cost(rows: usize, model: &IndexModel) -> f64 {
+    rows as f64
+        * (4.0 * model.meta.variance_profile.len().max(1) as f64 + model.meta.dim as f64 / 8.0)
 }
 
 /// Chooses the strategy and schedule.
@@ -40,9 +48,20 @@ pub fn choose(
     target: f32,
     sel: &Selection,
 ) -> Result<Explain> {
+    let rows = v.count();
+    let matching = if unfiltered(sel) {
+        rows
+    } else {
+        sel.count(v) as usize
+    };
     let mut e = Explain {
-        rows: v.count(),
-        selectivity: selectivity(v, sel),
+        rows,
+        matching,
+        selectivity: if rows == 0 {
+            1.0
+        } else {
+            matching as f64 / rows as f64
+        },
         ..Explain::default()
     };
     let Some(model) = model.filter(|_| !params.exact) else {
@@ -50,16 +69,52 @@ pub fn choose(
         e.reason = if params.exact {
             "exact search requested".into()
         } else {
-            format!("no learned index yet ({} rows)", e.rows)
+            format!("no learned index yet ({rows} rows)")
         };
         return Ok(e);
     };
     let mut s = model
         .schedule_for(target)
-        .scaled(k, e.selectivity, model.meta.partitions);
+        .scaled(k, e.selectivity, rows, model.meta.partitions);
+    let tuned = apply_overrides(&mut s, params, k, model.meta.partitions);
+    let funnel_cost = s.cost as f64
+        * s.min_candidates
+            .map_or(1.0, |m| m as f64 / scanned(model, &s, rows).max(1.0));
+    let brute = exact_cost(matching, model);
+    if e.selectivity < 1.0 && brute <= funnel_cost && params.nprobe.is_none() {
+        e.strategy = EXACT.into();
+        e.reason = format!(
+            "filter keeps {matching} of {rows} rows: brute force over them (est. cost {brute:.0}) beats the funnel (est. {funnel_cost:.0})"
+        );
+        return Ok(e);
+    }
+    e.strategy = FUNNEL.into();
+    e.reason = format!(
+        "learned index v{} ({} partitions), recall target {target}{}",
+        model.version,
+        model.meta.partitions,
+        if e.selectivity < 1.0 {
+            "; filtered probing"
+        } else {
+            ""
+        }
+    );
+    e.estimated_recall = tuned.then_some(s.measured_recall);
+    e.schedule = Some(s);
+    Ok(e)
+}
+
+/// Rows an unfiltered run of `s` scans on average.
+fn scanned(model: &IndexModel, s: &Schedule, rows: usize) -> f64 {
+    s.nprobe as f64 * rows as f64 / model.meta.partitions.max(1) as f64
+}
+
+/// Applies per-query knobs; returns whether the schedule is still the tuned one.
+fn apply_overrides(s: &mut Schedule, params: &SearchParams, k: usize, partitions: usize) -> bool {
     let mut tuned = true;
     if let Some(n) = params.nprobe {
-        s.nprobe = n.clamp(1, model.meta.partitions);
+        s.nprobe = n.clamp(1, partitions);
+        s.min_candidates = None;
         tuned = false;
     }
     if let Some(st) = &params.stages {
@@ -72,14 +127,7 @@ pub fn choose(
         }
         tuned = false;
     }
-    e.strategy = FUNNEL.into();
-    e.reason = format!(
-        "learned index v{} ({} partitions), recall target {target}",
-        model.version, model.meta.partitions
-    );
-    e.estimated_recall = tuned.then_some(s.measured_recall);
-    e.schedule = Some(s);
-    Ok(e)
+    tuned
 }
 
 /// Runs the plan in `e`; returns the best `k`, best first. Stage statistics are recorded when
@@ -95,23 +143,28 @@ pub fn execute(
 ) -> Result<Vec<Cand>> {
     let layout = crate::index::layout_for(&v.def.schema, model);
     let mut stats = Vec::new();
-    let hits = match (&e.schedule, model) {
+    let mut hits = match (&e.schedule, model) {
         (Some(s), Some(m)) => run_funnel(v, m, &layout, q, s, k, sel, &mut stats)?,
-        _ => {
-            let t = Instant::now();
-            let hits = exact::search(v, &layout, q, k, sel)?;
-            let rows = sel.count(v) as usize;
-            stats.push(StageStats {
-                name: format!("exact[0:{}]", layout.dim),
-                candidates_in: rows,
-                candidates_out: hits.len(),
-                rows_touched: rows,
-                bytes_touched: rows * layout.dim * 4,
-                time: t.elapsed(),
-            });
-            hits
-        }
+        _ => Vec::new(),
     };
+    if e.schedule.is_none() || hits.len() < k.min(e.matching) {
+        if e.schedule.is_some() {
+            e.reason.push_str(&format!(
+                "; the funnel found {} of {k} rows, finished exactly",
+                hits.len()
+            ));
+        }
+        let t = Instant::now();
+        hits = exact::search(v, &layout, q, k, sel)?;
+        stats.push(StageStats {
+            name: format!("exact[0:{}]", layout.dim),
+            candidates_in: e.matching,
+            candidates_out: hits.len(),
+            rows_touched: e.matching,
+            bytes_touched: e.matching * layout.dim * 4,
+            time: t.elapsed(),
+        });
+    }
     if analyze {
         e.stages = stats;
     }
@@ -146,17 +199,21 @@ fn run_funnel(
             SegView::new(seg, layout)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let keep = |vi: usize, off: u32| sel.keep_segment_row(v, vi, off);
-    let found = funnel::run(&views, m, layout, q, s, k, &keep, stats);
+    let rows: Vec<ViewRows<'_>> = sel
+        .segments
+        .iter()
+        .zip(&v.deletes)
+        .map(|(set, d)| ViewRows { set, deleted: d })
+        .collect();
+    let found = funnel::run(&views, m, layout, q, s, k, &rows, stats);
     let t = Instant::now();
     let mut top = TopK::new(k);
     for c in found {
         top.push(c.dist, c.addr);
     }
-    let mem = exact::mem_search(v, q, k, sel);
     let mem_rows = v.mem.live_rows();
-    top.merge(mem);
     if mem_rows > 0 {
+        top.merge(exact::mem_search(v, q, k, sel));
         stats.push(StageStats {
             name: "unflushed (exact)".into(),
             candidates_in: mem_rows,

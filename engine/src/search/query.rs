@@ -39,6 +39,7 @@ pub struct Search {
     k: usize,
     select: Option<Vec<String>>,
     params: SearchParams,
+    filter: Option<crate::filter::Filter>,
 }
 
 impl Search {
@@ -49,6 +50,7 @@ impl Search {
             k: 10,
             select: None,
             params: SearchParams::default(),
+            filter: None,
         }
     }
 
@@ -94,6 +96,17 @@ impl Search {
         self
     }
 
+    /// Only rows matching `filter` (see [`crate::filter`]).
+    pub fn filter(mut self, filter: crate::filter::Filter) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+
+    /// Only rows matching a SQL condition, e.g. `label <@ 'python' AND lang = 'go'`.
+    pub fn filter_sql(self, condition: &str) -> Result<Self> {
+        Ok(self.filter(crate::filter::Filter::parse(condition)?))
+    }
+
     /// Runs the search: the selected columns, `_rowid` and `_distance`, nearest first.
     pub fn execute(&self) -> Result<RecordBatch> {
         Ok(self.run(false)?.0)
@@ -137,7 +150,10 @@ impl Search {
         let model = self.snap.table.model_for(v)?;
         let layout = crate::index::layout_for(&v.def.schema, model.as_deref());
         let q = PreparedQuery::new(&self.query, &layout, v.def.schema.vector_name())?;
-        let sel = Selection::all(v);
+        let sel = match &self.filter {
+            Some(f) => f.selection(v)?,
+            None => Selection::all(v),
+        };
         Ok((q, sel, model))
     }
 

@@ -1,0 +1,249 @@
+//! nestdb's side of the benchmarks. Prints one JSON line per measurement.
+//!
+//! ```text
+//! nestdb-bench search [--queries N] [--threads T] [--filter-col C --filter-prefix P]
+//!     recall@10 and QPS (one query at a time) across recall targets and knob settings,
+//!     in the peers harness's format ({"engine","params","recall","qps","build_s"})
+//! nestdb-bench ingest [--rows N]
+//!     insert throughput (batches of 1,000 rows, sync on and off) and flush time
+//! nestdb-bench exact [--rows N]
+//!     exact search QPS at N rows (the shared chunks, repeated with perturbation)
+//! ```
+//! Reads the shared data from `$NESTDB_SHARED_DATA` or `../shared/data`.
+
+use std::time::Instant;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::{Int64Array, RecordBatch};
+use nestdb::{Database, SearchParams, Table};
+use nestdb_benches::data::{self, DIM};
+use serde_json::json;
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let threads: usize = arg(&args, "--threads")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .expect("rayon pool");
+    match args.get(1).map(String::as_str) {
+        Some("search") => search(&args),
+        Some("ingest") => ingest(&args),
+        Some("exact") => exact(&args),
+        _ => eprintln!("usage: nestdb-bench search|ingest|exact [options] (see the source header)"),
+    }
+}
+
+fn build(base: &RecordBatch) -> (tempfile::TempDir, Table, f64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Database::builder()
+        .sync(false)
+        .open(dir.path())
+        .expect("open");
+    let t = db
+        .create_table("chunks", data::table_schema())
+        .expect("create");
+    let start = Instant::now();
+    for s in (0..base.num_rows()).step_by(10_000) {
+        t.insert(&base.slice(s, 10_000.min(base.num_rows() - s)))
+            .expect("insert");
+    }
+    t.analyze().expect("analyze");
+    (dir, t, start.elapsed().as_secs_f64())
+}
+
+/// Runs every query one at a time until at least a second has passed; returns ids and QPS.
+fn timed(
+    t: &Table,
+    queries: &[f32],
+    p: &SearchParams,
+    filter: Option<&str>,
+) -> (Vec<Vec<i64>>, f64) {
+    let snap = t.snapshot();
+    let run = |q: &[f32]| -> Vec<i64> {
+        let mut s = snap.search(q).limit(10).select(&["id"]).params(p.clone());
+        if let Some(f) = filter {
+            s = s.filter_sql(f).expect("filter");
+        }
+        let r = s.execute().expect("search");
+        r.column(0).as_primitive::<Int64Type>().values().to_vec()
+    };
+    let start = Instant::now();
+    let mut n = 0;
+    loop {
+        let out: Vec<Vec<i64>> = queries.chunks_exact(DIM).map(run).collect();
+        n += out.len();
+        if start.elapsed().as_secs_f64() >= 1.0 {
+            return (out, n as f64 / start.elapsed().as_secs_f64());
+        }
+    }
+}
+
+fn search(args: &[String]) {
+    let nq: usize = arg(args, "--queries")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(700);
+    let e = data::load();
+    let queries = &e.queries[..nq.min(e.truth.len()) * DIM];
+    let (_dir, t, build_s) = build(&e.base);
+    let filter = match (arg(args, "--filter-col"), arg(args, "--filter-prefix")) {
+        (Some(c), Some(p)) => {
+            let col = if c == "ast_path" {
+                "ast"
+            } else if c == "label_path" {
+                "label"
+            } else {
+                c.as_str()
+            };
+            Some(format!("{col} <@ '{}'", p.trim_end_matches('/')))
+        }
+        _ => None,
+    };
+    let exact = SearchParams {
+        exact: true,
+        ..SearchParams::default()
+    };
+    let (truth, qps) = timed(&t, queries, &exact, filter.as_deref());
+    let truth = match filter {
+        Some(_) => truth,
+        None => e.truth[..truth.len()].to_vec(),
+    };
+    let line = |engine: &str, params: serde_json::Value, found: &[Vec<i64>], qps: f64| {
+        println!(
+            "{}",
+            json!({"engine": engine, "params": params, "recall": data::recall(found, &truth, 10), "qps": qps, "build_s": build_s})
+        );
+    };
+    line("nestdb-exact", json!({}), &truth, qps);
+    for target in [0.8f32, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995] {
+        let p = SearchParams {
+            recall_target: Some(target),
+            ..SearchParams::default()
+        };
+        let (found, qps) = timed(&t, queries, &p, filter.as_deref());
+        line(
+            "nestdb-funnel",
+            json!({"recall_target": target}),
+            &found,
+            qps,
+        );
+    }
+}
+
+fn ingest(args: &[String]) {
+    let rows: usize = arg(args, "--rows")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40_000);
+    let e = data::load();
+    let base = replicate(&e.base, rows);
+    for sync in [true, false] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Database::builder()
+            .sync(sync)
+            .auto_flush_rows(usize::MAX)
+            .auto_index(false)
+            .open(dir.path())
+            .expect("open");
+        let t = db
+            .create_table("chunks", data::table_schema())
+            .expect("create");
+        let start = Instant::now();
+        for s in (0..base.num_rows()).step_by(1000) {
+            t.insert(&base.slice(s, 1000.min(base.num_rows() - s)))
+                .expect("insert");
+        }
+        let ins = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        t.flush().expect("flush");
+        let flush = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        let m = t.analyze().expect("analyze");
+        let fit = start.elapsed().as_secs_f64();
+        println!(
+            "{}",
+            json!({"bench": "ingest", "sync": sync, "rows": rows, "batch": 1000, "insert_s": ins,
+                   "rows_per_s": rows as f64 / ins, "flush_s": flush, "analyze_s": fit, "refit": m.refit})
+        );
+    }
+}
+
+fn exact(args: &[String]) {
+    let rows: usize = arg(args, "--rows")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let e = data::load();
+    let base = replicate(&e.base, rows);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Database::builder()
+        .sync(false)
+        .auto_index(false)
+        .open(dir.path())
+        .expect("open");
+    let t = db
+        .create_table("chunks", data::table_schema())
+        .expect("create");
+    for s in (0..base.num_rows()).step_by(20_000) {
+        t.insert(&base.slice(s, 20_000.min(base.num_rows() - s)))
+            .expect("insert");
+    }
+    t.flush().expect("flush");
+    let p = SearchParams {
+        exact: true,
+        ..SearchParams::default()
+    };
+    let (_, qps) = timed(&t, &e.queries[..100 * DIM], &p, None);
+    println!(
+        "{}",
+        json!({"bench": "exact", "rows": rows, "qps": qps, "threads": rayon::current_num_threads()})
+    );
+}
+
+/// `rows` rows: the shared chunks, repeated under new ids with a small deterministic
+/// perturbation of the vectors.
+fn replicate(base: &RecordBatch, rows: usize) -> RecordBatch {
+    let mut parts = Vec::new();
+    let mut have = 0;
+    let mut round = 0i64;
+    while have < rows {
+        let n = (rows - have).min(base.num_rows());
+        let b = base.slice(0, n);
+        let mut cols = b.columns().to_vec();
+        let ids: Int64Array = b
+            .column(0)
+            .as_primitive::<Int64Type>()
+            .iter()
+            .map(|v| v.map(|x| x + round * 10_000_000))
+            .collect();
+        cols[0] = std::sync::Arc::new(ids);
+        if round > 0 {
+            let mut v = data::flat_vectors(b.column(4));
+            for (i, x) in v.iter_mut().enumerate() {
+                *x += ((i as i64 * 2654435761 + round) % 1000) as f32 * 1e-5;
+            }
+            let field = std::sync::Arc::new(arrow_schema::Field::new(
+                "item",
+                arrow_schema::DataType::Float32,
+                false,
+            ));
+            cols[4] = std::sync::Arc::new(arrow_array::FixedSizeListArray::new(
+                field,
+                DIM as i32,
+                std::sync::Arc::new(arrow_array::Float32Array::from(v)),
+                None,
+            ));
+        }
+        parts.push(RecordBatch::try_new(b.schema(), cols).expect("batch"));
+        have += n;
+        round += 1;
+    }
+    arrow_select::concat::concat_batches(&base.schema(), &parts).expect("concat")
+}

@@ -1,0 +1,365 @@
+//! From SQL (sqlparser's `Expr`) to [`Filter`], and type checks against a schema.
+
+use sqlparser::ast::{BinaryOperator, Expr, InTarget, UnaryOperator, Value as SqlValue};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::Span;
+
+use super::{CmpOp, Filter, Value};
+use crate::error::{QueryError, Result};
+use nestdb_storage::{label, ColumnType, TableSchema};
+
+/// A filter that does not make sense, with where it is (line, column; 0 when unknown).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FilterError {
+    /// What is wrong.
+    pub message: String,
+    /// Where, as sqlparser reports it.
+    pub span: Span,
+}
+
+fn err<T>(message: impl Into<String>, e: &Expr) -> Result<T, FilterError> {
+    use sqlparser::ast::Spanned;
+    Err(FilterError {
+        message: message.into(),
+        span: e.span(),
+    })
+}
+
+/// Parses a standalone filter expression.
+pub fn parse_filter(sql: &str) -> Result<Filter> {
+    let dialect = PostgreSqlDialect {};
+    let expr = Parser::new(&dialect)
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| QueryError::Filter(e.to_string()))?;
+    from_expr(&expr).map_err(|e| {
+        let at = if e.span.start.line > 0 {
+            format!(
+                " (at line {}, column {})",
+                e.span.start.line, e.span.start.column
+            )
+        } else {
+            String::new()
+        };
+        QueryError::Filter(format!("{}{at}", e.message)).into()
+    })
+}
+
+/// A column name, if `e` is one.
+pub fn column_name(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Identifier(i) => Some(i.value.clone()),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.clone()),
+        Expr::Nested(inner) => column_name(inner),
+        _ => None,
+    }
+}
+
+/// A literal value, if `e` is one (negative numbers included).
+pub fn literal(e: &Expr) -> Option<Value> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            SqlValue::Number(n, _) => n
+                .parse::<i64>()
+                .map(Value::Int)
+                .or_else(|_| n.parse::<f64>().map(Value::Float))
+                .ok(),
+            SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => {
+                Some(Value::Str(s.clone()))
+            }
+            SqlValue::Boolean(b) => Some(Value::Bool(*b)),
+            SqlValue::Null => Some(Value::Null),
+            _ => None,
+        },
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => match literal(expr)? {
+            Value::Int(i) => Some(Value::Int(-i)),
+            Value::Float(f) => Some(Value::Float(-f)),
+            _ => None,
+        },
+        Expr::Nested(inner) => literal(inner),
+        _ => None,
+    }
+}
+
+fn cmp_op(op: &BinaryOperator) -> Option<CmpOp> {
+    Some(match op {
+        BinaryOperator::Eq => CmpOp::Eq,
+        BinaryOperator::NotEq => CmpOp::Ne,
+        BinaryOperator::Lt => CmpOp::Lt,
+        BinaryOperator::LtEq => CmpOp::Le,
+        BinaryOperator::Gt => CmpOp::Gt,
+        BinaryOperator::GtEq => CmpOp::Ge,
+        _ => return None,
+    })
+}
+
+fn label_arg(e: &Expr) -> Result<String, FilterError> {
+    match literal(e) {
+        Some(Value::Str(s)) => match label::normalize(&s) {
+            Ok(l) => Ok(l.into_owned()),
+            Err(r) => err(format!("invalid label '{s}': {r}"), e),
+        },
+        _ => err(
+            "the right side of <@ and @> must be a label string such as 'python/functions'",
+            e,
+        ),
+    }
+}
+
+/// Converts a boolean SQL expression.
+pub fn from_expr(e: &Expr) -> Result<Filter, FilterError> {
+    match e {
+        Expr::Nested(inner) => from_expr(inner),
+        Expr::BinaryOp { left, op, right } => match op {
+            BinaryOperator::And => Ok(Filter::And(vec![from_expr(left)?, from_expr(right)?])),
+            BinaryOperator::Or => Ok(Filter::Or(vec![from_expr(left)?, from_expr(right)?])),
+            BinaryOperator::ArrowAt | BinaryOperator::AtArrow => {
+                let Some(column) = column_name(left) else {
+                    return err("the left side of <@ and @> must be a PATH column", left);
+                };
+                let label = label_arg(right)?;
+                Ok(if matches!(op, BinaryOperator::ArrowAt) {
+                    Filter::Descendant { column, label }
+                } else {
+                    Filter::Ancestor { column, label }
+                })
+            }
+            _ => {
+                let Some(op2) = cmp_op(op) else {
+                    return err(format!("operator {op} is not supported in filters"), e);
+                };
+                match (
+                    column_name(left),
+                    literal(right),
+                    column_name(right),
+                    literal(left),
+                ) {
+                    (Some(column), Some(value), _, _) => Ok(Filter::Cmp {
+                        column,
+                        op: op2,
+                        value,
+                    }),
+                    (_, _, Some(column), Some(value)) => Ok(Filter::Cmp {
+                        column,
+                        op: op2.flip(),
+                        value,
+                    }),
+                    _ => err("comparisons compare a column with a literal", e),
+                }
+            }
+        },
+        Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr,
+        } => Ok(Filter::Not(Box::new(from_expr(expr)?))),
+        Expr::In {
+            expr,
+            target: InTarget::List(list),
+            negated,
+            ..
+        } => {
+            let Some(column) = column_name(expr) else {
+                return err("IN needs a column on its left", expr);
+            };
+            let values = list
+                .iter()
+                .map(|v| literal(v).map_or_else(|| err("IN lists hold literals", v), Ok))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Filter::In {
+                column,
+                values,
+                negated: *negated,
+            })
+        }
+        Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
+            let Some(column) = column_name(expr) else {
+                return err("BETWEEN needs a column on its left", expr);
+            };
+            let (Some(lo), Some(hi)) = (literal(low), literal(high)) else {
+                return err("BETWEEN bounds must be literals", e);
+            };
+            let f = Filter::And(vec![
+                Filter::Cmp {
+                    column: column.clone(),
+                    op: CmpOp::Ge,
+                    value: lo,
+                },
+                Filter::Cmp {
+                    column,
+                    op: CmpOp::Le,
+                    value: hi,
+                },
+            ]);
+            Ok(if *negated {
+                Filter::Not(Box::new(f))
+            } else {
+                f
+            })
+        }
+        Expr::IsNull(inner) | Expr::IsNotNull(inner) => match column_name(inner) {
+            Some(column) => Ok(Filter::IsNull {
+                column,
+                negated: matches!(e, Expr::IsNotNull(_)),
+            }),
+            None => err("IS NULL needs a column", inner),
+        },
+        Expr::Like {
+            negated,
+            expr,
+            pattern,
+            escape_char: None,
+            ..
+        } => match (column_name(expr), literal(pattern)) {
+            (Some(column), Some(Value::Str(p))) => Ok(Filter::Like {
+                column,
+                pattern: p,
+                negated: *negated,
+            }),
+            _ => err("LIKE compares a text column with a string pattern", e),
+        },
+        _ => match literal(e) {
+            Some(Value::Bool(b)) => Ok(Filter::Const(b)),
+            _ => match column_name(e) {
+                Some(column) => Ok(Filter::Cmp {
+                    column,
+                    op: CmpOp::Eq,
+                    value: Value::Bool(true),
+                }),
+                None => err(format!("unsupported filter expression: {e}"), e),
+            },
+        },
+    }
+}
+
+fn unknown(schema: &TableSchema, column: &str, table: &str) -> QueryError {
+    QueryError::UnknownColumn {
+        column: column.into(),
+        table: table.into(),
+        known: schema
+            .columns()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+fn value_fits(ty: &ColumnType, v: &Value) -> bool {
+    matches!(
+        (ty, v),
+        (_, Value::Null)
+            | (ColumnType::Int64, Value::Int(_))
+            | (ColumnType::Float64, Value::Int(_) | Value::Float(_))
+            | (ColumnType::Utf8 | ColumnType::Path, Value::Str(_))
+            | (ColumnType::Boolean, Value::Bool(_))
+            | (ColumnType::Timestamp, Value::Int(_) | Value::Str(_))
+    )
+}
+
+/// Checks columns and literal types against `schema` (table name for messages).
+pub fn validate(f: &Filter, schema: &TableSchema, table: &str) -> Result<()> {
+    let col = |c: &str| -> Result<&ColumnType> {
+        let i = schema
+            .index_of(c)
+            .ok_or_else(|| unknown(schema, c, table))?;
+        let ty = &schema.columns()[i].ty;
+        if matches!(ty, ColumnType::Vector { .. }) {
+            return Err(QueryError::Filter(format!(
+                "column \"{c}\" is a vector and cannot be filtered on"
+            ))
+            .into());
+        }
+        Ok(ty)
+    };
+    let mismatch = |c: &str, ty: &ColumnType, v: &Value| -> crate::Error {
+        QueryError::Filter(format!(
+            "column \"{c}\" is {} and cannot be compared with {v}",
+            ty.sql_name()
+        ))
+        .into()
+    };
+    match f {
+        Filter::And(v) | Filter::Or(v) => v.iter().try_for_each(|x| validate(x, schema, table)),
+        Filter::Not(x) => validate(x, schema, table),
+        Filter::Cmp { column, value, .. } => {
+            let ty = col(column)?;
+            if !value_fits(ty, value) {
+                return Err(mismatch(column, ty, value));
+            }
+            Ok(())
+        }
+        Filter::In { column, values, .. } => {
+            let ty = col(column)?;
+            match values.iter().find(|v| !value_fits(ty, v)) {
+                Some(v) => Err(mismatch(column, ty, v)),
+                None => Ok(()),
+            }
+        }
+        Filter::IsNull { column, .. } => col(column).map(|_| ()),
+        Filter::Like { column, .. } => match col(column)? {
+            ColumnType::Utf8 | ColumnType::Path => Ok(()),
+            ty => Err(QueryError::Filter(format!(
+                "LIKE needs a text column; \"{column}\" is {}",
+                ty.sql_name()
+            ))
+            .into()),
+        },
+        Filter::Descendant { column, .. } | Filter::Ancestor { column, .. } => match col(column)? {
+            ColumnType::Path => Ok(()),
+            ty => Err(QueryError::Filter(format!(
+                "<@ and @> need a PATH column; \"{column}\" is {}",
+                ty.sql_name()
+            ))
+            .into()),
+        },
+        Filter::Const(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_operators() {
+        let f =
+            parse_filter("label <@ 'python/' AND lang IN ('go', 'rust') AND NOT x BETWEEN 1 AND 3")
+                .unwrap();
+        let Filter::And(parts) = f else { panic!() };
+        assert!(
+            matches!(&parts[0], Filter::And(v) if matches!(&v[0], Filter::Descendant { label, .. } if label == "python"))
+        );
+        assert!(matches!(&parts[1], Filter::Not(_)));
+        assert_eq!(
+            parse_filter("5 < n").unwrap(),
+            Filter::Cmp {
+                column: "n".into(),
+                op: CmpOp::Gt,
+                value: Value::Int(5)
+            }
+        );
+        assert!(matches!(
+            parse_filter("p @> 'a/b/c'").unwrap(),
+            Filter::Ancestor { .. }
+        ));
+        assert!(matches!(
+            parse_filter("name LIKE 'read%'").unwrap(),
+            Filter::Like { .. }
+        ));
+        assert!(matches!(
+            parse_filter("x IS NOT NULL").unwrap(),
+            Filter::IsNull { negated: true, .. }
+        ));
+        assert!(parse_filter("a + 1").is_err());
+        assert!(parse_filter("label <@ 5").is_err());
+    }
+}
