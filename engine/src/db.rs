@@ -87,6 +87,7 @@ impl DatabaseBuilder {
                 options: self.options,
                 path: path.as_ref().to_path_buf(),
                 tables: Mutex::new(HashMap::new()),
+                models: crate::model::ModelRegistry::new(),
             }),
         })
     }
@@ -104,6 +105,7 @@ pub(crate) struct DbInner {
     pub(crate) options: DatabaseOptions,
     path: PathBuf,
     tables: Mutex<HashMap<String, Table>>,
+    pub(crate) models: crate::model::ModelRegistry,
 }
 
 impl Database {

@@ -21,6 +21,15 @@ pub enum Error {
     /// A query that cannot run as asked.
     #[error("{0}")]
     Query(#[from] QueryError),
+    /// SQL that does not parse or does not make sense.
+    #[error("{0}")]
+    Sql(#[from] crate::sql::SqlError),
+    /// An ONNX model or ONNX Runtime problem.
+    #[error("{0}")]
+    Model(#[from] crate::model::ModelError),
+    /// Loading data with COPY failed; the table is unchanged.
+    #[error("{0}")]
+    Load(#[from] crate::load::LoadError),
     /// The learned index could not be fit.
     #[error("index: {0}")]
     Index(#[from] crate::index::IndexError),
@@ -94,6 +103,31 @@ pub enum QueryError {
         /// What is allowed.
         reason: String,
     },
+    /// A session setting that does not exist.
+    #[error("unknown setting \"{name}\" (settings: {known})")]
+    UnknownSetting {
+        /// The name given.
+        name: String,
+        /// The settings that exist.
+        known: String,
+    },
+    /// A `$n` parameter without a value.
+    #[error("parameter ${index} has no value ({given} given)")]
+    UnboundParameter {
+        /// The parameter number.
+        index: usize,
+        /// Parameters bound.
+        given: usize,
+    },
+    /// A vector subquery that does not return one vector.
+    #[error("vector subquery: {0}")]
+    Subquery(String),
+    /// A reranker that cannot run as asked.
+    #[error("rerank: {0}")]
+    Rerank(String),
+    /// A value that does not fit its column (INSERT ... VALUES).
+    #[error("{0}")]
+    Value(String),
     /// A filter that does not type-check.
     #[error("filter: {0}")]
     Filter(String),

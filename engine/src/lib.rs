@@ -26,10 +26,15 @@ pub mod filter;
 pub mod index;
 pub mod kernels;
 pub mod layout;
+pub mod load;
+pub mod model;
+mod models;
 mod options;
+pub mod rerank;
 mod schema;
 pub mod search;
 mod snapshot;
+pub mod sql;
 mod table;
 pub mod topk;
 

@@ -134,6 +134,78 @@ impl Table {
         self.compact_locked(&mut w, Refit::Always)
     }
 
+    /// Runs a bulk load (see `nestdb_storage::bulk`) under this table's writer lock, commits
+    /// it, then fits or re-fits the index when the table needs one.
+    pub(crate) fn bulk<R>(
+        &self,
+        segment_rows: usize,
+        f: impl FnOnce(&mut nestdb_storage::BulkLoad<'_, '_>) -> Result<R>,
+    ) -> Result<R> {
+        let mut w = self.inner.store.writer()?;
+        let enc = Encoder::new(self.schema(), self.model_for(&w.snapshot())?);
+        let r = {
+            let mut bulk = w.bulk_load(&enc, segment_rows);
+            let r = f(&mut bulk)?;
+            bulk.commit()?;
+            r
+        };
+        self.after_load(&mut w)?;
+        Ok(r)
+    }
+
+    /// Two bulk loads committed in one write batch (both tables change, or neither).
+    pub(crate) fn bulk_pair<R>(
+        a: &Table,
+        b: &Table,
+        segment_rows: usize,
+        f: impl FnOnce(
+            &mut nestdb_storage::BulkLoad<'_, '_>,
+            &mut nestdb_storage::BulkLoad<'_, '_>,
+        ) -> Result<R>,
+    ) -> Result<R> {
+        // lock in table-id order so two loads can never wait on each other
+        let a_first = a.inner.store.def().id < b.inner.store.def().id;
+        let (mut wa, mut wb) = if a_first {
+            let wa = a.inner.store.writer()?;
+            (wa, b.inner.store.writer()?)
+        } else {
+            let wb = b.inner.store.writer()?;
+            (a.inner.store.writer()?, wb)
+        };
+        let ea = Encoder::new(a.schema(), a.model_for(&wa.snapshot())?);
+        let eb = Encoder::new(b.schema(), b.model_for(&wb.snapshot())?);
+        let r = {
+            let mut la = wa.bulk_load(&ea, segment_rows);
+            let mut lb = wb.bulk_load(&eb, segment_rows);
+            let r = f(&mut la, &mut lb)?;
+            let mut batch = nestdb_storage::WriteBatch::default();
+            la.stage(&mut batch)?;
+            lb.stage(&mut batch)?;
+            la.write_batch(batch)?;
+            la.publish();
+            lb.publish();
+            r
+        };
+        a.after_load(&mut wa)?;
+        b.after_load(&mut wb)?;
+        Ok(r)
+    }
+
+    fn after_load(&self, w: &mut Writer<'_>) -> Result<()> {
+        let v = w.snapshot();
+        let drifted = v
+            .manifest
+            .index
+            .as_ref()
+            .is_some_and(|r| v.count() as u64 >= 2 * r.fit_rows);
+        let unindexed =
+            v.manifest.index.is_none() && v.count() >= self.inner.options.index.min_rows;
+        if self.inner.db.auto_index && (drifted || unindexed) {
+            self.compact_locked(w, Refit::IfNeeded)?;
+        }
+        Ok(())
+    }
+
     /// The learned model a version uses (loaded once and cached).
     pub(crate) fn model_for(&self, v: &TableVersion) -> Result<Option<Arc<IndexModel>>> {
         let Some(r) = &v.manifest.index else {

@@ -114,6 +114,39 @@ pub enum InputError {
     },
 }
 
+impl InputError {
+    /// The same error with its row number moved by `offset` (batch row to file row).
+    pub fn at_row(mut self, offset: usize) -> InputError {
+        use InputError::*;
+        match &mut self {
+            WrongDimension { row, .. }
+            | NonFinite { row, .. }
+            | NullVector { row, .. }
+            | ZeroVector { row, .. }
+            | NullKey { row, .. }
+            | NegativeKey { row, .. }
+            | InvalidLabel { row, .. } => *row += offset,
+            _ => {}
+        }
+        self
+    }
+
+    /// The row the error is about, if it names one.
+    pub fn row(&self) -> Option<usize> {
+        use InputError::*;
+        match self {
+            WrongDimension { row, .. }
+            | NonFinite { row, .. }
+            | NullVector { row, .. }
+            | ZeroVector { row, .. }
+            | NullKey { row, .. }
+            | NegativeKey { row, .. }
+            | InvalidLabel { row, .. } => Some(*row),
+            _ => None,
+        }
+    }
+}
+
 /// Converts `batch` to the table's canonical schema, checking every value that can be wrong.
 pub fn conform(schema: &TableSchema, batch: &RecordBatch) -> Result<RecordBatch, InputError> {
     let known = || {

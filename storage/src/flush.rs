@@ -249,7 +249,11 @@ pub fn live_rows(s: &Segment, deleted: &RoaringBitmap) -> Result<(RecordBatch, V
     ))
 }
 
-fn reorder(batch: &RecordBatch, rowids: &[u64], order: &[u32]) -> Result<(RecordBatch, Vec<u64>)> {
+pub(crate) fn reorder(
+    batch: &RecordBatch,
+    rowids: &[u64],
+    order: &[u32],
+) -> Result<(RecordBatch, Vec<u64>)> {
     let mut seen = vec![false; batch.num_rows()];
     for &i in order {
         match seen.get_mut(i as usize) {

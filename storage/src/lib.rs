@@ -7,6 +7,7 @@
 //! protocol.
 #![warn(missing_docs)]
 
+pub mod bulk;
 pub mod check;
 pub mod conform;
 pub mod container;
@@ -25,11 +26,13 @@ mod store;
 mod table;
 mod write;
 
+pub use bulk::BulkLoad;
 pub use conform::InputError;
 pub use error::{Result, StorageError};
 pub use flush::{CommitInfo, NewIndex};
 pub use manifest::{IndexRef, Manifest, SegmentMeta, TableDef};
 pub use memtable::{MemChunk, MemTable};
+pub use rocksdb::WriteBatch;
 pub use schema::{Column, ColumnType, Metric, SchemaError, TableSchema};
 pub use segment::{EncodedSegment, Segment, SegmentEncoder};
 pub use store::{valid_name, CatalogError, Store, CATALOG_VERSION};

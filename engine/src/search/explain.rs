@@ -50,8 +50,8 @@ impl fmt::Display for Explain {
         writeln!(f, "strategy: {} ({})", self.strategy, self.reason)?;
         writeln!(
             f,
-            "rows: {}, estimated selectivity: {:.4}",
-            self.rows, self.selectivity
+            "rows: {}, matching the filter: {} (selectivity {:.4})",
+            self.rows, self.matching, self.selectivity
         )?;
         if let Some(s) = &self.schedule {
             let stages: Vec<String> = s.stages.iter().map(|st| format!("{st:?}")).collect();

@@ -69,7 +69,7 @@ pub fn choose(
         e.reason = if params.exact {
             "exact search requested".into()
         } else {
-            format!("no learned index yet ({rows} rows)")
+            format!("no learned index yet: the table has {rows} rows")
         };
         return Ok(e);
     };

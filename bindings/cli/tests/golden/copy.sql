@@ -1,0 +1,17 @@
+CREATE TABLE items (id BIGINT PRIMARY KEY, lang TEXT, label PATH, body TEXT, embedding VECTOR(4));
+COPY items FROM 'data/items.parquet' (FORMAT parquet);
+SELECT count(*) FROM items;
+SELECT id, lang, label, body FROM items WHERE label <@ 'go' ORDER BY id LIMIT 3;
+COPY items FROM 'data/items_f16.parquet' (FORMAT parquet, MAP 'item_id=id');
+SELECT id, lang FROM items WHERE id > 100 ORDER BY id;
+COPY items FROM 'data/bad_rows.parquet';
+SELECT count(*) FROM items;
+COPY items FROM 'data/bad_rows.parquet' (ON_ERROR 'skip');
+SELECT id FROM items WHERE id > 200 ORDER BY id;
+COPY items FROM 'data/nothing*.parquet';
+COPY items FROM 'data/not_parquet.parquet';
+COPY items FROM 'data/truncated.parquet';
+COPY items FROM 'data/items.parquet';
+COPY items FROM 'data/items.parquet' (FORMAT csv);
+COPY items FROM 'data/items.parquet' (FORMAT parquet, COLOUR 'red');
+SELECT count(*) FROM items;

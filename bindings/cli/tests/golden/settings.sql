@@ -1,0 +1,22 @@
+SHOW recall_target;
+SET recall_target = 0.99;
+SHOW recall_target;
+SET nprobe TO 16;
+SET shortlist = '400,80';
+SET threads = 1;
+SET exact = on;
+SHOW nprobe;
+SHOW shortlist;
+SHOW threads;
+SHOW exact;
+RESET nprobe;
+SHOW nprobe;
+RESET ALL;
+SHOW exact;
+SET recall_target = 1.5;
+SET nprobe = 0;
+SET exact = maybe;
+SET shortlist = 'a,b';
+SET colour = 'blue';
+SHOW colour;
+\timing off

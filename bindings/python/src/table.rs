@@ -1,0 +1,343 @@
+//! `nestdb._nestdb.Table`: writes, searches and scans of one table.
+
+use std::sync::Arc;
+
+use arrow_array::{Array, Int64Array, RecordBatch};
+use arrow_schema::DataType;
+use nestdb::filter::Filter;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use rayon::prelude::*;
+
+use crate::arrow::{
+    array_from_py, batch_to_py, detach_buffers, f32_rows, rows_from_py, schema_to_py, Rows,
+};
+use crate::database::Shared;
+use crate::errors::{arrow_input_err, detached, engine, guard, to_py_err, InputError};
+use crate::query::SearchOpts;
+
+/// A table of an open database (low-level; use `nestdb.Table`). It names the table and
+/// resolves it on each call, so it fails cleanly once the database is closed.
+#[pyclass(frozen, module = "nestdb._nestdb", name = "Table")]
+pub struct PyTable {
+    shared: Arc<Shared>,
+    name: String,
+}
+
+impl PyTable {
+    pub fn new(shared: Arc<Shared>, name: String) -> PyTable {
+        PyTable { shared, name }
+    }
+
+    /// Runs `f` on the engine table with the GIL released.
+    fn with_table<T, F>(&self, py: Python<'_>, f: F) -> PyResult<T>
+    where
+        F: FnOnce(&nestdb::Table) -> nestdb::Result<T> + Send,
+        T: Send,
+    {
+        let h = self.shared.get()?;
+        let name = self.name.as_str();
+        engine(py, move || {
+            let t = h.db.table(name)?;
+            f(&t)
+        })
+    }
+
+    fn table_schema(&self, py: Python<'_>) -> PyResult<nestdb::TableSchema> {
+        self.with_table(py, |t| Ok(t.schema().clone()))
+    }
+
+    fn write(&self, py: Python<'_>, data: &Bound<'_, PyAny>, upsert: bool) -> PyResult<usize> {
+        let rows = guard(|| rows_from_py(data))?;
+        let h = self.shared.get()?;
+        let name = self.name.as_str();
+        detached(py, move || {
+            let t = h.db.table(name).map_err(to_py_err)?;
+            let vector = t.schema().vector_name().to_string();
+            let write = |b: &RecordBatch| -> PyResult<usize> {
+                let own = detach_buffers(b, &vector).map_err(arrow_input_err)?;
+                let r = if upsert {
+                    t.upsert(&own)
+                } else {
+                    t.insert(&own)
+                };
+                r.map_err(to_py_err)
+            };
+            match rows {
+                Rows::Batch(b) => write(&b),
+                Rows::Stream(reader) => {
+                    let mut n = 0;
+                    for b in reader {
+                        let b = b.map_err(arrow_input_err)?;
+                        n += write(&b)?;
+                    }
+                    Ok(n)
+                }
+            }
+        })
+    }
+}
+
+fn maintenance<'py>(py: Python<'py>, m: nestdb::Maintenance) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("rows", m.rows)?;
+    d.set_item("segments_replaced", m.segments_replaced)?;
+    d.set_item("index_version", m.index_version)?;
+    d.set_item("refit", m.refit)?;
+    Ok(d)
+}
+
+#[pymethods]
+impl PyTable {
+    /// The table's name.
+    #[getter]
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// The table's columns as a pyarrow.Schema (PATH columns carry `nestdb.type: path`).
+    #[getter]
+    fn schema<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let s = self.with_table(py, |t| Ok(t.schema().arrow_schema()))?;
+        schema_to_py(py, &s)
+    }
+
+    /// The primary-key column.
+    #[getter]
+    fn primary_key(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.table_schema(py)?.pk_name().to_string())
+    }
+
+    /// The vector column.
+    #[getter]
+    fn vector_column(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.table_schema(py)?.vector_name().to_string())
+    }
+
+    /// The vector dimension.
+    #[getter]
+    fn dim(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.table_schema(py)?.dim())
+    }
+
+    /// The distance metric (`cosine`, `l2` or `dot`).
+    #[getter]
+    fn metric(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.table_schema(py)?.metric().name().to_string())
+    }
+
+    /// The Matryoshka boundaries (band ends below the dimension).
+    #[getter]
+    fn bands(&self, py: Python<'_>) -> PyResult<Vec<u32>> {
+        Ok(self.table_schema(py)?.boundaries().to_vec())
+    }
+
+    /// Live rows.
+    fn count(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with_table(py, |t| Ok(t.count()))
+    }
+
+    /// Inserts Arrow rows; fails, writing nothing, on a bad row or an existing id.
+    fn add(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<usize> {
+        self.write(py, data, false)
+    }
+
+    /// Inserts Arrow rows, replacing rows with the same id.
+    fn upsert(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<usize> {
+        self.write(py, data, true)
+    }
+
+    /// Deletes rows by id (an Arrow int64 array); returns the rows deleted.
+    fn delete_ids(&self, py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let arr = guard(|| array_from_py(ids))?;
+        if arr.data_type() != &DataType::Int64 {
+            return Err(PyTypeError::new_err(format!(
+                "ids must be int64, got {}",
+                arr.data_type()
+            )));
+        }
+        if arr.null_count() > 0 {
+            return Err(InputError::new_err("ids must not be null"));
+        }
+        self.with_table(py, move |t| {
+            match arr.as_any().downcast_ref::<Int64Array>() {
+                Some(a) => t.delete(a.values()),
+                None => Ok(0),
+            }
+        })
+    }
+
+    /// Deletes the rows matching a SQL condition; returns the rows deleted.
+    fn delete_where(&self, py: Python<'_>, filter: String) -> PyResult<usize> {
+        self.with_table(py, move |t| {
+            let f = Filter::parse(&filter)?;
+            let pk = t.schema().pk_name().to_string();
+            let projection: [&str; 1] = [pk.as_str()];
+            let batch = t
+                .snapshot()
+                .scan_where(Some(&f), Some(&projection[..]), None)?;
+            let ids = batch
+                .columns()
+                .first()
+                .and_then(|c| c.as_any().downcast_ref::<Int64Array>());
+            match ids {
+                Some(a) => t.delete(a.values()),
+                None => Ok(0),
+            }
+        })
+    }
+
+    /// Nearest rows to one float32 query vector (C-contiguous numpy array).
+    #[pyo3(signature = (
+        query, k = 10, *, filter = None, select = None, recall_target = None, exact = false,
+        nprobe = None, shortlist = None
+    ))]
+    fn search<'py>(
+        &self,
+        py: Python<'py>,
+        query: &Bound<'py, PyAny>,
+        k: usize,
+        filter: Option<String>,
+        select: Option<Vec<String>>,
+        recall_target: Option<f32>,
+        exact: bool,
+        nprobe: Option<usize>,
+        shortlist: Option<Vec<usize>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let q = f32_rows(query)?;
+        if q.rows != 1 {
+            return Err(PyValueError::new_err(format!(
+                "search takes one query vector, got {} (use search_batch)",
+                q.rows
+            )));
+        }
+        let data = q.data;
+        let opts = SearchOpts::new(k, filter, select, recall_target, exact, nprobe, shortlist);
+        let batch = self.with_table(py, move |t| {
+            let f = opts.parsed_filter()?;
+            opts.build(&t.snapshot(), data, f.as_ref()).execute()
+        })?;
+        batch_to_py(py, &batch)
+    }
+
+    /// One result batch per row of a 2-d float32 array, searched in parallel on one snapshot.
+    #[pyo3(signature = (
+        queries, k = 10, *, filter = None, select = None, recall_target = None, exact = false,
+        nprobe = None, shortlist = None
+    ))]
+    fn search_batch<'py>(
+        &self,
+        py: Python<'py>,
+        queries: &Bound<'py, PyAny>,
+        k: usize,
+        filter: Option<String>,
+        select: Option<Vec<String>>,
+        recall_target: Option<f32>,
+        exact: bool,
+        nprobe: Option<usize>,
+        shortlist: Option<Vec<usize>>,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let q = f32_rows(queries)?;
+        let (data, rows, dim) = (q.data, q.rows, q.dim);
+        let opts = SearchOpts::new(k, filter, select, recall_target, exact, nprobe, shortlist);
+        let batches: Vec<RecordBatch> = self.with_table(py, move |t| {
+            let f = opts.parsed_filter()?;
+            let snap = t.snapshot();
+            if rows == 0 {
+                return Ok(Vec::new());
+            }
+            if dim == 0 {
+                // Reports the dimension mismatch.
+                return opts
+                    .build(&snap, &[], f.as_ref())
+                    .execute()
+                    .map(|b| vec![b]);
+            }
+            data.par_chunks(dim)
+                .map(|qv| opts.build(&snap, qv, f.as_ref()).execute())
+                .collect::<nestdb::Result<Vec<RecordBatch>>>()
+        })?;
+        batches.iter().map(|b| batch_to_py(py, b)).collect()
+    }
+
+    /// The plan of a search (EXPLAIN), or what each stage did (EXPLAIN ANALYZE).
+    #[pyo3(signature = (
+        query, k = 10, *, filter = None, select = None, recall_target = None, exact = false,
+        nprobe = None, shortlist = None, analyze = false
+    ))]
+    fn explain(
+        &self,
+        py: Python<'_>,
+        query: &Bound<'_, PyAny>,
+        k: usize,
+        filter: Option<String>,
+        select: Option<Vec<String>>,
+        recall_target: Option<f32>,
+        exact: bool,
+        nprobe: Option<usize>,
+        shortlist: Option<Vec<usize>>,
+        analyze: bool,
+    ) -> PyResult<String> {
+        let q = f32_rows(query)?;
+        if q.rows != 1 {
+            return Err(PyValueError::new_err(format!(
+                "explain takes one query vector, got {}",
+                q.rows
+            )));
+        }
+        let data = q.data;
+        let opts = SearchOpts::new(k, filter, select, recall_target, exact, nprobe, shortlist);
+        self.with_table(py, move |t| {
+            let f = opts.parsed_filter()?;
+            let s = opts.build(&t.snapshot(), data, f.as_ref());
+            if analyze {
+                Ok(s.explain_analyze()?.1.to_string())
+            } else {
+                Ok(s.explain()?.to_string())
+            }
+        })
+    }
+
+    /// Rows in storage order: `columns` (all, the vector included, when None; `_rowid` may be
+    /// named), at most `limit`, matching `filter`.
+    #[pyo3(signature = (columns = None, limit = None, filter = None))]
+    fn to_arrow<'py>(
+        &self,
+        py: Python<'py>,
+        columns: Option<Vec<String>>,
+        limit: Option<usize>,
+        filter: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let batch = self.with_table(py, move |t| {
+            let f = filter.as_deref().map(Filter::parse).transpose()?;
+            let cols: Option<Vec<&str>> = columns
+                .as_ref()
+                .map(|c| c.iter().map(String::as_str).collect());
+            t.snapshot().scan_where(f.as_ref(), cols.as_deref(), limit)
+        })?;
+        batch_to_py(py, &batch)
+    }
+
+    /// Writes unflushed rows into a segment.
+    fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let m = self.with_table(py, |t| t.flush())?;
+        maintenance(py, m)
+    }
+
+    /// Merges segments, drops deleted rows, fits the index when needed.
+    fn compact<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let m = self.with_table(py, |t| t.compact())?;
+        maintenance(py, m)
+    }
+
+    /// Re-learns the index from the current rows (and compacts).
+    fn analyze<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let m = self.with_table(py, |t| t.analyze())?;
+        maintenance(py, m)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<nestdb Table {:?}>", self.name)
+    }
+}

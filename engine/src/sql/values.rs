@@ -1,0 +1,167 @@
+//! Turning literal rows (INSERT ... VALUES) into an Arrow batch of a table's schema.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, FixedSizeListBuilder, Float32Builder, Float64Builder, Int64Builder,
+    StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+
+use crate::error::{QueryError, Result};
+use crate::filter::eval::parse_timestamp;
+use crate::filter::Value;
+use crate::schema::{ColumnType, TableSchema};
+
+/// One cell: a scalar or an already-resolved vector.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    /// A scalar literal.
+    Scalar(Value),
+    /// A vector.
+    Vector(Vec<f32>),
+}
+
+fn bad(column: &str, ty: &ColumnType, got: &Cell) -> crate::Error {
+    let g = match got {
+        Cell::Scalar(v) => v.to_string(),
+        Cell::Vector(v) => format!("a vector of {} dimensions", v.len()),
+    };
+    QueryError::Value(format!(
+        "column \"{column}\" is {} and cannot hold {g}",
+        ty.sql_name()
+    ))
+    .into()
+}
+
+/// Builds a batch with columns `columns` (names in the schema) from `rows` of cells.
+pub fn batch(
+    schema: &TableSchema,
+    table: &str,
+    columns: &[String],
+    rows: &[Vec<Cell>],
+) -> Result<RecordBatch> {
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for (j, name) in columns.iter().enumerate() {
+        let i = schema
+            .index_of(name)
+            .ok_or_else(|| QueryError::UnknownColumn {
+                column: name.clone(),
+                table: table.into(),
+                known: schema
+                    .columns()
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        let ty = &schema.columns()[i].ty;
+        let cells: Vec<&Cell> = rows.iter().map(|r| &r[j]).collect();
+        let array = column(name, ty, &cells)?;
+        fields.push(Field::new(name, array.data_type().clone(), true));
+        arrays.push(array);
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}
+
+fn column(name: &str, ty: &ColumnType, cells: &[&Cell]) -> Result<ArrayRef> {
+    use Cell::Scalar as S;
+    Ok(match ty {
+        ColumnType::Int64 => {
+            let mut b = Int64Builder::new();
+            for c in cells {
+                match c {
+                    S(Value::Int(i)) => b.append_value(*i),
+                    S(Value::Null) => b.append_null(),
+                    other => return Err(bad(name, ty, other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnType::Float64 => {
+            let mut b = Float64Builder::new();
+            for c in cells {
+                match c {
+                    S(Value::Int(i)) => b.append_value(*i as f64),
+                    S(Value::Float(f)) => b.append_value(*f),
+                    S(Value::Null) => b.append_null(),
+                    other => return Err(bad(name, ty, other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnType::Utf8 | ColumnType::Path => {
+            let mut b = StringBuilder::new();
+            for c in cells {
+                match c {
+                    S(Value::Str(s)) => b.append_value(s),
+                    S(Value::Null) => b.append_null(),
+                    other => return Err(bad(name, ty, other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnType::Boolean => {
+            let mut b = BooleanBuilder::new();
+            for c in cells {
+                match c {
+                    S(Value::Bool(x)) => b.append_value(*x),
+                    S(Value::Null) => b.append_null(),
+                    other => return Err(bad(name, ty, other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnType::Timestamp => {
+            let mut b = TimestampMicrosecondBuilder::new();
+            for c in cells {
+                match c {
+                    S(Value::Int(i)) => b.append_value(*i),
+                    S(Value::Str(s)) => {
+                        b.append_value(parse_timestamp(s).ok_or_else(|| bad(name, ty, c))?)
+                    }
+                    S(Value::Null) => b.append_null(),
+                    other => return Err(bad(name, ty, other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnType::Vector { dim } => {
+            let mut b = FixedSizeListBuilder::new(Float32Builder::new(), *dim as i32)
+                .with_field(Arc::new(Field::new("item", DataType::Float32, false)));
+            for (row, c) in cells.iter().enumerate() {
+                match c {
+                    Cell::Vector(v) if v.len() == *dim as usize => {
+                        b.values().append_slice(v);
+                        b.append(true);
+                    }
+                    Cell::Vector(v) => {
+                        return Err(crate::InputError::WrongDimension {
+                            column: name.into(),
+                            row,
+                            expected: *dim as usize,
+                            actual: v.len(),
+                        }
+                        .into())
+                    }
+                    S(Value::Null) => {
+                        return Err(crate::InputError::NullVector {
+                            column: name.into(),
+                            row,
+                        }
+                        .into())
+                    }
+                    other => return Err(bad(name, ty, other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        _ => {
+            return Err(
+                QueryError::Value(format!("column \"{name}\" has an unsupported type")).into(),
+            )
+        }
+    })
+}
