@@ -265,7 +265,7 @@ impl Table {
             };
         let info = if fit {
             let enc = FitEncoder::new(self.schema(), opts.clone());
-            let info = w.compact(&enc).map_err(|e| unwrap_index_error(e))?;
+            let info = w.compact(&enc).map_err(unwrap_index_error)?;
             if let Some(m) = enc.fitted() {
                 *self.inner.model.lock().unwrap_or_else(|e| e.into_inner()) = Some(m);
             }

@@ -109,10 +109,10 @@ fn locate_problem(
     None
 }
 
-fn prefix_iter<'a>(
-    db: &'a DB,
-    prefix: &[u8],
-) -> impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>)>> + 'a {
+/// A RocksDB key and value.
+type KeyValue = (Box<[u8]>, Box<[u8]>);
+
+fn prefix_iter<'a>(db: &'a DB, prefix: &[u8]) -> impl Iterator<Item = Result<KeyValue>> + 'a {
     let mut ro = rocksdb::ReadOptions::default();
     ro.set_iterate_upper_bound(keys::prefix_end(prefix));
     db.iterator_opt(

@@ -199,7 +199,8 @@ impl Container {
             let tag = read_u32(&map, e);
             let off = read_u64(&map, e + 8) as usize;
             let slen = read_u64(&map, e + 16) as usize;
-            if off % ALIGN != 0 || off.checked_add(slen).is_none_or(|end| end > footer_at) {
+            if !off.is_multiple_of(ALIGN) || off.checked_add(slen).is_none_or(|end| end > footer_at)
+            {
                 return Err(bad(&format!("section {tag} out of bounds or misaligned")));
             }
             sections.push((tag, off, slen));

@@ -153,7 +153,7 @@ fn table(b: &RecordBatch, fs: &[ArrayFormatter<'_>]) -> String {
         .zip(&widths)
         .map(|(n, &w)| pad(n, w, false))
         .collect();
-    out.push_str(&format!(" {} \n", header.join(" | ")).trim_end().to_string());
+    out.push_str(format!(" {} \n", header.join(" | ")).trim_end());
     out.push('\n');
     let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w + 2)).collect();
     out.push_str(&rule.join("+"));

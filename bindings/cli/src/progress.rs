@@ -35,11 +35,7 @@ pub fn update(bar: &ProgressBar, p: &Progress) {
 
 /// A spinner for long maintenance statements (ANALYZE, COMPACT, FLUSH), if `sql` is one.
 pub fn spinner_for(sql: &str) -> Option<ProgressBar> {
-    let head = sql
-        .trim_start()
-        .split_whitespace()
-        .next()?
-        .to_ascii_uppercase();
+    let head = sql.split_whitespace().next()?.to_ascii_uppercase();
     let what = match head.as_str() {
         "ANALYZE" => "fitting the index (PCA, k-means, quantizers, schedule)",
         "COMPACT" => "compacting",

@@ -5,6 +5,8 @@
 //! PyCapsule interface, without copies) and float32 numpy arrays (read in place through
 //! `__array_interface__`). Every engine call runs with the GIL released, and no Rust panic
 //! reaches Python: it becomes `nestdb.Error`.
+// Python methods take keyword arguments, one Rust parameter each.
+#![allow(clippy::too_many_arguments)]
 
 mod arrow;
 mod database;

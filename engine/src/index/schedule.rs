@@ -87,3 +87,13 @@ impl Schedule {
         s
     }
 }
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Stage::Bits { keep } => write!(f, "bits keep {keep}"),
+            Stage::Int8 { keep } => write!(f, "int8 keep {keep}"),
+            Stage::F32 { bands, keep } => write!(f, "f32 on {bands} bands keep {keep}"),
+        }
+    }
+}

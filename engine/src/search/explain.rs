@@ -54,7 +54,7 @@ impl fmt::Display for Explain {
             self.rows, self.matching, self.selectivity
         )?;
         if let Some(s) = &self.schedule {
-            let stages: Vec<String> = s.stages.iter().map(|st| format!("{st:?}")).collect();
+            let stages: Vec<String> = s.stages.iter().map(|st| st.to_string()).collect();
             writeln!(
                 f,
                 "schedule: nprobe={} stages=[{}] k={}",

@@ -1,7 +1,6 @@
 //! Turns row addresses into an Arrow `RecordBatch`: the selected user columns, then `_rowid`
 //! and `_distance` (lance's convention).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, Float32Array, Int64Array, RecordBatch, UInt64Array};
@@ -38,23 +37,25 @@ pub fn gather(v: &TableVersion, idx: usize, addrs: &[u64]) -> Result<ArrayRef> {
             .collect();
         return Ok(Arc::new(Int64Array::from(vals)));
     }
-    let mut sources: BTreeMap<usize, usize> = BTreeMap::new();
-    for &a in addrs {
-        let n = sources.len();
-        sources.entry((a >> 32) as usize).or_insert(n);
-    }
-    let mut arrays: Vec<ArrayRef> =
-        vec![Arc::new(Int64Array::from(Vec::<i64>::new())); sources.len()];
-    for (&src, &slot) in &sources {
-        arrays[slot] = if src < nseg {
-            v.segments[src].column(idx)?
-        } else {
-            v.mem.chunks()[src - nseg].batch.column(idx).clone()
-        };
-    }
+    let mut sources: Vec<usize> = addrs.iter().map(|&a| (a >> 32) as usize).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    let arrays: Vec<ArrayRef> = sources
+        .iter()
+        .map(|&src| -> Result<ArrayRef> {
+            Ok(if src < nseg {
+                v.segments[src].column(idx)?
+            } else {
+                v.mem.chunks()[src - nseg].batch.column(idx).clone()
+            })
+        })
+        .collect::<Result<_>>()?;
     let indices: Vec<(usize, usize)> = addrs
         .iter()
-        .map(|&a| (sources[&((a >> 32) as usize)], (a & 0xffff_ffff) as usize))
+        .map(|&a| {
+            let slot = sources.binary_search(&((a >> 32) as usize)).unwrap_or(0);
+            (slot, (a & 0xffff_ffff) as usize)
+        })
         .collect();
     if arrays.is_empty() {
         let ty = v.def.schema.columns()[idx].ty.arrow_type();

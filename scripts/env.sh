@@ -1,0 +1,7 @@
+# Sourced by the other scripts: where the venv put ONNX Runtime and the model wheels.
+NESTDB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+NESTDB_SITE_PACKAGES="$("$NESTDB_ROOT/.venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+ORT_DYLIB_PATH="$(ls "$NESTDB_SITE_PACKAGES"/onnxruntime/capi/libonnxruntime.so.* | head -n 1)"
+VIRTUAL_ENV="$NESTDB_ROOT/.venv"
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$NESTDB_ROOT/target}"
+export NESTDB_ROOT NESTDB_SITE_PACKAGES ORT_DYLIB_PATH VIRTUAL_ENV CARGO_TARGET_DIR
