@@ -70,12 +70,7 @@ impl Layout {
             normalize(&mut v);
         }
         match &self.rotation {
-            Some(r) => {
-                let k = kernels::get();
-                r.chunks_exact(self.dim)
-                    .map(|row| (k.dot_f32)(row, &v))
-                    .collect()
-            }
+            Some(r) => matvec(r, self.dim, self.dim, &v),
             None => v,
         }
     }
@@ -94,6 +89,13 @@ impl Layout {
             })
             .collect()
     }
+}
+
+/// `m x` for a `rows x cols` row-major matrix `m`.
+pub fn matvec(m: &[f32], rows: usize, cols: usize, x: &[f32]) -> Vec<f32> {
+    let mut out = vec![0f32; rows];
+    kernels::avx2::matvec(m, rows, cols, x, &mut out);
+    out
 }
 
 /// Scales `v` to unit length (no-op for the zero vector).
@@ -121,6 +123,20 @@ pub struct SegView<'a> {
 }
 
 impl<'a> SegView<'a> {
+    /// Prefetches row `row` of the first `nbands` bands (see [`kernels::prefetch`]).
+    #[inline]
+    pub fn prefetch_row(&self, layout: &Layout, row: usize, nbands: usize) {
+        for (b, &(s, e)) in layout.bands[..nbands.min(self.bands.len())]
+            .iter()
+            .enumerate()
+        {
+            let w = e - s;
+            if let Some(x) = self.bands[b].get(row * w..(row + 1) * w) {
+                kernels::prefetch(x);
+            }
+        }
+    }
+
     /// Views segment `s` under `layout`, checking every section's size.
     pub fn new(s: &'a Segment, layout: &Layout) -> Result<SegView<'a>, StorageError> {
         let c = s.sidecar();

@@ -1,7 +1,6 @@
 //! Bounded top-k selection (smallest distances) without allocation per candidate.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 
 /// A candidate: a distance (or approximate score, smaller is better) and a row address.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,10 +43,16 @@ impl PartialOrd for Cand {
 }
 
 /// Keeps the `k` smallest candidates seen.
+///
+/// Candidates go into a buffer of `2k`; when it fills, a linear-time selection keeps the best
+/// `k` and their worst becomes the threshold that later candidates must beat. That is O(1)
+/// amortized per candidate, where a binary heap pays O(log k) for every replacement.
 #[derive(Debug, Clone)]
 pub struct TopK {
     k: usize,
-    heap: BinaryHeap<Cand>,
+    buf: Vec<Cand>,
+    /// The k-th best after the last selection (candidates not better are dropped).
+    bound: Option<Cand>,
 }
 
 impl TopK {
@@ -55,18 +60,15 @@ impl TopK {
     pub fn new(k: usize) -> TopK {
         TopK {
             k,
-            heap: BinaryHeap::with_capacity(k + 1),
+            buf: Vec::with_capacity(2 * k.min(1 << 16)),
+            bound: None,
         }
     }
 
-    /// The distance a candidate must beat to enter (infinity until full).
+    /// The distance a candidate must beat to enter (infinity until known).
     #[inline]
     pub fn threshold(&self) -> f32 {
-        if self.heap.len() < self.k {
-            f32::INFINITY
-        } else {
-            self.heap.peek().map_or(f32::INFINITY, |c| c.dist)
-        }
+        self.bound.map_or(f32::INFINITY, |c| c.dist)
     }
 
     /// Offers a candidate.
@@ -76,35 +78,59 @@ impl TopK {
             return;
         }
         let c = Cand { dist, addr };
-        if self.heap.len() < self.k {
-            self.heap.push(c);
-        } else if let Some(mut top) = self.heap.peek_mut() {
-            if c < *top {
-                *top = c;
+        if self.bound.is_some_and(|b| c >= b) {
+            return;
+        }
+        if self.buf.len() >= 2 * self.k {
+            self.shrink();
+            if self.bound.is_some_and(|b| c >= b) {
+                return;
             }
+        }
+        self.buf.push(c);
+    }
+
+    /// Keeps the best `k` and sets the bound to the worst of them.
+    fn shrink(&mut self) {
+        if self.buf.len() > self.k {
+            self.buf.select_nth_unstable(self.k - 1);
+            self.buf.truncate(self.k);
+        }
+        if self.buf.len() == self.k {
+            self.bound = self.buf.iter().max().copied();
         }
     }
 
     /// Merges another selection into this one.
     pub fn merge(&mut self, other: TopK) {
-        for c in other.heap {
+        for c in other.buf {
             self.push(c.dist, c.addr);
         }
     }
 
-    /// Number of candidates held.
+    /// Number of candidates held (at most `2k` before [`TopK::into_sorted`]).
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.buf.len().min(self.k)
     }
 
     /// Whether no candidate is held.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.buf.is_empty()
     }
 
-    /// The candidates, best first.
-    pub fn into_sorted(self) -> Vec<Cand> {
-        self.heap.into_sorted_vec()
+    /// The best `k` candidates in address order: the order a later stage reads rows in
+    /// (memory order, which prefetching and caches like).
+    pub fn into_by_addr(mut self) -> Vec<Cand> {
+        self.shrink();
+        self.buf.sort_unstable_by_key(|c| c.addr);
+        self.buf
+    }
+
+    /// The best `k` candidates, best first.
+    pub fn into_sorted(mut self) -> Vec<Cand> {
+        self.shrink();
+        self.buf.sort_unstable();
+        self.buf
     }
 }
 

@@ -178,7 +178,9 @@ fn write_parquet(
         .map(|(s, e)| format!("{s}:{e}"))
         .collect();
     let mut props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("zstd level 1 exists"),
+        ))
         .set_key_value_metadata(Some(vec![
             KeyValue::new(PARQUET_SCHEMA_KEY.into(), schema_json),
             KeyValue::new(PARQUET_BANDS_KEY.into(), bands.join(",")),

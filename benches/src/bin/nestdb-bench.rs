@@ -39,18 +39,34 @@ fn main() {
         Some("search") => search(&args),
         Some("ingest") => ingest(&args),
         Some("exact") => exact(&args),
+        Some("profile") => profile(&args),
         _ => eprintln!("usage: nestdb-bench search|ingest|exact [options] (see the source header)"),
     }
 }
 
 fn build(base: &RecordBatch) -> (tempfile::TempDir, Table, f64) {
     let dir = tempfile::tempdir().expect("tempdir");
+    // Bulk build: load everything, then fit the index once (ANALYZE), as one builds any index
+    // after a load. (With the defaults, the first automatic flush at 20,000 rows would fit an
+    // index and compaction would re-fit it at 40,000.)
     let db = Database::builder()
         .sync(false)
+        .auto_index(false)
+        .auto_flush_rows(usize::MAX)
         .open(dir.path())
         .expect("open");
+    // Table options from NESTDB_BENCH_OPTIONS, e.g. "partitions=400,coarse_dims=128".
+    let mut opts = nestdb::TableOptions::default();
+    for kv in std::env::var("NESTDB_BENCH_OPTIONS")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+    {
+        let (k, v) = kv.split_once('=').expect("key=value");
+        opts.set(k, v).expect("table option");
+    }
     let t = db
-        .create_table("chunks", data::table_schema())
+        .create_table_with("chunks", data::table_schema(), opts)
         .expect("create");
     let start = Instant::now();
     for s in (0..base.num_rows()).step_by(10_000) {
@@ -137,6 +153,68 @@ fn search(args: &[String]) {
             qps,
         );
     }
+}
+
+/// Runs the 0.95-target funnel over the queries for `--seconds` (for a profiler), then prints
+/// the mean per-stage times of EXPLAIN ANALYZE.
+fn profile(args: &[String]) {
+    let secs: f64 = arg(args, "--seconds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10.0);
+    let target: f32 = arg(args, "--target")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.95);
+    let e = data::load();
+    let (_dir, t, build_s) = build(&e.base);
+    eprintln!("built in {build_s:.2}s");
+    let p = SearchParams {
+        recall_target: Some(target),
+        ..SearchParams::default()
+    };
+    let snap = t.snapshot();
+    let start = Instant::now();
+    let mut n = 0usize;
+    while start.elapsed().as_secs_f64() < secs {
+        for q in e.queries.chunks_exact(DIM) {
+            let r = snap
+                .search(q)
+                .limit(10)
+                .select(&["id"])
+                .params(p.clone())
+                .execute()
+                .expect("search");
+            n += r.num_rows().min(1);
+        }
+    }
+    let qps = n as f64 / start.elapsed().as_secs_f64();
+    let mut stages: Vec<(String, f64, f64)> = Vec::new();
+    let mut total = 0.0;
+    for q in e.queries.chunks_exact(DIM) {
+        let (_, ex) = snap
+            .search(q)
+            .limit(10)
+            .select(&["id"])
+            .params(p.clone())
+            .explain_analyze()
+            .expect("explain");
+        total += ex.total.as_secs_f64();
+        for (i, s) in ex.stages.iter().enumerate() {
+            if stages.len() <= i {
+                stages.push((s.name.clone(), 0.0, 0.0));
+            }
+            stages[i].1 += s.time.as_secs_f64();
+            stages[i].2 += s.candidates_in as f64;
+        }
+    }
+    let nq = e.truth.len() as f64;
+    let per: Vec<String> = stages
+        .iter()
+        .map(|(s, t, c)| format!("{s}: {:.1}us for {:.0} candidates", t / nq * 1e6, c / nq))
+        .collect();
+    println!(
+        "{}",
+        json!({"bench": "profile", "qps": qps, "mean_total_us": total / nq * 1e6, "stages": per})
+    );
 }
 
 fn ingest(args: &[String]) {
@@ -229,11 +307,10 @@ fn replicate(base: &RecordBatch, rows: usize) -> RecordBatch {
             for (i, x) in v.iter_mut().enumerate() {
                 *x += ((i as i64 * 2654435761 + round) % 1000) as f32 * 1e-5;
             }
-            let field = std::sync::Arc::new(arrow_schema::Field::new(
-                "item",
-                arrow_schema::DataType::Float32,
-                false,
-            ));
+            let arrow_schema::DataType::FixedSizeList(field, _) = b.column(4).data_type().clone()
+            else {
+                panic!("embedding is a FixedSizeList")
+            };
             cols[4] = std::sync::Arc::new(arrow_array::FixedSizeListArray::new(
                 field,
                 DIM as i32,

@@ -101,7 +101,7 @@ pub fn fit(
     };
     let coarse = opts
         .coarse_dims
-        .map_or_else(|| boundary_at_least(schema, 64), |c| c.clamp(1, d));
+        .map_or_else(|| boundary_at_least(schema, 128), |c| c.clamp(1, d));
     let bits_dims = boundary_at_least(schema, 128);
     let mut x = vectors.to_vec();
     layout.transform_rows(&mut x); // normalize only: no rotation yet
@@ -136,7 +136,7 @@ pub fn fit(
     }
     let nparts = opts
         .partitions
-        .unwrap_or_else(|| (n as f64).sqrt().round() as usize)
+        .unwrap_or_else(|| (2.0 * (n as f64).sqrt()).round() as usize)
         .clamp(1, n);
     let prefix: Vec<f32> = x
         .chunks_exact(d)
@@ -162,6 +162,7 @@ pub fn fit(
         },
         version,
         rotation: layout.rotation.clone(),
+        centroid_norms: super::norms(&centroids, coarse),
         centroids,
         quant,
     };
@@ -171,7 +172,7 @@ pub fn fit(
         queries: opts.sample_queries,
         seed: opts.seed ^ 2,
     };
-    model.meta.schedules = tuner::tune(&model, &layout, &rows, &params);
+    model.meta.schedules = tuner::tune(&model, &layout, &rows, &x, &params);
     Ok(Fitted {
         model,
         layout,

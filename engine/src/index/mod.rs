@@ -111,6 +111,8 @@ pub struct IndexModel {
     pub rotation: Option<Arc<Vec<f32>>>,
     /// Partition centroids, `partitions x coarse_dims`, in the rotated space.
     pub centroids: Vec<f32>,
+    /// Squared norm of each centroid (L2 probing).
+    pub centroid_norms: Vec<f32>,
     /// int8 quantizer of the coarse prefix.
     pub quant: Int8Quantizer,
 }
@@ -164,6 +166,7 @@ impl IndexModel {
         }
         Ok(IndexModel {
             version: meta.version,
+            centroid_norms: norms(&centroids, meta.coarse_dims),
             meta,
             rotation,
             centroids,
@@ -187,6 +190,13 @@ impl IndexModel {
                     .expect("at least one schedule")
             })
     }
+}
+
+/// Squared norms of the `dims`-long rows of `m`.
+pub fn norms(m: &[f32], dims: usize) -> Vec<f32> {
+    m.chunks_exact(dims.max(1))
+        .map(|r| r.iter().map(|x| x * x).sum())
+        .collect()
 }
 
 /// The layout of segments encoded under `model` (or without an index).

@@ -2,8 +2,8 @@
 //!
 //! [`Kernels`] is a table of function pointers: [`simd`] (simsimd, which itself dispatches to
 //! the best instruction set this CPU has: Haswell/AVX2, Skylake/AVX-512, Ice Lake VNNI, NEON,
-//! SVE) or [`scalar`] (portable reference code, also the oracle of the property tests). Set
-//! `NESTDB_KERNELS=scalar` to force the scalar table.
+//! SVE, plus nestdb's own [`avx2`] batch kernels) or [`scalar`] (portable reference code, also
+//! the oracle of the property tests). Set `NESTDB_KERNELS=scalar` to force the scalar table.
 //!
 //! Conventions: `dot` is the inner product, `l2sq` the squared Euclidean distance, `cos` the
 //! cosine distance `1 - cos(a, b)`, `hamming` the number of differing bits. Inputs have equal
@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 
 use half::f16;
 
+pub mod avx2;
 pub mod scalar;
 pub mod simd;
 
@@ -41,6 +42,8 @@ pub struct Kernels {
     pub cos_i8: fn(&[i8], &[i8]) -> f32,
     /// Hamming distance of bit vectors packed in bytes.
     pub hamming: fn(&[u8], &[u8]) -> u32,
+    /// int8 dot products of one query with many rows stored back to back.
+    pub dot_i8_rows: fn(&[i8], &[i8], &mut [i32]),
 }
 
 static KERNELS: OnceLock<&'static Kernels> = OnceLock::new();
@@ -55,4 +58,21 @@ pub fn get() -> &'static Kernels {
             simd::kernels()
         }
     })
+}
+
+/// Hints the CPU to fetch the cache lines of `data` (up to 256 bytes) before they are read.
+#[inline]
+pub fn prefetch<T>(data: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let p = data.as_ptr().cast::<i8>();
+        let bytes = std::mem::size_of_val(data).min(256);
+        for off in (0..bytes).step_by(64) {
+            // SAFETY: `off < size_of_val(data)`, so the address is inside `data`; prefetching
+            // never faults and has no effect on program state.
+            unsafe { std::arch::x86_64::_mm_prefetch(p.add(off), std::arch::x86_64::_MM_HINT_T0) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
 }

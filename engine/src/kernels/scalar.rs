@@ -18,6 +18,7 @@ pub static KERNELS: Kernels = Kernels {
     l2sq_i8,
     cos_i8,
     hamming,
+    dot_i8_rows,
 };
 
 fn dot<T: Copy>(a: &[T], b: &[T], f: impl Fn(T) -> f64) -> f64 {
@@ -89,4 +90,16 @@ pub fn cos_i8(a: &[i8], b: &[i8]) -> f32 {
 pub fn hamming(a: &[u8], b: &[u8]) -> u32 {
     debug_assert_eq!(a.len(), b.len());
     a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+}
+
+/// int8 dot products of one query with rows stored back to back (`out[r]` for row `r`).
+pub fn dot_i8_rows(q: &[i8], rows: &[i8], out: &mut [i32]) {
+    let d = q.len();
+    for (r, o) in out.iter_mut().enumerate() {
+        *o = q
+            .iter()
+            .zip(&rows[r * d..(r + 1) * d])
+            .map(|(&a, &b)| a as i32 * b as i32)
+            .sum();
+    }
 }

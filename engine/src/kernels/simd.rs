@@ -59,6 +59,11 @@ pub fn kernels() -> &'static Kernels {
         l2sq_i8,
         cos_i8,
         hamming,
+        dot_i8_rows: if super::avx2::available() {
+            super::avx2::dot_i8_rows
+        } else {
+            super::scalar::dot_i8_rows
+        },
     })
 }
 

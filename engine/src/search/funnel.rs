@@ -20,6 +20,9 @@ use crate::kernels;
 use crate::layout::{Layout, SegView};
 use crate::topk::{Cand, TopK};
 
+/// How many candidates ahead the later stages prefetch.
+const PREFETCH_AHEAD: usize = 6;
+
 /// Rows above which the first stage is scanned in parallel.
 const PAR_ROWS: usize = 65_536;
 
@@ -40,6 +43,12 @@ impl ViewRows<'_> {
             RowSet::Some(bm) => bm.range_cardinality(a..b),
             RowSet::Nothing => 0,
         }
+    }
+
+    /// Whether every row is selected (no filter, no deletes).
+    #[inline]
+    fn is_all(&self) -> bool {
+        matches!(self.set, RowSet::All) && self.deleted.is_empty()
     }
 
     /// Calls `f` for each selected row in `a..b`.
@@ -110,7 +119,14 @@ pub fn run(
         let t = Instant::now();
         let n_in = survivors.len();
         let mut top = TopK::new(st.keep());
-        for cand in &survivors {
+        let ahead = match *st {
+            Stage::F32 { bands, .. } => bands,
+            _ => 0,
+        };
+        for (i, cand) in survivors.iter().enumerate() {
+            if let Some(next) = survivors.get(i + PREFETCH_AHEAD) {
+                views[next.source()].prefetch_row(layout, next.offset(), ahead);
+            }
             let s = score(
                 &views[cand.source()],
                 model,
@@ -122,7 +138,7 @@ pub fn run(
             );
             top.push(s, cand.addr);
         }
-        survivors = top.into_sorted();
+        survivors = top.into_by_addr();
         stats.push(StageStats {
             name: stage_name(st, layout, model),
             candidates_in: n_in,
@@ -134,9 +150,22 @@ pub fn run(
     }
     let t = Instant::now();
     let nb = layout.bands.len();
+    // After an f32 stage on bands 0..b the survivors carry that partial score: add the rest.
+    let done = match sched.stages.last() {
+        Some(Stage::F32 { bands, .. }) => (*bands).min(nb),
+        _ => 0,
+    };
     let mut top = TopK::new(k);
-    for cand in &survivors {
-        let s = q.partial(layout, &views[cand.source()], cand.offset(), nb);
+    for (i, cand) in survivors.iter().enumerate() {
+        if let Some(next) = survivors.get(i + PREFETCH_AHEAD) {
+            views[next.source()].prefetch_row(layout, next.offset(), nb);
+        }
+        let v = &views[cand.source()];
+        let base = if done > 0 { cand.dist } else { 0.0 };
+        let s = base
+            + (done..nb)
+                .map(|b| q.band_score(layout, v, cand.offset(), b))
+                .sum::<f32>();
         top.push(to_distance(q.metric, s), cand.addr);
     }
     let out = top.into_sorted();
@@ -191,14 +220,19 @@ fn choose_partitions(
 /// The `nprobe` partitions nearest the query's coarse prefix.
 pub fn probe(model: &IndexModel, q: &PreparedQuery, nprobe: usize) -> Vec<usize> {
     let c = model.meta.coarse_dims;
-    let qc = &q.transformed[..c];
-    let k = kernels::get();
+    let dots = crate::layout::matvec(
+        &model.centroids,
+        model.meta.partitions,
+        c,
+        &q.transformed[..c],
+    );
     let mut top = TopK::new(nprobe.min(model.meta.partitions));
-    for (p, cent) in model.centroids.chunks_exact(c).enumerate() {
+    for (p, &dot) in dots.iter().enumerate() {
+        // L2: |q - c|^2 = |q|^2 - 2 q.c + |c|^2, and |q|^2 is the same for every partition
         let s = if model.spherical() {
-            -(k.dot_f32)(qc, cent)
+            -dot
         } else {
-            (k.l2sq_f32)(qc, cent)
+            model.centroid_norms[p] - 2.0 * dot
         };
         top.push(s, p as u64);
     }
@@ -232,25 +266,79 @@ fn scan(
         .iter()
         .map(|&(vi, a, b)| rows[vi].count(a, b) as usize)
         .sum();
-    let run_range = |top: &mut TopK, &(vi, a, b): &(usize, u32, u32)| {
+    // int8: one batched kernel call per partition range into a scratch buffer, then the
+    // selected rows go to the heap; other stages score row by row.
+    let c = model.meta.coarse_dims;
+    let run_range = |(top, scratch): &mut (TopK, Vec<i32>), &(vi, a, b): &(usize, u32, u32)| {
         let v = &views[vi];
-        rows[vi].for_each(a, b, |off| {
-            top.push(
-                score(v, model, layout, q, coded, stage, off as usize),
-                Cand::addr(vi, off as usize),
-            );
-        });
+        match (stage, v.codes_i8) {
+            (Stage::Int8 { .. }, Some(codes)) => {
+                scratch.resize((b - a) as usize, 0);
+                (kernels::get().dot_i8_rows)(
+                    &coded.int8.codes,
+                    &codes[a as usize * c..b as usize * c],
+                    scratch,
+                );
+                let (off0, scale) = (coded.int8.offset, coded.int8.scale);
+                if q.metric == Metric::L2 {
+                    let norms = v.norms.unwrap_or(&[]);
+                    rows[vi].for_each(a, b, |off| {
+                        let dot = off0 + scale * scratch[(off - a) as usize] as f32;
+                        let s = norms.get(off as usize).copied().unwrap_or(0.0) - 2.0 * dot;
+                        if s < top.threshold() {
+                            top.push(s, Cand::addr(vi, off as usize));
+                        }
+                    });
+                } else {
+                    // score = -(off0 + scale * dot) beats the threshold t exactly when the
+                    // integer dot exceeds (-t - off0) / scale: compare in integers first, and
+                    // refresh the integer bound only after a push moved the threshold.
+                    let bound = |t: f32| {
+                        let x = ((-t - off0) / scale).floor();
+                        if x.is_finite() {
+                            x.clamp(i32::MIN as f32, i32::MAX as f32) as i32
+                        } else {
+                            i32::MIN
+                        }
+                    };
+                    let mut min_dot = bound(top.threshold());
+                    let push = |top: &mut TopK, off: u32, d: i32| {
+                        top.push(-(off0 + scale * d as f32), Cand::addr(vi, off as usize));
+                        bound(top.threshold())
+                    };
+                    if rows[vi].is_all() {
+                        for (i, &d) in scratch.iter().enumerate() {
+                            if d >= min_dot {
+                                min_dot = push(top, a + i as u32, d);
+                            }
+                        }
+                    } else {
+                        rows[vi].for_each(a, b, |off| {
+                            let d = scratch[(off - a) as usize];
+                            if d >= min_dot {
+                                min_dot = push(top, off, d);
+                            }
+                        });
+                    }
+                }
+            }
+            _ => rows[vi].for_each(a, b, |off| {
+                top.push(
+                    score(v, model, layout, q, coded, stage, off as usize),
+                    Cand::addr(vi, off as usize),
+                );
+            }),
+        }
     };
+    let fresh = || (TopK::new(stage.keep()), Vec::new());
     let top = if total >= PAR_ROWS {
         ranges
             .par_iter()
-            .fold(
-                || TopK::new(stage.keep()),
-                |mut t, r| {
-                    run_range(&mut t, r);
-                    t
-                },
-            )
+            .fold(fresh, |mut t, r| {
+                run_range(&mut t, r);
+                t
+            })
+            .map(|(t, _)| t)
             .reduce(
                 || TopK::new(stage.keep()),
                 |mut a, b| {
@@ -259,11 +347,11 @@ fn scan(
                 },
             )
     } else {
-        let mut t = TopK::new(stage.keep());
+        let mut t = fresh();
         ranges.iter().for_each(|r| run_range(&mut t, r));
-        t
+        t.0
     };
-    (top.into_sorted(), total)
+    (top.into_by_addr(), total)
 }
 
 /// Score of one row at one stage (smaller is better).
