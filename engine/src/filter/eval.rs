@@ -238,13 +238,19 @@ fn labels_pred(
         if let Some(ix) = LabelIndex::open(s.sidecar(), col) {
             let mut t = RoaringBitmap::new();
             for r in ids(&ix) {
-                t.extend(ix.rows(r).iter().copied());
+                let mut rows = ix.rows(r).to_vec();
+                rows.sort_unstable();
+                t |= RoaringBitmap::from_sorted_iter(rows).unwrap_or_default();
             }
-            let labelled: RoaringBitmap = ix.rows(0..ix.len()).iter().copied().collect();
-            return Ok(Tri {
-                t,
-                u: all(n) - labelled,
-            });
+            // UNKNOWN rows are the unlabelled ones: none when every row has a label (the
+            // postings then cover the segment), which is the common case and costs nothing.
+            let labelled_rows = ix.rows(0..ix.len());
+            let u = if labelled_rows.len() as u32 == n {
+                RoaringBitmap::new()
+            } else {
+                all(n) - labelled_rows.iter().copied().collect::<RoaringBitmap>()
+            };
+            return Ok(Tri { t, u });
         }
     }
     let arr = src.column(col)?;

@@ -63,6 +63,10 @@ pub struct Schedule {
     /// selected rows are covered.
     #[serde(default)]
     pub min_candidates: Option<usize>,
+    /// Filtered queries with few matching rows: every matching row enters the stages (no
+    /// probing).
+    #[serde(default)]
+    pub scan_all: bool,
 }
 
 impl Schedule {

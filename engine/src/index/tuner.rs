@@ -147,6 +147,7 @@ pub fn tune(
             measured_recall: best.hits as f32 / denom,
             cost: (best.cost / m as f64) as f32,
             min_candidates: None,
+            scan_all: false,
         }
     };
     TARGETS.iter().map(|&t| pick(t)).collect()
@@ -162,6 +163,7 @@ pub fn fallback(model: &IndexModel, k: usize) -> Schedule {
         measured_recall: 1.0,
         cost: f32::MAX,
         min_candidates: None,
+        scan_all: false,
     }
 }
 

@@ -155,6 +155,11 @@ pub fn matvec(m: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
     );
     #[cfg(target_arch = "x86_64")]
     {
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F was just checked; shapes asserted above bound every access.
+            unsafe { matvec_avx512(m, rows, cols, x, out) };
+            return;
+        }
         if available() && is_x86_feature_detected!("fma") {
             // SAFETY: AVX2 and FMA were just checked; shapes asserted above bound every access.
             unsafe { matvec_avx2(m, rows, cols, x, out) };
@@ -208,6 +213,50 @@ unsafe fn matvec_avx2(m: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut 
             j += 8;
         }
         out[r] = hsum_ps(a) + dot_tail(r);
+        r += 1;
+    }
+}
+
+/// The AVX-512 twin of `matvec_avx2` (16 lanes, 4 rows at a time).
+///
+/// # Safety
+/// The CPU must support AVX-512F; `m` holds `rows * cols`, `x` `cols`, `out` `rows` floats.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn matvec_avx512(m: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
+    let body = cols / 16 * 16;
+    let mp = m.as_ptr();
+    let xp = x.as_ptr();
+    let dot_tail = |r: usize| -> f32 { (body..cols).map(|j| m[r * cols + j] * x[j]).sum() };
+    let mut r = 0;
+    while r + 4 <= rows {
+        let mut acc = [_mm512_setzero_ps(); 4];
+        let mut j = 0;
+        while j < body {
+            // SAFETY: j + 16 <= body <= cols keeps x[j..j+16] and each row's [j..j+16] in bounds.
+            let xv = unsafe { _mm512_loadu_ps(xp.add(j)) };
+            for (i, a) in acc.iter_mut().enumerate() {
+                let mv = unsafe { _mm512_loadu_ps(mp.add((r + i) * cols + j)) };
+                *a = _mm512_fmadd_ps(mv, xv, *a);
+            }
+            j += 16;
+        }
+        for (i, a) in acc.iter().enumerate() {
+            out[r + i] = _mm512_reduce_add_ps(*a) + dot_tail(r + i);
+        }
+        r += 4;
+    }
+    while r < rows {
+        let mut a = _mm512_setzero_ps();
+        let mut j = 0;
+        while j < body {
+            // SAFETY: as above.
+            let xv = unsafe { _mm512_loadu_ps(xp.add(j)) };
+            let mv = unsafe { _mm512_loadu_ps(mp.add(r * cols + j)) };
+            a = _mm512_fmadd_ps(mv, xv, a);
+            j += 16;
+        }
+        out[r] = _mm512_reduce_add_ps(a) + dot_tail(r);
         r += 1;
     }
 }

@@ -12,6 +12,8 @@ use crate::topk::{Cand, TopK};
 
 /// Rows scored per parallel task.
 const CHUNK_ROWS: usize = 4096;
+/// Selected rows below which the scan stays on the calling thread.
+const PAR_ROWS: usize = 16_384;
 
 /// The exact `k` nearest selected rows of `v`, best first, with reported distances.
 /// Addresses: segment position, or `segments.len() + chunk` for unflushed rows.
@@ -37,36 +39,42 @@ pub fn search(
         }
     }
     let nb = layout.bands.len();
-    let seg_top = tasks
-        .par_iter()
-        .map(|&(pos, start, end)| {
-            let view = &views[pos];
-            let mut t = TopK::new(k);
-            match &sel.segments[pos] {
-                RowSet::Some(b) => {
-                    for off in b.range(start as u32..end as u32) {
-                        let d = to_distance(q.metric, q.partial(layout, view, off as usize, nb));
-                        t.push(d, Cand::addr(pos, off as usize));
+    let run = |&(pos, start, end): &(usize, usize, usize)| {
+        let view = &views[pos];
+        let mut t = TopK::new(k);
+        match &sel.segments[pos] {
+            RowSet::Some(b) => {
+                let offs: Vec<u32> = b.range(start as u32..end as u32).collect();
+                for (i, &off) in offs.iter().enumerate() {
+                    if let Some(&next) = offs.get(i + 4) {
+                        view.prefetch_row(layout, next as usize, nb);
                     }
+                    let d = to_distance(q.metric, q.partial(layout, view, off as usize, nb));
+                    t.push(d, Cand::addr(pos, off as usize));
                 }
-                _ => {
-                    for off in start..end {
-                        if sel.keep_segment_row(v, pos, off as u32) {
-                            let d = to_distance(q.metric, q.partial(layout, view, off, nb));
-                            t.push(d, Cand::addr(pos, off));
-                        }
+            }
+            _ => {
+                for off in start..end {
+                    if sel.keep_segment_row(v, pos, off as u32) {
+                        let d = to_distance(q.metric, q.partial(layout, view, off, nb));
+                        t.push(d, Cand::addr(pos, off));
                     }
                 }
             }
-            t
-        })
-        .reduce(
-            || TopK::new(k),
-            |mut a, b| {
-                a.merge(b);
-                a
-            },
-        );
+        }
+        t
+    };
+    let merge = |mut a: TopK, b: TopK| {
+        a.merge(b);
+        a
+    };
+    // Waking the thread pool costs more than scoring a few thousand rows.
+    let selected = sel.count(v) as usize;
+    let seg_top = if selected >= PAR_ROWS {
+        tasks.par_iter().map(run).reduce(|| TopK::new(k), merge)
+    } else {
+        tasks.iter().map(run).fold(TopK::new(k), merge)
+    };
     let mut top = seg_top;
     top.merge(mem_search(v, q, k, sel));
     Ok(top.into_sorted())

@@ -83,16 +83,23 @@ pub fn run(
     stats: &mut Vec<StageStats>,
 ) -> Vec<Cand> {
     let t = Instant::now();
-    let probes = choose_partitions(views, model, q, sched, rows);
     let c = model.meta.coarse_dims;
-    stats.push(StageStats {
-        name: "probe".into(),
-        candidates_in: model.meta.partitions,
-        candidates_out: probes.len(),
-        rows_touched: model.meta.partitions,
-        bytes_touched: model.meta.partitions * c * 4,
-        time: t.elapsed(),
-    });
+    // scan_all: every selected row enters the stages, so no partition needs choosing
+    let probes = if sched.scan_all {
+        Vec::new()
+    } else {
+        choose_partitions(views, model, q, sched, rows)
+    };
+    if !sched.scan_all {
+        stats.push(StageStats {
+            name: "probe".into(),
+            candidates_in: model.meta.partitions,
+            candidates_out: probes.len(),
+            rows_touched: model.meta.partitions,
+            bytes_touched: model.meta.partitions * c * 4,
+            time: t.elapsed(),
+        });
+    }
     let mut bits = vec![0u8; model.bits_bytes()];
     model
         .quant
@@ -106,7 +113,17 @@ pub fn run(
         keep: k,
     });
     let t = Instant::now();
-    let (mut survivors, scanned) = scan(views, model, layout, q, &coded, &probes, first, rows);
+    let (mut survivors, scanned) = scan(
+        views,
+        model,
+        layout,
+        q,
+        &coded,
+        &probes,
+        sched.scan_all,
+        first,
+        rows,
+    );
     stats.push(StageStats {
         name: stage_name(&first, layout, model),
         candidates_in: scanned,
@@ -247,21 +264,29 @@ fn scan(
     q: &PreparedQuery,
     coded: &Coded,
     probes: &[usize],
+    scan_all: bool,
     stage: Stage,
     rows: &[ViewRows<'_>],
 ) -> (Vec<Cand>, usize) {
-    let ranges: Vec<(usize, u32, u32)> = views
-        .iter()
-        .enumerate()
-        .flat_map(|(vi, v)| {
-            let offs = v.partitions.unwrap_or(&[]);
-            probes
-                .iter()
-                .filter(move |&&p| p + 1 < offs.len())
-                .map(move |&p| (vi, offs[p], offs[p + 1]))
-        })
-        .filter(|r| r.2 > r.1)
-        .collect();
+    let ranges: Vec<(usize, u32, u32)> = if scan_all {
+        (0..views.len())
+            .map(|vi| (vi, 0, views[vi].rows as u32))
+            .filter(|r| r.2 > 0)
+            .collect()
+    } else {
+        views
+            .iter()
+            .enumerate()
+            .flat_map(|(vi, v)| {
+                let offs = v.partitions.unwrap_or(&[]);
+                probes
+                    .iter()
+                    .filter(move |&&p| p + 1 < offs.len())
+                    .map(move |&p| (vi, offs[p], offs[p + 1]))
+            })
+            .filter(|r| r.2 > r.1)
+            .collect()
+    };
     let total: usize = ranges
         .iter()
         .map(|&(vi, a, b)| rows[vi].count(a, b) as usize)
@@ -271,8 +296,10 @@ fn scan(
     let c = model.meta.coarse_dims;
     let run_range = |(top, scratch): &mut (TopK, Vec<i32>), &(vi, a, b): &(usize, u32, u32)| {
         let v = &views[vi];
+        // batched over the range when most of it is selected, row by row when few rows are
+        let dense = rows[vi].count(a, b) * 4 >= u64::from(b - a);
         match (stage, v.codes_i8) {
-            (Stage::Int8 { .. }, Some(codes)) => {
+            (Stage::Int8 { .. }, Some(codes)) if dense => {
                 scratch.resize((b - a) as usize, 0);
                 (kernels::get().dot_i8_rows)(
                     &coded.int8.codes,

@@ -33,10 +33,22 @@ pub fn unfiltered(sel: &Selection) -> bool {
         .all(|r| matches!(r, RowSet::All))
 }
 
-/// Estimated cost of scoring `rows` rows exactly, in the tuner's units.
+/// Estimated cost of scoring `rows` scattered rows exactly, in the tuner's units.
 fn exact_cost(rows: usize, model: &IndexModel) -> f64 {
-    rows as f64
-        * (4.0 * model.meta.variance_profile.len().max(1) as f64 + model.meta.dim as f64 / 8.0)
+    rows as f64 * (60.0 + model.meta.dim as f64 / 4.0)
+}
+
+/// Estimated cost of the funnel's stages over `rows` scattered rows (no probing): int8 row by
+/// row, then the schedule's shortlists.
+fn subset_cost(rows: usize, model: &IndexModel, s: &Schedule) -> f64 {
+    let c = model.meta.coarse_dims as f64;
+    let scan = rows as f64 * (12.0 + c / 40.0);
+    let later: f64 = s
+        .stages
+        .iter()
+        .map(|st| st.keep().min(rows) as f64 * (60.0 + model.meta.dim as f64 / 8.0))
+        .sum();
+    scan + later
 }
 
 /// Chooses the strategy and schedule.
@@ -80,13 +92,30 @@ pub fn choose(
     let funnel_cost = s.cost as f64
         * s.min_candidates
             .map_or(1.0, |m| m as f64 / scanned(model, &s, rows).max(1.0));
-    let brute = exact_cost(matching, model);
-    if e.selectivity < 1.0 && brute <= funnel_cost && params.nprobe.is_none() {
-        e.strategy = EXACT.into();
-        e.reason = format!(
-            "filter keeps {matching} of {rows} rows: brute force over them (est. cost {brute:.0}) beats the funnel (est. {funnel_cost:.0})"
-        );
-        return Ok(e);
+    if e.selectivity < 1.0 && params.nprobe.is_none() {
+        let brute = exact_cost(matching, model);
+        let subset = subset_cost(matching, model, &s);
+        if brute <= funnel_cost.min(subset) {
+            e.strategy = EXACT.into();
+            e.reason = format!(
+                "filter keeps {matching} of {rows} rows: brute force over them (est. cost {brute:.0}) beats the funnel (est. {:.0})",
+                funnel_cost.min(subset)
+            );
+            return Ok(e);
+        }
+        if subset <= funnel_cost {
+            // every matching row goes through the stages; no partition is skipped
+            s.nprobe = model.meta.partitions;
+            s.min_candidates = None;
+            s.scan_all = true;
+            e.strategy = FUNNEL.into();
+            e.reason = format!(
+                "filter keeps {matching} of {rows} rows: the funnel's stages over all of them (est. cost {subset:.0}) beat brute force ({brute:.0}) and probing ({funnel_cost:.0})"
+            );
+            e.estimated_recall = tuned.then_some(s.measured_recall);
+            e.schedule = Some(s);
+            return Ok(e);
+        }
     }
     e.strategy = FUNNEL.into();
     e.reason = format!(

@@ -1,5 +1,6 @@
 //! The search builder: a query vector, `k`, the columns to return, and the funnel's knobs.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use arrow_array::RecordBatch;
@@ -143,7 +144,7 @@ impl Search {
         &self,
     ) -> Result<(
         PreparedQuery,
-        Selection,
+        Arc<Selection>,
         Option<std::sync::Arc<crate::index::IndexModel>>,
     )> {
         let v = &self.snap.version;
@@ -151,8 +152,8 @@ impl Search {
         let layout = crate::index::layout_for(&v.def.schema, model.as_deref());
         let q = PreparedQuery::new(&self.query, &layout, v.def.schema.vector_name())?;
         let sel = match &self.filter {
-            Some(f) => f.selection(v)?,
-            None => Selection::all(v),
+            Some(f) => self.snap.table.selection_for(&self.snap.version, f)?,
+            None => Arc::new(Selection::all(v)),
         };
         Ok((q, sel, model))
     }
