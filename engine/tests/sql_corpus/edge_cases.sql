@@ -1,0 +1,49 @@
+SELECT * FROM t ORDER BY v <=> '[1e39, 0, 0, 0]' LIMIT 1
+
+SELECT * FROM t ORDER BY v <=> '[NaN, 0, 0, 0]' LIMIT 1
+
+SELECT * FROM t ORDER BY v <=> '[inf, 0, 0, 0]' LIMIT 1
+
+SELECT * FROM t ORDER BY v <=> '' LIMIT 1
+
+SELECT * FROM t ORDER BY v <=> '[' LIMIT 1
+
+SELECT * FROM t WHERE id = 9223372036854775807
+
+SELECT * FROM t WHERE id = -9223372036854775808
+
+SELECT * FROM t WHERE x = 1e309
+
+INSERT INTO t VALUES (9223372036854775807, 'max', 1, 1, true, 'z', '[1, 1, 1, 1]')
+
+INSERT INTO t VALUES (3, 'x', 1, 1, true, '/////', '[1, 1, 1, 1]')
+
+INSERT INTO t (id) VALUES (4)
+
+CREATE TABLE big (id BIGINT PRIMARY KEY, v VECTOR(0))
+
+CREATE TABLE big (id BIGINT PRIMARY KEY, v VECTOR(99999999999))
+
+CREATE TABLE big (id BIGINT PRIMARY KEY, v VECTOR(4) MATRYOSHKA (0))
+
+CREATE TABLE big (id BIGINT PRIMARY KEY, v VECTOR(4) MATRYOSHKA (4))
+
+SELECT * FROM t LIMIT 18446744073709551616
+
+SELECT id FROM t ORDER BY v <=> '[1,0,0,0]' LIMIT 0
+
+SET threads = 100000
+
+SET recall_target = NaN
+
+SELECT ((((((((((((((((((((((((((((((((((((((((((((((((((((((id)))))))))))))))))))))))))))))))))))))))))))))))))))))) FROM t
+
+EXPLAIN EXPLAIN SELECT * FROM t
+
+COPY t FROM '/dev/null'
+
+COPY t FROM '' (FORMAT mlcpd)
+
+SELECT * FROM t WHERE label <@ 'a' RERANK BY
+
+DELETE FROM t WHERE label @> ''
