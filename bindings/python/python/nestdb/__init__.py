@@ -322,8 +322,13 @@ class Table:
         exact: bool = False,
         nprobe: int | None = None,
         shortlist: int | Sequence[int] | None = None,
-    ) -> list[pa.Table]:
-        """One result table per row of ``queries``, searched in parallel on one snapshot."""
+    ) -> pa.Table:
+        """Every row of ``queries`` searched in parallel on one snapshot (the GIL released).
+
+        One table: ``_query`` (the query's row number), then the columns of ``search``; the
+        rows of each query are nearest first. ``res.filter(pc.equal(res["_query"], i))`` gives
+        query ``i``'s results.
+        """
         q = _convert.query_matrix(queries)
         batches = self._t.search_batch(
             q,
@@ -335,7 +340,7 @@ class Table:
             nprobe=None if nprobe is None else int(nprobe),
             shortlist=_ints(shortlist),
         )
-        return [_table(b) for b in batches]
+        return _table(batches)
 
     def explain(
         self,

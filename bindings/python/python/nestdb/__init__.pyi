@@ -287,10 +287,11 @@ class Table:
         exact: bool = False,
         nprobe: int | None = None,
         shortlist: int | Sequence[int] | None = None,
-    ) -> list[pa.Table]:
-        """One result table per row of ``queries`` (a 2-d float array), searched in parallel
-        on all cores over one snapshot, with the GIL released. Same options as
-        :meth:`search`."""
+    ) -> pa.Table:
+        """Every row of ``queries`` (a 2-d float array) searched in parallel on all cores over
+        one snapshot, with the GIL released. Same options as :meth:`search`. One table:
+        ``_query`` (the query's row number), then the columns of :meth:`search`; each query's
+        rows nearest first."""
     def explain(
         self,
         query: VectorLike,

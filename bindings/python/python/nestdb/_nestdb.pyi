@@ -95,7 +95,7 @@ class Table:
         exact: bool = False,
         nprobe: int | None = None,
         shortlist: list[int] | None = None,
-    ) -> list[pa.RecordBatch]: ...
+    ) -> pa.RecordBatch: ...
     def explain(
         self,
         query: _F32,
