@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: FAISS, hnswlib, usearch, LanceDB and nestdb on the same data, the
-# same held-out queries and the same exact ground truth, in one run (../shared/bench/peers.py).
+# same held-out queries and the same exact ground truth, in one run (benches/peers.py, a copy of
+# ../shared/bench/peers.py with nestdb added through its Python bindings).
 # Needs the peers' Python packages in $PEERS_VENV (default ~/.cache/nestdb/peers-venv):
 #   python3 -m venv ~/.cache/nestdb/peers-venv
-#   ~/.cache/nestdb/peers-venv/bin/pip install numpy pyarrow faiss-cpu hnswlib usearch lancedb
+#   ~/.cache/nestdb/peers-venv/bin/pip install numpy pyarrow faiss-cpu hnswlib usearch lancedb matplotlib
+#   ~/.cache/nestdb/peers-venv/bin/pip install -e bindings/python   # nestdb itself (maturin)
 # Usage: benches/peers.sh OUT.json [peers.py options, e.g. --filter-col ast_path --filter-prefix go/struct]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,5 +24,5 @@ threads=1
 for ((i = 0; i < ${#args[@]}; i++)); do
     [ "${args[$i]}" = "--threads" ] && threads="${args[$((i + 1))]}"
 done
-"$PEERS_VENV/bin/python" ../shared/bench/peers.py --data "$DATA" --out "$out" "$@" \
+"$PEERS_VENV/bin/python" benches/peers.py --data "$DATA" --out "$out" "$@" \
     --nestdb-cmd "NESTDB_SHARED_DATA=$DATA $(pwd)/target/release/nestdb-bench search --threads $threads ${filter[*]:-}"

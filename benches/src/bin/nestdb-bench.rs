@@ -42,6 +42,8 @@ fn main() {
         Some("profile") => profile(&args),
         Some("embed") => embed(&args),
         Some("batch") => batch(&args),
+        Some("copy") => copy(&args),
+        Some("copy-mlcpd") => copy_mlcpd(&args),
         _ => eprintln!("usage: nestdb-bench search|ingest|exact [options] (see the source header)"),
     }
 }
@@ -258,6 +260,77 @@ fn batch(_args: &[String]) {
     println!(
         "{}",
         json!({"bench": "overhead", "engine": "rust", "mode": "batch", "threads": rayon::current_num_threads(), "qps": qps})
+    );
+}
+
+/// Peak resident memory of this process so far (VmHWM), in MiB.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// COPY of the shared chunks (precomputed vectors) into a table: rows per second.
+fn copy(_args: &[String]) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Database::builder()
+        .auto_index(false)
+        .open(dir.path())
+        .expect("open");
+    db.create_table("chunks", data::table_schema())
+        .expect("create");
+    let src = data::data_dir().join("chunks.parquet");
+    let sql = format!(
+        "COPY chunks FROM '{}' (FORMAT parquet, MAP 'chunk_id=id, label_path=label, ast_path=ast')",
+        src.display()
+    );
+    let start = Instant::now();
+    db.sql(&sql).expect("copy");
+    let s = start.elapsed().as_secs_f64();
+    let rows = db.table("chunks").expect("table").count();
+    println!(
+        "{}",
+        json!({"bench": "copy", "format": "parquet", "rows": rows, "seconds": s, "rows_per_s": rows as f64 / s, "peak_rss_mib": peak_rss_mib()})
+    );
+}
+
+/// COPY ... (FORMAT mlcpd, MODEL 'minilm') of `--glob`: chunks embedded per second and peak
+/// memory (run it on inputs of different sizes to see memory stay flat).
+fn copy_mlcpd(args: &[String]) {
+    let glob = arg(args, "--glob")
+        .unwrap_or_else(|| format!("{}/mlcpd-sample/*.parquet", data::data_dir().display()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Database::open(dir.path()).expect("open");
+    let def = minilm(256);
+    db.sql(&format!(
+        "CREATE MODEL minilm FROM '{}' (TOKENIZER '{}', KIND 'embedding')",
+        def.path,
+        def.tokenizer.clone().expect("tokenizer")
+    ))
+    .expect("model");
+    let before = peak_rss_mib();
+    let mut s = db.session();
+    let start = Instant::now();
+    s.execute(&format!(
+        "COPY chunks FROM '{glob}' (FORMAT mlcpd, MODEL 'minilm')"
+    ))
+    .expect("copy");
+    let secs = start.elapsed().as_secs_f64();
+    let r = s.last_copy().expect("report").clone();
+    let bytes: u64 = glob::glob(&glob)
+        .expect("glob")
+        .flatten()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    println!(
+        "{}",
+        json!({"bench": "copy-mlcpd", "files": r.files, "source_rows": r.source_rows, "chunks": r.rows, "input_mib": bytes as f64 / 1048576.0, "seconds": secs, "chunks_per_s": r.rows as f64 / secs, "peak_rss_mib_before": before, "peak_rss_mib": peak_rss_mib()})
     );
 }
 

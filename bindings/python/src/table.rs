@@ -221,6 +221,66 @@ impl PyTable {
         batch_to_py(py, &batch)
     }
 
+    /// The lean search: the nearest rows' primary keys (int64) and distances (float32) as raw
+    /// little-endian bytes, for `numpy.frombuffer` (no Arrow export on the way out).
+    #[pyo3(signature = (
+        query, k = 10, *, filter = None, recall_target = None, exact = false, nprobe = None,
+        shortlist = None
+    ))]
+    fn search_ids<'py>(
+        &self,
+        py: Python<'py>,
+        query: &Bound<'py, PyAny>,
+        k: usize,
+        filter: Option<String>,
+        recall_target: Option<f32>,
+        exact: bool,
+        nprobe: Option<usize>,
+        shortlist: Option<Vec<usize>>,
+    ) -> PyResult<(
+        Bound<'py, pyo3::types::PyBytes>,
+        Bound<'py, pyo3::types::PyBytes>,
+    )> {
+        let q = f32_rows(query)?;
+        if q.rows != 1 {
+            return Err(PyValueError::new_err(format!(
+                "search_ids takes one query vector, got {}",
+                q.rows
+            )));
+        }
+        let data = q.data;
+        let (ids, dist) = self.with_table(py, move |t| {
+            let pk = t.schema().pk_name().to_string();
+            let opts = SearchOpts::new(
+                k,
+                filter,
+                Some(vec![pk]),
+                recall_target,
+                exact,
+                nprobe,
+                shortlist,
+            );
+            let f = opts.parsed_filter()?;
+            let b = opts.build(&t.snapshot(), data, f.as_ref()).execute()?;
+            let ids: Vec<u8> = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .map(|a| a.values().iter().flat_map(|v| v.to_le_bytes()).collect())
+                .unwrap_or_default();
+            let dist: Vec<u8> = b
+                .column_by_name("_distance")
+                .and_then(|c| c.as_any().downcast_ref::<arrow_array::Float32Array>())
+                .map(|a| a.values().iter().flat_map(|v| v.to_le_bytes()).collect())
+                .unwrap_or_default();
+            Ok((ids, dist))
+        })?;
+        Ok((
+            pyo3::types::PyBytes::new(py, &ids),
+            pyo3::types::PyBytes::new(py, &dist),
+        ))
+    }
+
     /// Every row of a 2-d float32 array searched in parallel on one snapshot; one result batch
     /// with a leading `_query` column (the row number of the query), exported once.
     #[pyo3(signature = (

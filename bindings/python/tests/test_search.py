@@ -165,3 +165,13 @@ def test_delete_by_filter(table_factory):
     assert t.search(rows["embedding"][1], k=90, filter="lang = 'go'").num_rows == 0
     assert t.delete("label <@ 'rust'") > 0
     assert all(not l.startswith("rust") for l in t.to_arrow().column("label").to_pylist())
+
+
+def test_search_ids_matches_search(table_factory):
+    t, rows = table_factory(n=200)
+    q = np.random.default_rng(3).standard_normal(DIM).astype(np.float32)
+    ids, dist = t.search_ids(q, k=7, filter="score < 0.9")
+    full = t.search(q, k=7, filter="score < 0.9", select=["id"])
+    assert ids.dtype == np.int64 and dist.dtype == np.float32
+    assert ids.tolist() == full.column("id").to_pylist()
+    assert np.allclose(dist, full.column("_distance").to_numpy())

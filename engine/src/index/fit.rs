@@ -11,17 +11,18 @@ use nestdb_storage::TableSchema;
 
 /// Settings of index fitting (table options `rotation`, `partitions`, `coarse_dims`, ...).
 ///
-/// Defaults: rotation `auto`; partitions `sqrt(rows)`; coarse prefix the first band boundary
-/// at or above 64 dimensions; sign codes over the first boundary at or above 128; an index is
+/// Defaults: rotation `auto`; partitions `2 * sqrt(rows)`; coarse prefix (partitions and int8
+/// codes) the first band boundary at or above 128 dimensions; sign codes over the first
+/// boundary at or above 128; an index is
 /// fit once a table has 2,000 rows; 300 sample queries; k = 10; seed 42.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IndexOptions {
     /// Whether to learn a rotation.
     pub rotation: RotationMode,
-    /// Number of partitions (None: `sqrt(rows)`).
+    /// Number of partitions (None: `2 * sqrt(rows)`).
     pub partitions: Option<usize>,
-    /// Dimensions of the coarse prefix (None: first boundary >= 64).
+    /// Dimensions of the coarse prefix (None: first boundary >= 128).
     pub coarse_dims: Option<usize>,
     /// Rows a table needs before an index is fit (smaller tables are searched exactly).
     pub min_rows: usize,
@@ -163,6 +164,7 @@ pub fn fit(
         version,
         rotation: layout.rotation.clone(),
         centroid_norms: super::norms(&centroids, coarse),
+        centroid_codes: super::codes(&quant, &centroids),
         centroids,
         quant,
     };

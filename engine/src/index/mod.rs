@@ -113,6 +113,8 @@ pub struct IndexModel {
     pub centroids: Vec<f32>,
     /// Squared norm of each centroid (L2 probing).
     pub centroid_norms: Vec<f32>,
+    /// int8 codes of the centroids (probing scores them like rows).
+    pub centroid_codes: Vec<i8>,
     /// int8 quantizer of the coarse prefix.
     pub quant: Int8Quantizer,
 }
@@ -167,6 +169,7 @@ impl IndexModel {
         Ok(IndexModel {
             version: meta.version,
             centroid_norms: norms(&centroids, meta.coarse_dims),
+            centroid_codes: codes(&quant, &centroids),
             meta,
             rotation,
             centroids,
@@ -190,6 +193,16 @@ impl IndexModel {
                     .expect("at least one schedule")
             })
     }
+}
+
+/// int8 codes of the rows of `m` (each `quant.dims()` long).
+pub fn codes(quant: &Int8Quantizer, m: &[f32]) -> Vec<i8> {
+    let d = quant.dims().max(1);
+    let mut out = vec![0i8; m.len()];
+    for (row, code) in m.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+        quant.encode(row, code);
+    }
+    out
 }
 
 /// Squared norms of the `dims`-long rows of `m`.

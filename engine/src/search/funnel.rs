@@ -84,22 +84,6 @@ pub fn run(
 ) -> Vec<Cand> {
     let t = Instant::now();
     let c = model.meta.coarse_dims;
-    // scan_all: every selected row enters the stages, so no partition needs choosing
-    let probes = if sched.scan_all {
-        Vec::new()
-    } else {
-        choose_partitions(views, model, q, sched, rows)
-    };
-    if !sched.scan_all {
-        stats.push(StageStats {
-            name: "probe".into(),
-            candidates_in: model.meta.partitions,
-            candidates_out: probes.len(),
-            rows_touched: model.meta.partitions,
-            bytes_touched: model.meta.partitions * c * 4,
-            time: t.elapsed(),
-        });
-    }
     let mut bits = vec![0u8; model.bits_bytes()];
     model
         .quant
@@ -108,6 +92,22 @@ pub fn run(
         int8: QueryCodes::new(&model.quant, &q.transformed),
         bits,
     };
+    // scan_all: every selected row enters the stages, so no partition needs choosing
+    let probes = if sched.scan_all {
+        Vec::new()
+    } else {
+        choose_partitions(views, model, &coded.int8, sched, rows)
+    };
+    if !sched.scan_all {
+        stats.push(StageStats {
+            name: "probe".into(),
+            candidates_in: model.meta.partitions,
+            candidates_out: probes.len(),
+            rows_touched: model.meta.partitions,
+            bytes_touched: model.meta.partitions * c,
+            time: t.elapsed(),
+        });
+    }
     let first = sched.stages.first().copied().unwrap_or(Stage::F32 {
         bands: layout.bands.len(),
         keep: k,
@@ -203,14 +203,14 @@ pub fn run(
 fn choose_partitions(
     views: &[SegView<'_>],
     model: &IndexModel,
-    q: &PreparedQuery,
+    codes: &QueryCodes,
     sched: &Schedule,
     rows: &[ViewRows<'_>],
 ) -> Vec<usize> {
     let Some(min) = sched.min_candidates else {
-        return probe(model, q, sched.nprobe);
+        return probe(model, codes, sched.nprobe);
     };
-    let order = probe(model, q, model.meta.partitions);
+    let order = probe(model, codes, model.meta.partitions);
     let mut out = Vec::new();
     let mut covered = 0u64;
     for p in order {
@@ -235,14 +235,16 @@ fn choose_partitions(
 }
 
 /// The `nprobe` partitions nearest the query's coarse prefix.
-pub fn probe(model: &IndexModel, q: &PreparedQuery, nprobe: usize) -> Vec<usize> {
-    let c = model.meta.coarse_dims;
-    let dots = crate::layout::matvec(
-        &model.centroids,
-        model.meta.partitions,
-        c,
-        &q.transformed[..c],
-    );
+///
+/// Centroids are scored with their int8 codes (the query's `codes`), a quarter of the memory
+/// and arithmetic of f32: choosing partitions does not need more precision.
+pub fn probe(model: &IndexModel, codes: &QueryCodes, nprobe: usize) -> Vec<usize> {
+    let mut raw = vec![0i32; model.meta.partitions];
+    (kernels::get().dot_i8_rows)(&codes.codes, &model.centroid_codes, &mut raw);
+    let dots: Vec<f32> = raw
+        .iter()
+        .map(|&d| codes.offset + codes.scale * d as f32)
+        .collect();
     let mut top = TopK::new(nprobe.min(model.meta.partitions));
     for (p, &dot) in dots.iter().enumerate() {
         // L2: |q - c|^2 = |q|^2 - 2 q.c + |c|^2, and |q|^2 is the same for every partition

@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from . import _convert, _nestdb, _params
@@ -310,6 +311,31 @@ class Table:
                 shortlist=_ints(shortlist),
             )
         )
+
+    def search_ids(
+        self,
+        query: Any,
+        k: int = 10,
+        *,
+        filter: str | None = None,
+        recall_target: float | None = None,
+        exact: bool = False,
+        nprobe: int | None = None,
+        shortlist: int | Sequence[int] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The lean search: ``(ids, distances)`` of the ``k`` nearest rows as numpy arrays
+        (int64 primary keys, float32 distances), nearest first, without building a table."""
+        q = _convert.query_vector(query)
+        ids, dist = self._t.search_ids(
+            q,
+            int(k),
+            filter=filter,
+            recall_target=None if recall_target is None else float(recall_target),
+            exact=bool(exact),
+            nprobe=None if nprobe is None else int(nprobe),
+            shortlist=_ints(shortlist),
+        )
+        return np.frombuffer(ids, dtype=np.int64), np.frombuffer(dist, dtype=np.float32)
 
     def search_batch(
         self,

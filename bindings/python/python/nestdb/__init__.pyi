@@ -276,6 +276,20 @@ class Table:
             TypeError: ``query`` is a string.
             QueryError: wrong dimension, NaN, unknown column, invalid filter or setting.
         """
+    def search_ids(
+        self,
+        query: VectorLike,
+        k: int = 10,
+        *,
+        filter: str | None = None,
+        recall_target: float | None = None,
+        exact: bool = False,
+        nprobe: int | None = None,
+        shortlist: int | Sequence[int] | None = None,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """The lean search: ``(ids, distances)`` of the ``k`` nearest rows as numpy arrays
+        (int64 primary keys, float32 distances), nearest first, without building a table.
+        Same options as :meth:`search` (no ``select``)."""
     def search_batch(
         self,
         queries: npt.ArrayLike | pa.FixedSizeListArray,

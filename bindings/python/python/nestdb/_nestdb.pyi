@@ -84,6 +84,17 @@ class Table:
         nprobe: int | None = None,
         shortlist: list[int] | None = None,
     ) -> pa.RecordBatch: ...
+    def search_ids(
+        self,
+        query: _F32,
+        k: int = 10,
+        *,
+        filter: str | None = None,
+        recall_target: float | None = None,
+        exact: bool = False,
+        nprobe: int | None = None,
+        shortlist: list[int] | None = None,
+    ) -> tuple[bytes, bytes]: ...
     def search_batch(
         self,
         queries: _F32,
