@@ -38,14 +38,15 @@ pub(crate) struct TableInner {
     model: Mutex<Option<Arc<IndexModel>>>,
     /// Recently evaluated filters: (version, filter) -> rows. Versions are immutable, so an
     /// entry never goes stale; holding the version's `Arc` keeps the key unique.
-    selections: Mutex<
-        Vec<(
-            Arc<TableVersion>,
-            crate::filter::Filter,
-            Arc<crate::search::Selection>,
-        )>,
-    >,
+    selections: Mutex<Vec<CachedSelection>>,
 }
+
+/// A cached filter evaluation: the version, the filter, and the rows it selects.
+type CachedSelection = (
+    Arc<TableVersion>,
+    crate::filter::Filter,
+    Arc<crate::search::Selection>,
+);
 
 /// When compaction fits a new index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

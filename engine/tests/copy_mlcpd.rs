@@ -213,7 +213,7 @@ fn real_mlcpd_files_without_the_extra_columns_load() {
         count_where(&db, "chunks", "label IS NULL"),
         count(&db, "chunks")
     );
-    assert_eq!(count_where(&db, "chunks", "language = 'c_sharp'") > 0, true);
+    assert!(count_where(&db, "chunks", "language = 'c_sharp'") > 0);
     let ids = rows(&db, "SELECT id FROM chunks_files ORDER BY id");
     let ids = ids.column(0).as_primitive::<Int64Type>();
     assert_eq!((ids.value(0), ids.value(49)), (0, 49));

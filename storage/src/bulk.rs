@@ -5,7 +5,8 @@
 //! When the input ends, one synced RocksDB write batch adds every new segment to the manifest,
 //! writes the id-index entries and advances the row id. If anything fails before that commit,
 //! the files are removed and the table is exactly as it was (after a crash, the unreferenced
-//! files are removed at open). Memory stays bounded by one segment's rows.
+//! files are removed at open). Memory stays bounded by one segment: at most `segment_rows`
+//! rows and about [`SEGMENT_BYTES`] of buffered Arrow data, whichever comes first.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -25,6 +26,10 @@ use crate::segment::{self, Segment, SegmentEncoder};
 use crate::table::{manifest_bytes, TableVersion, Writer};
 use crate::write::WriteError;
 
+/// Buffered Arrow bytes at which a bulk load writes a segment even below `segment_rows` rows
+/// (wide rows, such as whole source files, would otherwise hold a segment's worth in memory).
+pub const SEGMENT_BYTES: usize = 64 << 20;
+
 /// An open bulk load; see the module docs. Dropping it without [`BulkLoad::commit`] discards
 /// everything written.
 pub struct BulkLoad<'w, 'a> {
@@ -33,6 +38,7 @@ pub struct BulkLoad<'w, 'a> {
     segment_rows: usize,
     buffer: Vec<RecordBatch>,
     buffered: usize,
+    buffered_bytes: usize,
     seen: HashSet<i64>,
     written: Vec<(SegmentMeta, Vec<i64>, Vec<u64>)>,
     next_rowid: u64,
@@ -57,6 +63,7 @@ impl<'a> Writer<'a> {
             segment_rows: segment_rows.max(1),
             buffer: Vec::new(),
             buffered: 0,
+            buffered_bytes: 0,
             seen: HashSet::new(),
             written: Vec::new(),
             next_rowid,
@@ -85,8 +92,9 @@ impl BulkLoad<'_, '_> {
         self.seen.extend(pks.iter().copied());
         let n = batch.num_rows();
         self.buffered += n;
+        self.buffered_bytes += batch.get_array_memory_size();
         self.buffer.push(batch);
-        if self.buffered >= self.segment_rows {
+        if self.buffered >= self.segment_rows || self.buffered_bytes >= SEGMENT_BYTES {
             self.write_segment()?;
         }
         Ok(n)
@@ -106,6 +114,7 @@ impl BulkLoad<'_, '_> {
         let batch = arrow_select::concat::concat_batches(&schema, &self.buffer)?;
         self.buffer.clear();
         self.buffered = 0;
+        self.buffered_bytes = 0;
         let enc = self
             .encoder
             .encode(&batch, v.manifest.next_index_version.max(1))?;

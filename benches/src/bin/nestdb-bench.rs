@@ -6,8 +6,12 @@
 //!     in the peers harness's format ({"engine","params","recall","qps","build_s"})
 //! nestdb-bench ingest [--rows N]
 //!     insert throughput (batches of 1,000 rows, sync on and off) and flush time
-//! nestdb-bench exact [--rows N]
+//! nestdb-bench exact [--rows N] [--threads T]
 //!     exact search QPS at N rows (the shared chunks, repeated with perturbation)
+//! nestdb-bench profile [--target R] [--seconds S] [--filter SQL]
+//!     per-stage time and candidates, bytes read per query, peak memory and index size
+//! nestdb-bench embed | batch | copy | copy-mlcpd [--glob G] [--segment-rows N] [--batch-size N] [--no-index]
+//!     embedding throughput, Python-overhead baseline, COPY throughput and peak memory
 //! ```
 //! Reads the shared data from `$NESTDB_SHARED_DATA` or `../shared/data`.
 
@@ -171,39 +175,38 @@ fn profile(args: &[String]) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0.95);
     let e = data::load();
-    let (_dir, t, build_s) = build(&e.base);
+    let rss_data = peak_rss_mib();
+    let (dir, t, build_s) = build(&e.base);
     eprintln!("built in {build_s:.2}s");
     let p = SearchParams {
         recall_target: Some(target),
         ..SearchParams::default()
     };
     let snap = t.snapshot();
+    let filter = arg(args, "--filter").map(|f| nestdb::filter::Filter::parse(&f).expect("filter"));
+    let search = |q: &[f32]| {
+        let s = snap.search(q).limit(10).select(&["id"]).params(p.clone());
+        match &filter {
+            Some(f) => s.filter(f.clone()),
+            None => s,
+        }
+    };
     let start = Instant::now();
     let mut n = 0usize;
     while start.elapsed().as_secs_f64() < secs {
         for q in e.queries.chunks_exact(DIM) {
-            let r = snap
-                .search(q)
-                .limit(10)
-                .select(&["id"])
-                .params(p.clone())
-                .execute()
-                .expect("search");
+            let r = search(q).execute().expect("search");
             n += r.num_rows().min(1);
         }
     }
     let qps = n as f64 / start.elapsed().as_secs_f64();
     let mut stages: Vec<(String, f64, f64)> = Vec::new();
     let mut total = 0.0;
+    let mut bytes = 0usize;
     for q in e.queries.chunks_exact(DIM) {
-        let (_, ex) = snap
-            .search(q)
-            .limit(10)
-            .select(&["id"])
-            .params(p.clone())
-            .explain_analyze()
-            .expect("explain");
+        let (_, ex) = search(q).explain_analyze().expect("explain");
         total += ex.total.as_secs_f64();
+        bytes += ex.stages.iter().map(|s| s.bytes_touched).sum::<usize>();
         for (i, s) in ex.stages.iter().enumerate() {
             if stages.len() <= i {
                 stages.push((s.name.clone(), 0.0, 0.0));
@@ -219,7 +222,10 @@ fn profile(args: &[String]) {
         .collect();
     println!(
         "{}",
-        json!({"bench": "profile", "qps": qps, "mean_total_us": total / nq * 1e6, "stages": per})
+        json!({"bench": "profile", "target": target, "qps": qps, "build_s": build_s,
+               "mean_total_us": total / nq * 1e6, "bytes_per_query": bytes as f64 / nq,
+               "peak_rss_mib_after_data": rss_data, "peak_rss_mib": peak_rss_mib(),
+               "index_mib": dir_mib(dir.path()), "stages": per})
     );
 }
 
@@ -264,6 +270,23 @@ fn batch(_args: &[String]) {
 }
 
 /// Peak resident memory of this process so far (VmHWM), in MiB.
+/// Bytes of all files under `dir` (the table's segments, sidecars, index and catalog), MiB.
+fn dir_mib(dir: &std::path::Path) -> f64 {
+    fn walk(p: &std::path::Path) -> u64 {
+        std::fs::read_dir(p)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| match e.file_type() {
+                        Ok(t) if t.is_dir() => walk(&e.path()),
+                        _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+    walk(dir) as f64 / 1048576.0
+}
+
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -305,7 +328,12 @@ fn copy_mlcpd(args: &[String]) {
     let glob = arg(args, "--glob")
         .unwrap_or_else(|| format!("{}/mlcpd-sample/*.parquet", data::data_dir().display()));
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = Database::open(dir.path()).expect("open");
+    // --no-index: measure the load alone (by default the first load also fits the index).
+    let index = !args.iter().any(|a| a == "--no-index");
+    let db = Database::builder()
+        .auto_index(index)
+        .open(dir.path())
+        .expect("open");
     let def = minilm(256);
     db.sql(&format!(
         "CREATE MODEL minilm FROM '{}' (TOKENIZER '{}', KIND 'embedding')",
@@ -316,8 +344,10 @@ fn copy_mlcpd(args: &[String]) {
     let before = peak_rss_mib();
     let mut s = db.session();
     let start = Instant::now();
+    let seg = arg(args, "--segment-rows").unwrap_or_else(|| "100000".into());
+    let batch = arg(args, "--batch-size").unwrap_or_else(|| "64".into());
     s.execute(&format!(
-        "COPY chunks FROM '{glob}' (FORMAT mlcpd, MODEL 'minilm')"
+        "COPY chunks FROM '{glob}' (FORMAT mlcpd, MODEL 'minilm', SEGMENT_ROWS {seg}, BATCH_SIZE {batch})"
     ))
     .expect("copy");
     let secs = start.elapsed().as_secs_f64();
@@ -330,7 +360,7 @@ fn copy_mlcpd(args: &[String]) {
         .sum();
     println!(
         "{}",
-        json!({"bench": "copy-mlcpd", "files": r.files, "source_rows": r.source_rows, "chunks": r.rows, "input_mib": bytes as f64 / 1048576.0, "seconds": secs, "chunks_per_s": r.rows as f64 / secs, "peak_rss_mib_before": before, "peak_rss_mib": peak_rss_mib()})
+        json!({"bench": "copy-mlcpd", "fit_index": index, "segment_rows": seg, "batch_size": batch, "files": r.files, "source_rows": r.source_rows, "chunks": r.rows, "input_mib": bytes as f64 / 1048576.0, "seconds": secs, "chunks_per_s": r.rows as f64 / secs, "peak_rss_mib_before": before, "peak_rss_mib": peak_rss_mib()})
     );
 }
 

@@ -30,9 +30,13 @@ impl Int8Quantizer {
         for j in 0..dims {
             col.clear();
             col.extend(x.chunks_exact(dims).map(|r| r[j]));
-            col.sort_by(f32::total_cmp);
-            let lo = col[(n as f64 * 0.001) as usize];
-            let hi = col[((n as f64 * 0.999) as usize).min(n - 1)];
+            // the 0.1% and 99.9% order statistics (selection, not a full sort)
+            let (i_lo, i_hi) = (
+                (n as f64 * 0.001) as usize,
+                ((n as f64 * 0.999) as usize).min(n - 1),
+            );
+            let hi = *col.select_nth_unstable_by(i_hi, f32::total_cmp).1;
+            let lo = *col[..=i_hi].select_nth_unstable_by(i_lo, f32::total_cmp).1;
             center.push((lo + hi) / 2.0);
             step.push(((hi - lo) / 254.0).max(1e-12));
         }

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use super::chunk::{extract, normalize_language, FileChunks};
 use super::parquet::{add_rows, spawn_reader, total_bytes};
 use super::{
-    check_cancel, CopyOptions, CopyReport, LoadError, OnError, Progress, ProgressFn, SKIPPED_LISTED,
+    check_cancel, CopyOptions, CopyReport, LoadError, OnError, ProgressFn, SKIPPED_LISTED,
 };
 use crate::error::Result;
 use crate::layout::normalize;
@@ -274,16 +274,12 @@ pub fn load(
             )?;
             report.file_rows +=
                 add_rows(fl, &file_batch, file, sb.offset, opts.on_error, &mut report)?;
-            if let Some(p) = progress {
-                p(&Progress {
-                    files_done: sb.file,
-                    files: files.len(),
-                    source_rows: report.source_rows,
-                    rows: report.rows,
-                    bytes_done: sb.bytes_done,
-                    bytes,
-                });
-            }
+            super::notify(
+                progress,
+                &report,
+                (sb.file, files.len()),
+                (sb.bytes_done, bytes),
+            );
         }
         Ok(())
     })?;

@@ -130,6 +130,26 @@ pub struct Progress {
 /// Receives [`Progress`] updates.
 pub type ProgressFn = dyn Fn(&Progress) + Send + Sync;
 
+/// Sends `progress` (if any) the state after a batch of file `file` of `files`, read up to
+/// `bytes_done` of `bytes`.
+fn notify(
+    progress: Option<&ProgressFn>,
+    report: &CopyReport,
+    (file, files): (usize, usize),
+    (bytes_done, bytes): (u64, u64),
+) {
+    if let Some(p) = progress {
+        p(&Progress {
+            files_done: file,
+            files,
+            source_rows: report.source_rows,
+            rows: report.rows,
+            bytes_done,
+            bytes,
+        });
+    }
+}
+
 /// How many skipped rows a report lists.
 pub const SKIPPED_LISTED: usize = 20;
 

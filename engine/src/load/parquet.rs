@@ -14,7 +14,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
 use super::{
-    check_cancel, CopyOptions, CopyReport, LoadError, OnError, Progress, ProgressFn, SKIPPED_LISTED,
+    check_cancel, CopyOptions, CopyReport, LoadError, OnError, ProgressFn, SKIPPED_LISTED,
 };
 use crate::error::Result;
 use crate::{Database, Table};
@@ -289,16 +289,12 @@ pub fn load(
             }
             report.source_rows += sb.batch.num_rows();
             report.rows += add_rows(bulk, &b, file, sb.offset, opts.on_error, &mut report)?;
-            if let Some(p) = progress {
-                p(&Progress {
-                    files_done: sb.file,
-                    files: files.len(),
-                    source_rows: report.source_rows,
-                    rows: report.rows,
-                    bytes_done: sb.bytes_done,
-                    bytes,
-                });
-            }
+            super::notify(
+                progress,
+                &report,
+                (sb.file, files.len()),
+                (sb.bytes_done, bytes),
+            );
         }
         Ok(())
     })?;

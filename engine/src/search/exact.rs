@@ -2,11 +2,12 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float32Type;
-use nestdb_storage::TableVersion;
+use nestdb_storage::{Metric, TableVersion};
 use rayon::prelude::*;
 
 use super::{to_distance, PreparedQuery, RowSet, Selection};
 use crate::error::Result;
+use crate::kernels;
 use crate::layout::{Layout, SegView};
 use crate::topk::{Cand, TopK};
 
@@ -53,6 +54,9 @@ pub fn search(
                     t.push(d, Cand::addr(pos, off as usize));
                 }
             }
+            RowSet::All if q.metric != Metric::L2 => {
+                scan_dense(view, layout, q, (pos, start, end), &v.deletes[pos], &mut t);
+            }
             _ => {
                 for off in start..end {
                     if sel.keep_segment_row(v, pos, off as u32) {
@@ -78,6 +82,45 @@ pub fn search(
     let mut top = seg_top;
     top.merge(mem_search(v, q, k, sel));
     Ok(top.into_sorted())
+}
+
+/// Scores rows `start..end` of segment `pos` band by band with matrix-vector products (each
+/// band region is `rows x width` row-major, so one call covers a whole chunk of rows), then
+/// pushes the live ones. Dot and cosine only: stored vectors are unit length under cosine.
+fn scan_dense(
+    view: &SegView<'_>,
+    layout: &Layout,
+    q: &PreparedQuery,
+    (pos, start, end): (usize, usize, usize),
+    deletes: &roaring::RoaringBitmap,
+    t: &mut TopK,
+) {
+    let n = end - start;
+    let mut dots = [0f32; CHUNK_ROWS];
+    let mut band = [0f32; CHUNK_ROWS];
+    for (b, &(s, e)) in layout.bands.iter().enumerate() {
+        let w = e - s;
+        let rows = &view.bands[b][start * w..end * w];
+        let out = if b == 0 {
+            &mut dots[..n]
+        } else {
+            &mut band[..n]
+        };
+        kernels::avx2::matvec(rows, n, w, &q.transformed[s..e], out);
+        if b > 0 {
+            dots[..n]
+                .iter_mut()
+                .zip(&band[..n])
+                .for_each(|(d, x)| *d += x);
+        }
+    }
+    let any_deleted = deletes.range_cardinality(start as u32..end as u32) > 0;
+    for (i, &dot) in dots[..n].iter().enumerate() {
+        let off = start + i;
+        if !any_deleted || !deletes.contains(off as u32) {
+            t.push(to_distance(q.metric, -dot), Cand::addr(pos, off));
+        }
+    }
 }
 
 /// Exact search over the unflushed rows (stored as given, so scored on the original query).

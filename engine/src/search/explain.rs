@@ -22,6 +22,33 @@ pub struct StageStats {
     pub time: Duration,
 }
 
+/// Stage statistics while a search runs, kept only for EXPLAIN ANALYZE (a plain search does
+/// not pay for the stage names and bookkeeping).
+#[derive(Debug, Default)]
+pub struct StageLog {
+    on: bool,
+    /// The stages recorded so far.
+    pub stages: Vec<StageStats>,
+}
+
+impl StageLog {
+    /// A log that records when `on`.
+    pub fn new(on: bool) -> Self {
+        StageLog {
+            on,
+            stages: Vec::new(),
+        }
+    }
+
+    /// Records the stage `f` describes, if recording.
+    #[inline]
+    pub fn push(&mut self, f: impl FnOnce() -> StageStats) {
+        if self.on {
+            self.stages.push(f());
+        }
+    }
+}
+
 /// A search plan and, after execution, what each stage did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Explain {

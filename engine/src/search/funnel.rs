@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use roaring::RoaringBitmap;
 
-use super::explain::StageStats;
+use super::explain::{StageLog, StageStats};
 use super::{to_distance, PreparedQuery, RowSet};
 use crate::index::quant::QueryCodes;
 use crate::index::{IndexModel, Schedule, Stage};
@@ -80,7 +80,7 @@ pub fn run(
     sched: &Schedule,
     k: usize,
     rows: &[ViewRows<'_>],
-    stats: &mut Vec<StageStats>,
+    stats: &mut StageLog,
 ) -> Vec<Cand> {
     let t = Instant::now();
     let c = model.meta.coarse_dims;
@@ -99,7 +99,7 @@ pub fn run(
         choose_partitions(views, model, &coded.int8, sched, rows)
     };
     if !sched.scan_all {
-        stats.push(StageStats {
+        stats.push(|| StageStats {
             name: "probe".into(),
             candidates_in: model.meta.partitions,
             candidates_out: probes.len(),
@@ -124,7 +124,7 @@ pub fn run(
         first,
         rows,
     );
-    stats.push(StageStats {
+    stats.push(|| StageStats {
         name: stage_name(&first, layout, model),
         candidates_in: scanned,
         candidates_out: survivors.len(),
@@ -156,7 +156,7 @@ pub fn run(
             top.push(s, cand.addr);
         }
         survivors = top.into_by_addr();
-        stats.push(StageStats {
+        stats.push(|| StageStats {
             name: stage_name(st, layout, model),
             candidates_in: n_in,
             candidates_out: survivors.len(),
@@ -186,7 +186,7 @@ pub fn run(
         top.push(to_distance(q.metric, s), cand.addr);
     }
     let out = top.into_sorted();
-    stats.push(StageStats {
+    stats.push(|| StageStats {
         name: format!("exact[0:{}]", layout.dim),
         candidates_in: survivors.len(),
         candidates_out: out.len(),
@@ -296,70 +296,73 @@ fn scan(
     // int8: one batched kernel call per partition range into a scratch buffer, then the
     // selected rows go to the heap; other stages score row by row.
     let c = model.meta.coarse_dims;
-    let run_range = |(top, scratch): &mut (TopK, Vec<i32>), &(vi, a, b): &(usize, u32, u32)| {
+    let run_range = |st: &mut Scratch, &(vi, a, b): &(usize, u32, u32)| {
         let v = &views[vi];
-        // batched over the range when most of it is selected, row by row when few rows are
-        let dense = rows[vi].count(a, b) * 4 >= u64::from(b - a);
         match (stage, v.codes_i8) {
-            (Stage::Int8 { .. }, Some(codes)) if dense => {
-                scratch.resize((b - a) as usize, 0);
-                (kernels::get().dot_i8_rows)(
-                    &coded.int8.codes,
-                    &codes[a as usize * c..b as usize * c],
-                    scratch,
-                );
-                let (off0, scale) = (coded.int8.offset, coded.int8.scale);
-                if q.metric == Metric::L2 {
-                    let norms = v.norms.unwrap_or(&[]);
-                    rows[vi].for_each(a, b, |off| {
-                        let dot = off0 + scale * scratch[(off - a) as usize] as f32;
-                        let s = norms.get(off as usize).copied().unwrap_or(0.0) - 2.0 * dot;
-                        if s < top.threshold() {
-                            top.push(s, Cand::addr(vi, off as usize));
-                        }
-                    });
-                } else {
-                    // score = -(off0 + scale * dot) beats the threshold t exactly when the
-                    // integer dot exceeds (-t - off0) / scale: compare in integers first, and
-                    // refresh the integer bound only after a push moved the threshold.
-                    let bound = |t: f32| {
-                        let x = ((-t - off0) / scale).floor();
-                        if x.is_finite() {
-                            x.clamp(i32::MIN as f32, i32::MAX as f32) as i32
-                        } else {
-                            i32::MIN
-                        }
-                    };
-                    let mut min_dot = bound(top.threshold());
-                    let push = |top: &mut TopK, off: u32, d: i32| {
-                        top.push(-(off0 + scale * d as f32), Cand::addr(vi, off as usize));
-                        bound(top.threshold())
-                    };
-                    if rows[vi].is_all() {
-                        for (i, &d) in scratch.iter().enumerate() {
-                            if d >= min_dot {
-                                min_dot = push(top, a + i as u32, d);
-                            }
-                        }
-                    } else {
-                        rows[vi].for_each(a, b, |off| {
-                            let d = scratch[(off - a) as usize];
-                            if d >= min_dot {
-                                min_dot = push(top, off, d);
-                            }
-                        });
+            (Stage::Int8 { .. }, Some(codes)) => {
+                // One batched kernel call per range: over the whole range when most of it is
+                // selected, else over the selected rows' codes gathered into a buffer.
+                let dense = rows[vi].count(a, b) * 4 >= u64::from(b - a);
+                let kernel = kernels::get().dot_i8_rows;
+                st.offs.clear();
+                let all = rows[vi].is_all();
+                if dense {
+                    st.dots.resize((b - a) as usize, 0);
+                    kernel(
+                        &coded.int8.codes,
+                        &codes[a as usize * c..b as usize * c],
+                        &mut st.dots,
+                    );
+                    if !all {
+                        rows[vi].for_each(a, b, |off| st.offs.push(off));
                     }
+                } else {
+                    st.gathered.clear();
+                    rows[vi].for_each(a, b, |off| st.offs.push(off));
+                    for (i, &off) in st.offs.iter().enumerate() {
+                        if let Some(&next) = st.offs.get(i + 8) {
+                            kernels::prefetch(&codes[next as usize * c..(next as usize + 1) * c]);
+                        }
+                        let o = off as usize * c;
+                        st.gathered.extend_from_slice(&codes[o..o + c]);
+                    }
+                    st.dots.resize(st.offs.len(), 0);
+                    kernel(&coded.int8.codes, &st.gathered, &mut st.dots);
                 }
+                let rows_scored = match (dense, all) {
+                    (true, true) => Scored::Range(a),
+                    (true, false) => Scored::Some {
+                        base: a,
+                        offs: &st.offs,
+                    },
+                    (false, _) => Scored::Gathered(&st.offs),
+                };
+                let keep = stage.keep();
+                push_int8(
+                    &mut st.top,
+                    q.metric,
+                    v,
+                    vi,
+                    &coded.int8,
+                    rows_scored,
+                    &st.dots,
+                    keep,
+                );
             }
             _ => rows[vi].for_each(a, b, |off| {
-                top.push(
+                st.top.push(
                     score(v, model, layout, q, coded, stage, off as usize),
                     Cand::addr(vi, off as usize),
                 );
             }),
         }
     };
-    let fresh = || (TopK::new(stage.keep()), Vec::new());
+    let fresh = || Scratch {
+        top: TopK::new(stage.keep()),
+        dots: Vec::new(),
+        offs: Vec::new(),
+        gathered: Vec::new(),
+    };
     let top = if total >= PAR_ROWS {
         ranges
             .par_iter()
@@ -367,7 +370,7 @@ fn scan(
                 run_range(&mut t, r);
                 t
             })
-            .map(|(t, _)| t)
+            .map(|t| t.top)
             .reduce(
                 || TopK::new(stage.keep()),
                 |mut a, b| {
@@ -378,9 +381,104 @@ fn scan(
     } else {
         let mut t = fresh();
         ranges.iter().for_each(|r| run_range(&mut t, r));
-        t.0
+        t.top
     };
     (top.into_by_addr(), total)
+}
+
+/// Per-thread buffers of a first-stage scan.
+struct Scratch {
+    top: TopK,
+    /// int8 dot products of the rows scored.
+    dots: Vec<i32>,
+    /// Offsets of the selected rows.
+    offs: Vec<u32>,
+    /// Codes of the selected rows, gathered (sparse ranges).
+    gathered: Vec<i8>,
+}
+
+/// Which rows a buffer of int8 dot products belongs to.
+enum Scored<'a> {
+    /// Every row of the range starting at this offset.
+    Range(u32),
+    /// The listed rows of the range starting at `base` (`dots` covers the whole range).
+    Some { base: u32, offs: &'a [u32] },
+    /// The listed rows, one dot product each.
+    Gathered(&'a [u32]),
+}
+
+impl Scored<'_> {
+    /// Calls `f(offset, dot)` for every scored row.
+    #[inline]
+    fn for_each(&self, dots: &[i32], mut f: impl FnMut(u32, i32)) {
+        match *self {
+            Scored::Range(a) => dots
+                .iter()
+                .enumerate()
+                .for_each(|(i, &d)| f(a + i as u32, d)),
+            Scored::Some { base, offs } => {
+                offs.iter().for_each(|&o| f(o, dots[(o - base) as usize]))
+            }
+            Scored::Gathered(offs) => offs.iter().zip(dots).for_each(|(&o, &d)| f(o, d)),
+        }
+    }
+}
+
+/// Pushes int8-scored rows into `top` (which keeps `keep`).
+#[allow(clippy::too_many_arguments)]
+fn push_int8(
+    top: &mut TopK,
+    metric: Metric,
+    v: &SegView<'_>,
+    vi: usize,
+    codes: &QueryCodes,
+    rows: Scored<'_>,
+    dots: &[i32],
+    keep: usize,
+) {
+    let (off0, scale) = (codes.offset, codes.scale);
+    if let (Scored::Gathered(offs), true) = (&rows, metric != Metric::L2) {
+        if keep > 0 && offs.len() > 2 * keep {
+            // Few gathered rows arrive in address order: one selection on the integer dots
+            // beats feeding each through the heap's threshold.
+            let mut best: Vec<(i32, u32)> =
+                dots.iter().copied().zip(offs.iter().copied()).collect();
+            best.select_nth_unstable_by(keep - 1, |a, b| b.0.cmp(&a.0));
+            for &(d, off) in &best[..keep] {
+                top.push(-(off0 + scale * d as f32), Cand::addr(vi, off as usize));
+            }
+            return;
+        }
+    }
+    if metric == Metric::L2 {
+        let norms = v.norms.unwrap_or(&[]);
+        rows.for_each(dots, |off, d| {
+            let dot = off0 + scale * d as f32;
+            let s = norms.get(off as usize).copied().unwrap_or(0.0) - 2.0 * dot;
+            if s < top.threshold() {
+                top.push(s, Cand::addr(vi, off as usize));
+            }
+        });
+        return;
+    }
+    // score = -(off0 + scale * dot) beats the threshold t exactly when the integer dot exceeds
+    // (-t - off0) / scale: compare in integers first, and refresh the integer bound only after
+    // a push moved the threshold.
+    let bound = |t: f32| {
+        let x = ((-t - off0) / scale).floor();
+        if x.is_finite() {
+            x.clamp(i32::MIN as f32, i32::MAX as f32) as i32
+        } else {
+            i32::MIN
+        }
+    };
+    let mut min_dot = bound(top.threshold());
+    rows.for_each(dots, |off, d| {
+        if d >= min_dot {
+            top.push(-(off0 + scale * d as f32), Cand::addr(vi, off as usize));
+            min_dot = bound(top.threshold());
+        }
+    });
 }
 
 /// Score of one row at one stage (smaller is better).

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use nestdb_storage::{StorageError, TableVersion};
 
-use super::explain::{Explain, StageStats};
+use super::explain::{Explain, StageLog, StageStats};
 use super::funnel::ViewRows;
 use super::query::SearchParams;
 use super::{exact, funnel, PreparedQuery, RowSet, Selection};
@@ -59,6 +59,7 @@ pub fn choose(
     k: usize,
     target: f32,
     sel: &Selection,
+    detail: bool,
 ) -> Result<Explain> {
     let rows = v.count();
     let matching = if unfiltered(sel) {
@@ -80,8 +81,10 @@ pub fn choose(
         e.strategy = EXACT.into();
         e.reason = if params.exact {
             "exact search requested".into()
-        } else {
+        } else if detail {
             format!("no learned index yet: the table has {rows} rows")
+        } else {
+            String::new()
         };
         return Ok(e);
     };
@@ -97,10 +100,12 @@ pub fn choose(
         let subset = subset_cost(matching, model, &s);
         if brute <= funnel_cost.min(subset) {
             e.strategy = EXACT.into();
-            e.reason = format!(
+            e.reason = reason(detail, || {
+                format!(
                 "filter keeps {matching} of {rows} rows: brute force over them (est. cost {brute:.0}) beats the funnel (est. {:.0})",
                 funnel_cost.min(subset)
-            );
+            )
+            });
             return Ok(e);
         }
         if subset <= funnel_cost {
@@ -109,28 +114,41 @@ pub fn choose(
             s.min_candidates = None;
             s.scan_all = true;
             e.strategy = FUNNEL.into();
-            e.reason = format!(
+            e.reason = reason(detail, || {
+                format!(
                 "filter keeps {matching} of {rows} rows: the funnel's stages over all of them (est. cost {subset:.0}) beat brute force ({brute:.0}) and probing ({funnel_cost:.0})"
-            );
+            )
+            });
             e.estimated_recall = tuned.then_some(s.measured_recall);
             e.schedule = Some(s);
             return Ok(e);
         }
     }
     e.strategy = FUNNEL.into();
-    e.reason = format!(
-        "learned index v{} ({} partitions), recall target {target}{}",
-        model.version,
-        model.meta.partitions,
-        if e.selectivity < 1.0 {
-            "; filtered probing"
-        } else {
-            ""
-        }
-    );
+    e.reason = reason(detail, || {
+        format!(
+            "learned index v{} ({} partitions), recall target {target}{}",
+            model.version,
+            model.meta.partitions,
+            if e.selectivity < 1.0 {
+                "; filtered probing"
+            } else {
+                ""
+            }
+        )
+    });
     e.estimated_recall = tuned.then_some(s.measured_recall);
     e.schedule = Some(s);
     Ok(e)
+}
+
+/// The planner's explanation, built only when someone will read it (EXPLAIN).
+fn reason(detail: bool, f: impl FnOnce() -> String) -> String {
+    if detail {
+        f()
+    } else {
+        String::new()
+    }
 }
 
 /// Rows an unfiltered run of `s` scans on average.
@@ -171,13 +189,13 @@ pub fn execute(
     analyze: bool,
 ) -> Result<Vec<Cand>> {
     let layout = crate::index::layout_for(&v.def.schema, model);
-    let mut stats = Vec::new();
+    let mut stats = StageLog::new(analyze);
     let mut hits = match (&e.schedule, model) {
         (Some(s), Some(m)) => run_funnel(v, m, &layout, q, s, k, sel, &mut stats)?,
         _ => Vec::new(),
     };
     if e.schedule.is_none() || hits.len() < k.min(e.matching) {
-        if e.schedule.is_some() {
+        if e.schedule.is_some() && analyze {
             e.reason.push_str(&format!(
                 "; the funnel found {} of {k} rows, finished exactly",
                 hits.len()
@@ -185,7 +203,7 @@ pub fn execute(
         }
         let t = Instant::now();
         hits = exact::search(v, &layout, q, k, sel)?;
-        stats.push(StageStats {
+        stats.push(|| StageStats {
             name: format!("exact[0:{}]", layout.dim),
             candidates_in: e.matching,
             candidates_out: hits.len(),
@@ -195,7 +213,7 @@ pub fn execute(
         });
     }
     if analyze {
-        e.stages = stats;
+        e.stages = stats.stages;
     }
     Ok(hits)
 }
@@ -209,7 +227,7 @@ fn run_funnel(
     s: &Schedule,
     k: usize,
     sel: &Selection,
-    stats: &mut Vec<StageStats>,
+    stats: &mut StageLog,
 ) -> Result<Vec<Cand>> {
     let views = v
         .segments
@@ -243,7 +261,7 @@ fn run_funnel(
     let mem_rows = v.mem.live_rows();
     if mem_rows > 0 {
         top.merge(exact::mem_search(v, q, k, sel));
-        stats.push(StageStats {
+        stats.push(|| StageStats {
             name: "unflushed (exact)".into(),
             candidates_in: mem_rows,
             candidates_out: k.min(mem_rows),

@@ -129,6 +129,7 @@ impl Search {
             self.k,
             self.target()?,
             &sel,
+            true,
         )
     }
 
@@ -178,6 +179,7 @@ impl Search {
             self.k,
             self.target()?,
             &sel,
+            analyze,
         )?;
         let hits = plan::execute(v, model.as_deref(), &q, self.k, &sel, &mut explain, analyze)?;
         let batch = results::build(v, &hits, &select, true)?;
