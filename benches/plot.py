@@ -18,12 +18,13 @@ def main():
     res = json.load(open(src))
     curves = defaultdict(list)
     for r in res["results"]:
-        if "error" not in r and r["engine"] not in ("faiss-flat", "nestdb-exact"):
+        if "error" not in r:
             curves[r["engine"]].append((r["recall"], r["qps"]))
     fig, ax = plt.subplots(figsize=(8, 5))
     for e, pts in sorted(curves.items()):
         pts.sort()
-        style = "-o" if e.startswith("nestdb") else "--."
+        exact = e in ("faiss-flat", "nestdb-exact")  # single points: exact search
+        style = ("x" if exact else "-o") if e.startswith("nestdb") else ("x" if exact else "--.")
         ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=e, linewidth=2 if e.startswith("nestdb") else 1)
     ax.set_xlabel("recall@10")
     ax.set_ylabel("queries per second (one query at a time)")

@@ -342,3 +342,178 @@ fn a_model_of_the_wrong_kind_is_rejected() {
         Err(ModelError::Signature { .. })
     ));
 }
+
+/// The shared corpus (`$NESTDB_SHARED_DATA` or `../shared/data`).
+fn shared_data() -> std::path::PathBuf {
+    let p = std::env::var_os("NESTDB_SHARED_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
+        });
+    assert!(
+        p.join("chunks.parquet").is_file(),
+        "{} is missing: the shared data is required",
+        p.display()
+    );
+    p
+}
+
+fn column_strings(b: &arrow_array::RecordBatch, name: &str) -> Vec<String> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::Array;
+    let c = b
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"));
+    let s = c.as_string::<i32>();
+    (0..s.len()).map(|i| s.value(i).to_string()).collect()
+}
+
+fn column_ids(b: &arrow_array::RecordBatch, name: &str) -> Vec<i64> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    b.column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"))
+        .as_primitive::<Int64Type>()
+        .values()
+        .to_vec()
+}
+
+fn column_i32(b: &arrow_array::RecordBatch, name: &str) -> Vec<i32> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int32Type;
+    b.column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"))
+        .as_primitive::<Int32Type>()
+        .values()
+        .to_vec()
+}
+
+fn read_parquet(path: &std::path::Path, cols: &[&str]) -> arrow_array::RecordBatch {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ProjectionMask;
+    let b = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap()).unwrap();
+    let idx: Vec<usize> = cols
+        .iter()
+        .map(|c| b.schema().index_of(c).unwrap())
+        .collect();
+    let mask = ProjectionMask::roots(b.parquet_schema(), idx);
+    let batches: Vec<_> = b
+        .with_projection(mask)
+        .build()
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+/// Text queries embedded by nestdb find the intended chunks of the shared corpus, whose
+/// vectors were made by the Python pipeline: a chunk's own text finds that chunk first, the
+/// held-out queries' texts find their exact neighbours, and a plain-English request finds code
+/// about it.
+#[test]
+fn text_queries_find_the_intended_chunks_in_the_shared_data() {
+    runtime();
+    let data = shared_data();
+    let dir = tempfile::tempdir().unwrap();
+    let db = nestdb::Database::builder()
+        .sync(false)
+        .auto_index(false)
+        .open(dir.path())
+        .unwrap();
+    db.sql(
+        "CREATE TABLE chunks (id BIGINT PRIMARY KEY, name TEXT, text TEXT, \
+         embedding VECTOR(384) MATRYOSHKA (32, 64, 128, 256)) WITH (metric = 'cosine')",
+    )
+    .unwrap();
+    db.sql(&format!(
+        "COPY chunks FROM '{}' (FORMAT parquet, MAP 'chunk_id=id')",
+        data.join("chunks.parquet").display()
+    ))
+    .unwrap();
+    let table = db.table("chunks").unwrap();
+    assert_eq!(table.count(), 39_960);
+    let mut def = minilm_def();
+    def.max_tokens = 256; // the corpus was embedded with a 256-token cap
+    let model = Model::load(&def).unwrap();
+    let nearest = |v: &[f32], k: usize| {
+        let r = table
+            .search(v)
+            .limit(k)
+            .exact(true)
+            .select(&["id", "name", "text"])
+            .execute()
+            .unwrap();
+        (
+            column_ids(&r, "id"),
+            column_strings(&r, "name"),
+            column_strings(&r, "text"),
+        )
+    };
+
+    // 1. a chunk's own text finds that chunk (or an identical copy of it) first
+    let chunks = read_parquet(&data.join("chunks.parquet"), &["chunk_id", "text"]);
+    let (ids, texts) = (
+        column_ids(&chunks, "chunk_id"),
+        column_strings(&chunks, "text"),
+    );
+    let picks: Vec<usize> = (0..20).map(|i| i * 1997 % ids.len()).collect();
+    let refs: Vec<&str> = picks.iter().map(|&i| texts[i].as_str()).collect();
+    for (&i, v) in picks.iter().zip(model.embed(&refs).unwrap()) {
+        let (found, _, found_text) = nearest(&v, 1);
+        assert!(
+            found[0] == ids[i] || found_text[0] == texts[i],
+            "chunk {}: found {}",
+            ids[i],
+            found[0]
+        );
+    }
+
+    // 2. held-out queries' texts find their exact neighbours (recall@10 against ground truth)
+    let q = read_parquet(&data.join("queries.parquet"), &["query_id", "text"]);
+    let g = read_parquet(
+        &data.join("ground_truth.parquet"),
+        &["query_id", "neighbors"],
+    );
+    let (qids, qtexts) = (column_i32(&q, "query_id"), column_strings(&q, "text"));
+    let gids = column_i32(&g, "query_id");
+    let neighbors = {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::Int64Type;
+        let n = g
+            .column_by_name("neighbors")
+            .unwrap()
+            .as_fixed_size_list()
+            .clone();
+        move |row: usize| n.value(row).as_primitive::<Int64Type>().values()[..10].to_vec()
+    };
+    let refs: Vec<&str> = qtexts[..50].iter().map(String::as_str).collect();
+    let mut hits = 0;
+    for (i, v) in model.embed(&refs).unwrap().iter().enumerate() {
+        let row = gids.iter().position(|&x| x == qids[i]).unwrap();
+        let truth = neighbors(row);
+        hits += nearest(v, 10)
+            .0
+            .iter()
+            .filter(|id| truth.contains(id))
+            .count();
+    }
+    let recall = hits as f64 / 500.0;
+    assert!(
+        recall >= 0.95,
+        "recall@10 of nestdb-embedded query texts: {recall}"
+    );
+
+    // 3. plain English finds code about it
+    let v = &model
+        .embed(&["parse a JSON string into an object"])
+        .unwrap()[0];
+    let (_, names, found) = nearest(v, 10);
+    let about_json = names
+        .iter()
+        .zip(&found)
+        .filter(|(n, t)| n.to_lowercase().contains("json") || t.to_lowercase().contains("json"));
+    assert!(
+        about_json.count() >= 5,
+        "top 10 for a JSON request: {names:?}"
+    );
+}
