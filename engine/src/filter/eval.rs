@@ -420,7 +420,7 @@ impl Filter {
                 RowSet::Some(t)
             });
         }
-        Ok(Selection { segments, mem })
+        Ok(Selection::new(segments, mem))
     }
 }
 

@@ -5,6 +5,7 @@
 //! more bands, cut again -> ... -> exact at full dimension in f32 -> top-k. No allocation per
 //! candidate: every stage works on a bounded heap.
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use nestdb_storage::Metric;
@@ -13,6 +14,7 @@ use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use super::explain::{StageLog, StageStats};
+use super::selection::Gathered;
 use super::{to_distance, PreparedQuery, RowSet};
 use crate::index::quant::QueryCodes;
 use crate::index::{IndexModel, Schedule, Stage};
@@ -33,6 +35,8 @@ pub struct ViewRows<'a> {
     pub set: &'a RowSet,
     /// Deleted rows (checked when `set` is [`RowSet::All`]).
     pub deleted: &'a RoaringBitmap,
+    /// The selection's cache of the selected rows' codes (see [`Gathered`]).
+    pub gathered: Option<&'a OnceLock<Gathered>>,
 }
 
 impl ViewRows<'_> {
@@ -316,6 +320,34 @@ fn scan(
                     if !all {
                         rows[vi].for_each(a, b, |off| st.offs.push(off));
                     }
+                } else if let (Some(cell), true) =
+                    (rows[vi].gathered, a == 0 && b as usize == v.rows)
+                {
+                    // the whole segment's selection: gathered once per (version, filter)
+                    let g = cell.get_or_init(|| {
+                        let mut g = Gathered::default();
+                        rows[vi].for_each(a, b, |off| {
+                            g.offs.push(off);
+                            let o = off as usize * c;
+                            g.codes.extend_from_slice(&codes[o..o + c]);
+                        });
+                        g
+                    });
+                    st.dots.resize(g.offs.len(), 0);
+                    kernel(&coded.int8.codes, &g.codes, &mut st.dots);
+                    let keep = stage.keep();
+                    let scored = Scored::Gathered(&g.offs);
+                    push_int8(
+                        &mut st.top,
+                        q.metric,
+                        v,
+                        vi,
+                        &coded.int8,
+                        scored,
+                        &st.dots,
+                        keep,
+                    );
+                    return;
                 } else {
                     st.gathered.clear();
                     rows[vi].for_each(a, b, |off| st.offs.push(off));

@@ -250,7 +250,12 @@ fn run_funnel(
         .segments
         .iter()
         .zip(&v.deletes)
-        .map(|(set, d)| ViewRows { set, deleted: d })
+        .zip(&sel.gathered)
+        .map(|((set, d), g)| ViewRows {
+            set,
+            deleted: d,
+            gathered: Some(g),
+        })
         .collect();
     let found = funnel::run(&views, m, layout, q, s, k, &rows, stats);
     let t = Instant::now();

@@ -1,5 +1,7 @@
 //! Which rows of a table version a query may return: deletes, and (later) filters.
 
+use std::sync::OnceLock;
+
 use nestdb_storage::TableVersion;
 use roaring::RoaringBitmap;
 
@@ -32,15 +34,38 @@ pub struct Selection {
     pub segments: Vec<RowSet>,
     /// One per unflushed chunk, in version order.
     pub mem: Vec<RowSet>,
+    /// Per segment, the int8 codes of the selected rows gathered contiguously, filled by the
+    /// first funnel that scans every selected row (selections are cached per version and
+    /// filter, so later queries with the same filter scan them without gathering again).
+    pub gathered: Vec<OnceLock<Gathered>>,
+}
+
+/// The selected rows of one segment with their int8 codes back to back.
+#[derive(Clone, Debug, Default)]
+pub struct Gathered {
+    /// Row offsets, ascending.
+    pub offs: Vec<u32>,
+    /// `offs.len() x coarse_dims` codes.
+    pub codes: Vec<i8>,
 }
 
 impl Selection {
+    /// A selection of `segments` and unflushed `mem` row sets.
+    pub fn new(segments: Vec<RowSet>, mem: Vec<RowSet>) -> Selection {
+        let gathered = (0..segments.len()).map(|_| OnceLock::new()).collect();
+        Selection {
+            segments,
+            mem,
+            gathered,
+        }
+    }
+
     /// Every live row of `v`.
     pub fn all(v: &TableVersion) -> Selection {
-        Selection {
-            segments: vec![RowSet::All; v.segments.len()],
-            mem: vec![RowSet::All; v.mem.chunks().len()],
-        }
+        Selection::new(
+            vec![RowSet::All; v.segments.len()],
+            vec![RowSet::All; v.mem.chunks().len()],
+        )
     }
 
     /// Whether row `off` of segment `pos` is selected.
