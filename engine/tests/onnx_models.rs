@@ -368,24 +368,22 @@ fn column_strings(b: &arrow_array::RecordBatch, name: &str) -> Vec<String> {
     (0..s.len()).map(|i| s.value(i).to_string()).collect()
 }
 
+/// An integer column (Int32 or Int64) as i64.
 fn column_ids(b: &arrow_array::RecordBatch, name: &str) -> Vec<i64> {
     use arrow_array::cast::AsArray;
-    use arrow_array::types::Int64Type;
-    b.column_by_name(name)
-        .unwrap_or_else(|| panic!("column {name}"))
-        .as_primitive::<Int64Type>()
-        .values()
-        .to_vec()
-}
-
-fn column_i32(b: &arrow_array::RecordBatch, name: &str) -> Vec<i32> {
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::Int32Type;
-    b.column_by_name(name)
-        .unwrap_or_else(|| panic!("column {name}"))
-        .as_primitive::<Int32Type>()
-        .values()
-        .to_vec()
+    use arrow_array::types::{Int32Type, Int64Type};
+    let c = b
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"));
+    match c.data_type() {
+        arrow_schema::DataType::Int32 => c
+            .as_primitive::<Int32Type>()
+            .values()
+            .iter()
+            .map(|&v| i64::from(v))
+            .collect(),
+        _ => c.as_primitive::<Int64Type>().values().to_vec(),
+    }
 }
 
 fn read_parquet(path: &std::path::Path, cols: &[&str]) -> arrow_array::RecordBatch {
@@ -474,8 +472,8 @@ fn text_queries_find_the_intended_chunks_in_the_shared_data() {
         &data.join("ground_truth.parquet"),
         &["query_id", "neighbors"],
     );
-    let (qids, qtexts) = (column_i32(&q, "query_id"), column_strings(&q, "text"));
-    let gids = column_i32(&g, "query_id");
+    let (qids, qtexts) = (column_ids(&q, "query_id"), column_strings(&q, "text"));
+    let gids = column_ids(&g, "query_id");
     let neighbors = {
         use arrow_array::cast::AsArray;
         use arrow_array::types::Int64Type;

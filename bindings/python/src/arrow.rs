@@ -200,6 +200,24 @@ pub struct F32Rows<'a> {
     pub dim: usize,
 }
 
+/// Reads one query vector (a 1-d array, or 2-d with one row) without copying; `method` names
+/// the caller in the error.
+pub fn f32_query<'a>(obj: &'a Bound<'_, PyAny>, method: &str) -> PyResult<&'a [f32]> {
+    let q = f32_rows(obj)?;
+    if q.rows != 1 {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "{method} takes one query vector, got {}{}",
+            q.rows,
+            if method == "search" {
+                " (use search_batch)"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(q.data)
+}
+
 /// Reads a float32, C-contiguous, 1-d or 2-d numpy array (anything exposing
 /// `__array_interface__`) without copying. The slice is valid while `obj` is alive.
 pub fn f32_rows<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<F32Rows<'a>> {

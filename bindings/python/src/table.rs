@@ -5,13 +5,14 @@ use std::sync::Arc;
 use arrow_array::{Array, Int64Array, RecordBatch};
 use arrow_schema::DataType;
 use nestdb::filter::Filter;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rayon::prelude::*;
 
 use crate::arrow::{
-    array_from_py, batch_to_py, detach_buffers, f32_rows, rows_from_py, schema_to_py, Rows,
+    array_from_py, batch_to_py, detach_buffers, f32_query, f32_rows, rows_from_py, schema_to_py,
+    Rows,
 };
 use crate::database::Shared;
 use crate::errors::{arrow_input_err, detached, engine, guard, to_py_err, InputError};
@@ -205,14 +206,7 @@ impl PyTable {
         nprobe: Option<usize>,
         shortlist: Option<Vec<usize>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let q = f32_rows(query)?;
-        if q.rows != 1 {
-            return Err(PyValueError::new_err(format!(
-                "search takes one query vector, got {} (use search_batch)",
-                q.rows
-            )));
-        }
-        let data = q.data;
+        let data = f32_query(query, "search")?;
         let opts = SearchOpts::new(k, filter, select, recall_target, exact, nprobe, shortlist);
         let batch = self.with_table(py, move |t| {
             let f = opts.parsed_filter()?;
@@ -241,14 +235,7 @@ impl PyTable {
         Bound<'py, pyo3::types::PyBytes>,
         Bound<'py, pyo3::types::PyBytes>,
     )> {
-        let q = f32_rows(query)?;
-        if q.rows != 1 {
-            return Err(PyValueError::new_err(format!(
-                "search_ids takes one query vector, got {}",
-                q.rows
-            )));
-        }
-        let data = q.data;
+        let data = f32_query(query, "search_ids")?;
         let (ids, dist) = self.with_table(py, move |t| {
             let pk = t.schema().pk_name().to_string();
             let opts = SearchOpts::new(
@@ -345,14 +332,7 @@ impl PyTable {
         shortlist: Option<Vec<usize>>,
         analyze: bool,
     ) -> PyResult<String> {
-        let q = f32_rows(query)?;
-        if q.rows != 1 {
-            return Err(PyValueError::new_err(format!(
-                "explain takes one query vector, got {}",
-                q.rows
-            )));
-        }
-        let data = q.data;
+        let data = f32_query(query, "explain")?;
         let opts = SearchOpts::new(k, filter, select, recall_target, exact, nprobe, shortlist);
         self.with_table(py, move |t| {
             let f = opts.parsed_filter()?;

@@ -305,80 +305,52 @@ fn scan(
         match (stage, v.codes_i8) {
             (Stage::Int8 { .. }, Some(codes)) => {
                 // One batched kernel call per range: over the whole range when most of it is
-                // selected, else over the selected rows' codes gathered into a buffer.
+                // selected, else over the selected rows' codes gathered back to back (for a
+                // whole segment, once per cached (version, filter) selection).
                 let dense = rows[vi].count(a, b) * 4 >= u64::from(b - a);
                 let kernel = kernels::get().dot_i8_rows;
-                st.offs.clear();
-                let all = rows[vi].is_all();
-                if dense {
+                let scored = if dense {
                     st.dots.resize((b - a) as usize, 0);
                     kernel(
                         &coded.int8.codes,
                         &codes[a as usize * c..b as usize * c],
                         &mut st.dots,
                     );
-                    if !all {
+                    if rows[vi].is_all() {
+                        Scored::Range(a)
+                    } else {
+                        st.offs.clear();
                         rows[vi].for_each(a, b, |off| st.offs.push(off));
+                        Scored::Some {
+                            base: a,
+                            offs: &st.offs,
+                        }
                     }
-                } else if let (Some(cell), true) =
-                    (rows[vi].gathered, a == 0 && b as usize == v.rows)
-                {
-                    // the whole segment's selection: gathered once per (version, filter)
-                    let g = cell.get_or_init(|| {
-                        let mut g = Gathered::default();
-                        rows[vi].for_each(a, b, |off| {
-                            g.offs.push(off);
-                            let o = off as usize * c;
-                            g.codes.extend_from_slice(&codes[o..o + c]);
-                        });
-                        g
-                    });
+                } else {
+                    let whole = a == 0 && b as usize == v.rows;
+                    let g: &Gathered = match rows[vi].gathered.filter(|_| whole) {
+                        Some(cell) => cell.get_or_init(|| {
+                            gather(&rows[vi], (a, b), codes, c, Gathered::default())
+                        }),
+                        None => {
+                            let buf = std::mem::take(&mut st.gathered);
+                            st.gathered = gather(&rows[vi], (a, b), codes, c, buf);
+                            &st.gathered
+                        }
+                    };
                     st.dots.resize(g.offs.len(), 0);
                     kernel(&coded.int8.codes, &g.codes, &mut st.dots);
-                    let keep = stage.keep();
-                    let scored = Scored::Gathered(&g.offs);
-                    push_int8(
-                        &mut st.top,
-                        q.metric,
-                        v,
-                        vi,
-                        &coded.int8,
-                        scored,
-                        &st.dots,
-                        keep,
-                    );
-                    return;
-                } else {
-                    st.gathered.clear();
-                    rows[vi].for_each(a, b, |off| st.offs.push(off));
-                    for (i, &off) in st.offs.iter().enumerate() {
-                        if let Some(&next) = st.offs.get(i + 8) {
-                            kernels::prefetch(&codes[next as usize * c..(next as usize + 1) * c]);
-                        }
-                        let o = off as usize * c;
-                        st.gathered.extend_from_slice(&codes[o..o + c]);
-                    }
-                    st.dots.resize(st.offs.len(), 0);
-                    kernel(&coded.int8.codes, &st.gathered, &mut st.dots);
-                }
-                let rows_scored = match (dense, all) {
-                    (true, true) => Scored::Range(a),
-                    (true, false) => Scored::Some {
-                        base: a,
-                        offs: &st.offs,
-                    },
-                    (false, _) => Scored::Gathered(&st.offs),
+                    Scored::Gathered(&g.offs)
                 };
-                let keep = stage.keep();
                 push_int8(
                     &mut st.top,
                     q.metric,
                     v,
                     vi,
                     &coded.int8,
-                    rows_scored,
+                    scored,
                     &st.dots,
-                    keep,
+                    stage.keep(),
                 );
             }
             _ => rows[vi].for_each(a, b, |off| {
@@ -393,7 +365,7 @@ fn scan(
         top: TopK::new(stage.keep()),
         dots: Vec::new(),
         offs: Vec::new(),
-        gathered: Vec::new(),
+        gathered: Gathered::default(),
     };
     let top = if total >= PAR_ROWS {
         ranges
@@ -423,10 +395,28 @@ struct Scratch {
     top: TopK,
     /// int8 dot products of the rows scored.
     dots: Vec<i32>,
-    /// Offsets of the selected rows.
+    /// Offsets of the selected rows (dense ranges with a filter).
     offs: Vec<u32>,
-    /// Codes of the selected rows, gathered (sparse ranges).
-    gathered: Vec<i8>,
+    /// The selected rows and their codes (sparse ranges).
+    gathered: Gathered,
+}
+
+/// The selected rows of `a..b` and their int8 codes (`c` per row) back to back, reusing `g`.
+fn gather(
+    rows: &ViewRows<'_>,
+    (a, b): (u32, u32),
+    codes: &[i8],
+    c: usize,
+    mut g: Gathered,
+) -> Gathered {
+    g.offs.clear();
+    g.codes.clear();
+    rows.for_each(a, b, |off| {
+        g.offs.push(off);
+        let o = off as usize * c;
+        g.codes.extend_from_slice(&codes[o..o + c]);
+    });
+    g
 }
 
 /// Which rows a buffer of int8 dot products belongs to.

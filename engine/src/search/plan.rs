@@ -250,11 +250,11 @@ fn run_funnel(
         .segments
         .iter()
         .zip(&v.deletes)
-        .zip(&sel.gathered)
-        .map(|((set, d), g)| ViewRows {
+        .enumerate()
+        .map(|(pos, (set, d))| ViewRows {
             set,
             deleted: d,
-            gathered: Some(g),
+            gathered: sel.gathered.get(pos),
         })
         .collect();
     let found = funnel::run(&views, m, layout, q, s, k, &rows, stats);

@@ -35,8 +35,9 @@ pub struct Selection {
     /// One per unflushed chunk, in version order.
     pub mem: Vec<RowSet>,
     /// Per segment, the int8 codes of the selected rows gathered contiguously, filled by the
-    /// first funnel that scans every selected row (selections are cached per version and
-    /// filter, so later queries with the same filter scan them without gathering again).
+    /// first funnel that scans every selected row (filter selections are cached per version
+    /// and filter, so later queries with the same filter scan them without gathering again).
+    /// Empty for [`Selection::all`].
     pub gathered: Vec<OnceLock<Gathered>>,
 }
 
@@ -60,12 +61,13 @@ impl Selection {
         }
     }
 
-    /// Every live row of `v`.
+    /// Every live row of `v` (made per query, so without a gathered-codes cache).
     pub fn all(v: &TableVersion) -> Selection {
-        Selection::new(
-            vec![RowSet::All; v.segments.len()],
-            vec![RowSet::All; v.mem.chunks().len()],
-        )
+        Selection {
+            segments: vec![RowSet::All; v.segments.len()],
+            mem: vec![RowSet::All; v.mem.chunks().len()],
+            gathered: Vec::new(),
+        }
     }
 
     /// Whether row `off` of segment `pos` is selected.
