@@ -103,7 +103,7 @@ fn filtered_queries_meet_the_target_at_every_selectivity() {
     for (cond, _) in &conds {
         let m = t
             .snapshot()
-            .count_where(Some(&nestdb::filter::Filter::parse(cond).unwrap()))
+            .count_where(Some(&nestdb::Filter::parse(cond).unwrap()))
             .unwrap();
         let truth = run(&t, q, cond, &exact);
         let found = run(&t, q, cond, &funnel);

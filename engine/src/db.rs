@@ -73,6 +73,18 @@ impl DatabaseBuilder {
         self
     }
 
+    /// Fraction of searches whose recall is measured live in the background (default 0: off).
+    pub fn recall_sample_rate(mut self, rate: f64) -> Self {
+        self.options.recall_sample_rate = rate.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Share of one core the live recall monitor may use (default 0.05).
+    pub fn recall_cpu_budget(mut self, share: f64) -> Self {
+        self.options.recall_cpu_budget = share.clamp(0.001, 1.0);
+        self
+    }
+
     /// Opens (creating if needed) the database in directory `path`.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Database> {
         let store = Store::open(
@@ -98,6 +110,12 @@ impl DatabaseBuilder {
 #[derive(Clone)]
 pub struct Database {
     pub(crate) inner: Arc<DbInner>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("path", &self.inner.path).finish()
+    }
 }
 
 pub(crate) struct DbInner {
@@ -146,7 +164,7 @@ impl Database {
             .inner
             .store
             .create_table(name, schema, options.to_map())?;
-        let t = Table::new(store, self.inner.options.clone());
+        let t = Table::new(store, self.inner.options.clone())?;
         self.tables().insert(name.into(), t.clone());
         Ok(t)
     }
@@ -158,7 +176,7 @@ impl Database {
                 return Ok(t.clone());
             }
         }
-        let t = Table::new(self.inner.store.table(name)?, self.inner.options.clone());
+        let t = Table::new(self.inner.store.table(name)?, self.inner.options.clone())?;
         // Load (and verify) the learned index now, so a damaged file is reported at open.
         t.model_for(&t.inner.store.snapshot())?;
         self.tables().insert(name.into(), t.clone());

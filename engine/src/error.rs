@@ -17,17 +17,22 @@ pub enum Error {
     Catalog(CatalogError),
     /// The storage layer failed (I/O, corruption, RocksDB).
     #[error("storage: {0}")]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
+    /// A table or database option has an invalid value (nothing was created or changed).
+    #[error("{0}")]
+    Option(#[from] crate::options::OptionError),
     /// A query that cannot run as asked.
     #[error("{0}")]
     Query(#[from] QueryError),
     /// SQL that does not parse or does not make sense.
+    #[cfg(feature = "sql")]
     #[error("{0}")]
     Sql(#[from] crate::sql::SqlError),
     /// An ONNX model or ONNX Runtime problem.
     #[error("{0}")]
     Model(#[from] crate::model::ModelError),
     /// Loading data with COPY failed; the table is unchanged.
+    #[cfg(feature = "load")]
     #[error("{0}")]
     Load(#[from] crate::load::LoadError),
     /// The learned index could not be fit.
@@ -38,10 +43,19 @@ pub enum Error {
     Cancelled,
 }
 
+impl From<StorageError> for Error {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Dropped(name) => Error::Catalog(CatalogError::NoSuchTable(name)),
+            other => Error::Storage(other),
+        }
+    }
+}
+
 impl From<CatalogError> for Error {
     fn from(e: CatalogError) -> Self {
         match e {
-            CatalogError::Storage(s) => Error::Storage(s),
+            CatalogError::Storage(s) => s.into(),
             other => Error::Catalog(other),
         }
     }
@@ -51,7 +65,7 @@ impl From<nestdb_storage::WriteError> for Error {
     fn from(e: nestdb_storage::WriteError) -> Self {
         match e {
             nestdb_storage::WriteError::Input(i) => Error::Input(i),
-            nestdb_storage::WriteError::Storage(s) => Error::Storage(s),
+            nestdb_storage::WriteError::Storage(s) => s.into(),
             other => Error::Storage(StorageError::corrupt("write", other.to_string())),
         }
     }

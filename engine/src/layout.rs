@@ -1,20 +1,20 @@
-//! How vectors are laid out in a segment sidecar, and the matching query transform.
+//! The space the learned index works in, and the transform into it.
 //!
-//! Stored vectors are `R * normalize(x)`: unit length under cosine (so cosine distance is
+//! Codes are computed from `R * normalize(x)`: unit length under cosine (so cosine distance is
 //! `1 - dot`), rotated by the learned index's orthogonal `R` when there is one (so prefixes
-//! carry most of the variance), and split into band regions at the Matryoshka boundaries.
-//! Orthogonal rotation preserves dot products and L2 distances, so the last funnel stage is
-//! exact at full dimension.
+//! carry most of the variance). The vectors themselves are stored once, as given, in the
+//! segment's Parquet bands; the exact stage scores them against the normalized, unrotated
+//! query: an orthogonal rotation preserves dot products and L2 distances, so nothing is lost.
 
 use std::sync::Arc;
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
-use nestdb_storage::{sections, Metric, Segment, StorageError};
+use nestdb_storage::Metric;
 
 use crate::kernels;
 
-/// The vector layout of a table version.
+/// The vector space of a table version's index.
 #[derive(Clone, Debug)]
 pub struct Layout {
     /// Full dimension.
@@ -75,26 +75,12 @@ impl Layout {
         }
     }
 
-    /// Splits transformed rows into band regions (band-major, rows row-major within a band).
-    pub fn band_regions(&self, x: &[f32]) -> Vec<Vec<f32>> {
-        let n = x.len() / self.dim;
-        self.bands
-            .iter()
-            .map(|&(s, e)| {
-                let mut out = Vec::with_capacity(n * (e - s));
-                for row in x.chunks_exact(self.dim) {
-                    out.extend_from_slice(&row[s..e]);
-                }
-                out
-            })
-            .collect()
-    }
 }
 
 /// `m x` for a `rows x cols` row-major matrix `m`.
 pub fn matvec(m: &[f32], rows: usize, cols: usize, x: &[f32]) -> Vec<f32> {
     let mut out = vec![0f32; rows];
-    kernels::avx2::matvec(m, rows, cols, x, &mut out);
+    (kernels::get().matvec)(m, rows, cols, x, &mut out);
     out
 }
 
@@ -106,73 +92,3 @@ pub fn normalize(v: &mut [f32]) {
     }
 }
 
-/// A segment's sidecar, viewed through the layout: band regions and optional index sections.
-pub struct SegView<'a> {
-    /// Rows in the segment.
-    pub rows: usize,
-    /// Band regions, `rows * width` each.
-    pub bands: Vec<&'a [f32]>,
-    /// Partition row offsets (`partitions + 1`), when the segment is clustered.
-    pub partitions: Option<&'a [u32]>,
-    /// int8 codes of the coarse prefix.
-    pub codes_i8: Option<&'a [i8]>,
-    /// Packed sign bits of the coarse prefix.
-    pub codes_bits: Option<&'a [u8]>,
-    /// Squared norms of the stored vectors (for L2 on partial dims).
-    pub norms: Option<&'a [f32]>,
-}
-
-impl<'a> SegView<'a> {
-    /// Prefetches row `row` of the first `nbands` bands (see [`kernels::prefetch`]).
-    #[inline]
-    pub fn prefetch_row(&self, layout: &Layout, row: usize, nbands: usize) {
-        for (b, &(s, e)) in layout.bands[..nbands.min(self.bands.len())]
-            .iter()
-            .enumerate()
-        {
-            let w = e - s;
-            if let Some(x) = self.bands[b].get(row * w..(row + 1) * w) {
-                kernels::prefetch(x);
-            }
-        }
-    }
-
-    /// Views segment `s` under `layout`, checking every section's size.
-    pub fn new(s: &'a Segment, layout: &Layout) -> Result<SegView<'a>, StorageError> {
-        let c = s.sidecar();
-        let rows = s.rows();
-        let bands = layout
-            .bands
-            .iter()
-            .enumerate()
-            .map(|(b, &(st, e))| c.typed::<f32>(sections::BAND_BASE + b as u32, rows * (e - st)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let partitions = c
-            .section(sections::PARTITION_OFFSETS)
-            .map(nestdb_storage::container::cast_slice::<u32>);
-        if let Some(p) = partitions {
-            if p.last().is_some_and(|&l| l as usize != rows) || p.windows(2).any(|w| w[0] > w[1]) {
-                return Err(StorageError::corrupt(
-                    c.path().display().to_string(),
-                    "partition offsets do not cover the rows",
-                ));
-            }
-        }
-        let codes_i8 = c
-            .section(sections::CODES_I8)
-            .map(nestdb_storage::container::cast_slice::<i8>);
-        let codes_bits = c.section(sections::CODES_BITS);
-        let norms = match c.section(sections::CODES_I8_AUX) {
-            Some(_) => Some(c.typed::<f32>(sections::CODES_I8_AUX, rows)?),
-            None => None,
-        };
-        Ok(SegView {
-            rows,
-            bands,
-            partitions,
-            codes_i8,
-            codes_bits,
-            norms,
-        })
-    }
-}

@@ -1,15 +1,17 @@
-//! Database and table options, with their defaults.
+//! Database and table options, with their defaults. Table options are parsed once, from SQL's
+//! `WITH (...)` or from the catalog, into [`TableOptions`]; an unknown option or a bad value is
+//! an error, never a silent default.
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::QueryError;
 use crate::index::fit::IndexOptions;
 use crate::index::RotationMode;
 
 /// Options of an open database. Build with [`crate::Database::builder`].
 ///
 /// Defaults: `sync = true` (every acknowledged write is fsynced), `auto_flush_rows = 20_000`,
-/// `auto_index = true`.
+/// `auto_index = true`, `recall_sample_rate = 0` (live recall monitoring off),
+/// `recall_cpu_budget = 0.05` (of one core, when monitoring).
 #[derive(Clone, Debug)]
 pub struct DatabaseOptions {
     /// fsync RocksDB's log on every insert, upsert and delete. Without it, acknowledged writes
@@ -17,8 +19,14 @@ pub struct DatabaseOptions {
     pub sync: bool,
     /// Flush a table's unflushed rows into a segment once this many accumulate.
     pub auto_flush_rows: usize,
-    /// Fit a learned index when a flush brings a table to its `min_rows`.
+    /// Fit a learned index when a table reaches its `min_rows`, and re-fit it when the data
+    /// drifts (see `Table::compact`).
     pub auto_index: bool,
+    /// Fraction of searches whose recall is measured live (recomputed exactly in the
+    /// background; `SHOW RECALL`).
+    pub recall_sample_rate: f64,
+    /// Share of one core the live recall monitor may use.
+    pub recall_cpu_budget: f64,
 }
 
 impl Default for DatabaseOptions {
@@ -27,18 +35,56 @@ impl Default for DatabaseOptions {
             sync: true,
             auto_flush_rows: 20_000,
             auto_index: true,
+            recall_sample_rate: 0.0,
+            recall_cpu_budget: 0.05,
         }
     }
 }
 
+/// A bad option (nothing was created or changed).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptionError {
+    /// No option by that name.
+    #[error("unknown table option \"{name}\" (known: {KNOWN})")]
+    Unknown {
+        /// The name given.
+        name: String,
+    },
+    /// A value the option does not take.
+    #[error("invalid value for option {name}: {value} ({reason})")]
+    Invalid {
+        /// The option.
+        name: String,
+        /// The value given.
+        value: String,
+        /// What is allowed.
+        reason: String,
+    },
+    /// Options stored in the catalog that this build cannot read.
+    #[error("stored options of table \"{table}\" are invalid: {reason}")]
+    Stored {
+        /// The table.
+        table: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+const KNOWN: &str = "metric, recall_target, rotation, partitions, coarse_dims, min_rows, sample_rows, sample_queries, holdout_radius, seed";
+
 /// Per-table options (SQL: `CREATE TABLE ... WITH (recall_target = 0.95, ...)`).
 ///
-/// Defaults: `recall_target = 0.95` and the [`IndexOptions`] defaults.
+/// Defaults: `recall_target = 0.95`, `holdout_radius = 0.05` and the [`IndexOptions`]
+/// defaults.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TableOptions {
     /// Recall@k the funnel aims for when a query does not say.
     pub recall_target: f32,
+    /// Tuning holds each sample query out with every row closer than this distance (its
+    /// near-duplicates), so the promise holds for queries that are not rows.
+    pub holdout_radius: f32,
     /// How the learned index is fit.
     #[serde(flatten)]
     pub index: IndexOptions,
@@ -48,13 +94,14 @@ impl Default for TableOptions {
     fn default() -> Self {
         TableOptions {
             recall_target: 0.95,
+            holdout_radius: 0.05,
             index: IndexOptions::default(),
         }
     }
 }
 
-fn bad(name: &str, value: &str, reason: &str) -> QueryError {
-    QueryError::Setting {
+fn invalid(name: &str, value: &str, reason: &str) -> OptionError {
+    OptionError::Invalid {
         name: name.into(),
         value: value.into(),
         reason: reason.into(),
@@ -62,51 +109,75 @@ fn bad(name: &str, value: &str, reason: &str) -> QueryError {
 }
 
 /// Checks a recall target.
-pub fn check_recall_target(v: f32) -> Result<f32, QueryError> {
+pub fn check_recall_target(v: f32) -> Result<f32, OptionError> {
     if v > 0.0 && v <= 1.0 {
         Ok(v)
     } else {
-        Err(bad("recall_target", &v.to_string(), "must be in (0, 1]"))
+        Err(invalid("recall_target", &v.to_string(), "must be in (0, 1]"))
     }
 }
 
 impl TableOptions {
-    /// Applies one option given as text (from SQL `WITH (...)`). `metric` is handled by the
-    /// schema, not here.
-    pub fn set(&mut self, name: &str, value: &str) -> Result<(), QueryError> {
-        let num = |v: &str| {
-            v.parse::<f64>()
-                .map_err(|_| bad(name, v, "expected a number"))
-        };
-        let count = |v: &str| match v.parse::<usize>() {
+    /// Options from `name = value` pairs (SQL's `WITH (...)`, the Python bindings); `metric`
+    /// belongs to the schema and is skipped here.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<TableOptions, OptionError> {
+        let mut o = TableOptions::default();
+        for (k, v) in pairs {
+            if !k.eq_ignore_ascii_case("metric") {
+                o.set(k, v)?;
+            }
+        }
+        Ok(o)
+    }
+
+    /// Applies one option given as text.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), OptionError> {
+        let num = |v: &str| v.trim().parse::<f64>().map_err(|_| invalid(name, v, "expected a number"));
+        let count = |v: &str| match v.trim().parse::<usize>() {
             Ok(n) if n > 0 => Ok(n),
-            _ => Err(bad(name, v, "expected a positive integer")),
+            _ => Err(invalid(name, v, "expected a positive integer")),
         };
         match name.to_ascii_lowercase().as_str() {
             "recall_target" => self.recall_target = check_recall_target(num(value)? as f32)?,
+            "holdout_radius" => {
+                let r = num(value)?;
+                if !(0.0..2.0).contains(&r) {
+                    return Err(invalid(name, value, "must be in [0, 2)"));
+                }
+                self.holdout_radius = r as f32;
+            }
             "rotation" => {
-                self.index.rotation =
-                    RotationMode::parse(value).ok_or_else(|| bad(name, value, "expected auto, on or off"))?
+                self.index.rotation = RotationMode::parse(value).ok_or_else(|| invalid(name, value, "expected auto, on or off"))?
             }
             "partitions" => self.index.partitions = Some(count(value)?),
             "coarse_dims" => self.index.coarse_dims = Some(count(value)?),
             "min_rows" | "index_min_rows" => self.index.min_rows = count(value)?,
+            "sample_rows" => self.index.sample_rows = count(value)?.max(100),
             "sample_queries" => self.index.sample_queries = count(value)?,
-            "seed" => self.index.seed = num(value)? as u64,
-            _ => {
-                return Err(bad(
-                    name,
-                    value,
-                    "unknown table option (known: metric, recall_target, rotation, partitions, coarse_dims, min_rows, sample_queries, seed)",
-                ))
+            "seed" => {
+                self.index.seed = value.trim().parse::<u64>().map_err(|_| invalid(name, value, "expected a non-negative integer"))?
             }
+            _ => return Err(OptionError::Unknown { name: name.into() }),
         }
         Ok(())
     }
 
     /// Reads options stored in a table definition.
-    pub fn from_map(map: &serde_json::Map<String, serde_json::Value>) -> TableOptions {
-        serde_json::from_value(serde_json::Value::Object(map.clone())).unwrap_or_default()
+    pub fn from_map(table: &str, map: &serde_json::Map<String, serde_json::Value>) -> Result<TableOptions, OptionError> {
+        const STORED: [&str; 10] = [
+            "recall_target", "holdout_radius", "rotation", "partitions", "coarse_dims", "min_rows",
+            "sample_rows", "sample_queries", "k", "seed",
+        ];
+        if let Some(k) = map.keys().find(|k| !STORED.contains(&k.as_str())) {
+            return Err(OptionError::Stored {
+                table: table.into(),
+                reason: format!("unknown option \"{k}\""),
+            });
+        }
+        serde_json::from_value(serde_json::Value::Object(map.clone())).map_err(|e| OptionError::Stored {
+            table: table.into(),
+            reason: e.to_string(),
+        })
     }
 
     /// The options as stored in a table definition.

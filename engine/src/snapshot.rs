@@ -10,7 +10,7 @@ use nestdb_storage::TableVersion;
 use crate::error::{QueryError, Result};
 use crate::filter::Filter;
 use crate::search::results;
-use crate::search::Selection;
+use crate::filter::Selection;
 use crate::table::Table;
 use crate::topk::Cand;
 
@@ -77,6 +77,16 @@ impl Snapshot {
                 })
                 .collect(),
         }
+    }
+
+    /// Names of the user columns `names` selects (every column but the vector when `None`).
+    pub(crate) fn columns_named(&self, names: Option<&[String]>) -> Result<Vec<String>> {
+        let schema = &self.version.def.schema;
+        Ok(self
+            .columns(names, false)?
+            .into_iter()
+            .map(|i| schema.columns()[i].name.clone())
+            .collect())
     }
 
     /// Addresses of the selected live rows, in storage order, at most `limit`.
@@ -165,7 +175,7 @@ impl Snapshot {
         for name in &order {
             if name == ROWID {
                 fields.push(Field::new(ROWID, DataType::UInt64, false));
-                cols.push(Arc::new(results::rowids(v, addrs)));
+                cols.push(Arc::new(results::rowids(v, addrs)?));
             } else if let Some(i) = v.def.schema.index_of(name) {
                 fields.push(schema.field(i).clone());
                 cols.push(results::gather(v, i, addrs)?);

@@ -12,7 +12,7 @@ use arrow_array::{
     TimestampMicrosecondArray,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
-use nestdb::filter::Filter;
+use nestdb::Filter;
 use nestdb::{ColumnType, Database, Error, Metric, QueryError, SchemaBuilder, Table};
 
 fn table(db: &Database) -> Table {

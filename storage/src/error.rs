@@ -59,6 +59,19 @@ pub enum StorageError {
         /// The checksum of the bytes read.
         computed: u32,
     },
+    /// A block of a file does not match its stored checksum (found when the block was first
+    /// read, or by `check()`).
+    #[error("{path}: checksum mismatch in block {block} (stored {stored:#010x}, computed {computed:#010x}); the file is corrupted")]
+    BlockChecksum {
+        /// The file.
+        path: PathBuf,
+        /// The 64 KiB block (its index in the file's checksum table).
+        block: u64,
+        /// The checksum stored with the file.
+        stored: u32,
+        /// The checksum of the bytes read.
+        computed: u32,
+    },
     /// A file or catalog record is structurally invalid.
     #[error("{what}: corrupted ({reason})")]
     Corrupt {
@@ -67,9 +80,17 @@ pub enum StorageError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The engine's segment encoder failed (for example, fitting an index).
-    #[error("encoding a segment: {0}")]
-    Encode(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The table was dropped (possibly while this operation waited for its writer lock).
+    #[error("table {0} does not exist (it was dropped)")]
+    Dropped(String),
+    /// Another process has the database open.
+    #[error("database {path} is in use by another process{}", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked {
+        /// The database directory.
+        path: PathBuf,
+        /// The process holding it, when known.
+        pid: Option<u32>,
+    },
     /// A catalog record could not be encoded or decoded.
     #[error("catalog record {key}: {source}")]
     Json {

@@ -23,6 +23,10 @@ pub fn rename_durable(from: &Path, to: &Path) -> Result<()> {
 
 /// Fsyncs a directory (its entries: creations, renames, removals).
 pub fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(any(test, feature = "fault-injection"))]
+    if crate::faults::skip_sync(crate::faults::Sync::Dir) {
+        return Ok(());
+    }
     let f = File::open(dir).map_err(|e| StorageError::io(dir, e))?;
     f.sync_all().map_err(|e| StorageError::io(dir, e))
 }
@@ -40,6 +44,23 @@ pub fn remove_if_exists(path: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(StorageError::io(path, e)),
     }
+}
+
+/// Creates a directory and its missing parents, fsyncing each parent whose entries changed, so
+/// the directory survives a power loss.
+pub fn create_dir_durable(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dir_durable(parent)?;
+    }
+    match std::fs::create_dir(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(StorageError::io(path, e)),
+    }
+    sync_dir(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
 }
 
 /// Creates a directory and its parents.

@@ -8,7 +8,9 @@
 //! t/<tid:8>/m                   JSON Manifest (current table version)
 //! t/<tid:8>/r                   u64 LE: next row id
 //! t/<tid:8>/w/<rowid:8>         write-ahead row (rowcodec), not yet in a segment
-//! t/<tid:8>/k/<pk:8>            row location: rowid u64 LE, segment u64 LE (u64::MAX = write-ahead), offset u32 LE
+//! t/<tid:8>/k/<pk:8>            id index of unflushed rows: rowid u64 LE, segment u64 LE (always
+//!                               u64::MAX = write-ahead), offset u32 LE; segment rows are found
+//!                               through each segment's own key index instead
 //! t/<tid:8>/d/<segment:8>       deletion bitmap of a segment (portable roaring)
 //! ```
 

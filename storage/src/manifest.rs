@@ -25,11 +25,9 @@ pub struct SegmentMeta {
     pub id: u64,
     /// Rows in the segment, deleted ones included.
     pub rows: u64,
-    /// Size of the Parquet file in bytes.
+    /// Size of the Parquet file in bytes (its 64 KiB blocks' checksums are in the sidecar).
     pub parquet_bytes: u64,
-    /// CRC-32 of the whole Parquet file.
-    pub parquet_crc: u32,
-    /// Size of the sidecar in bytes.
+    /// Size of the sidecar in bytes (checked when the segment is opened).
     pub sidecar_bytes: u64,
     /// Version of the learned index the sidecar was encoded with (0: none).
     pub index_version: u64,

@@ -72,8 +72,7 @@ pub fn vector_type(dim: usize) -> DataType {
 }
 
 /// Distance metric of the vector column.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub enum Metric {
     /// Cosine distance, `1 - cos(a, b)` (pgvector `<=>`). The default.
     #[default]

@@ -19,7 +19,7 @@ use crate::schema::TableSchema;
 use crate::table::{manifest_bytes, read_manifest, TableStore, WriteSettings};
 
 /// Catalog format version this build writes and reads.
-pub const CATALOG_VERSION: u32 = 1;
+pub const CATALOG_VERSION: u32 = 2;
 
 /// Why a catalog operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +45,32 @@ impl From<rocksdb::Error> for CatalogError {
     }
 }
 
+/// RocksDB's lock error, said plainly: another process has the database open.
+fn lock_error(root: &Path, e: rocksdb::Error) -> StorageError {
+    let msg = e.to_string();
+    if msg.contains("LOCK") && (msg.contains("lock") || msg.contains("Resource temporarily unavailable")) {
+        return StorageError::Locked {
+            path: root.to_path_buf(),
+            pid: lock_holder(&root.join("catalog").join("LOCK")),
+        };
+    }
+    e.into()
+}
+
+/// The process holding an fcntl lock on `file`, if the kernel tells (F_GETLK).
+fn lock_holder(file: &Path) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(file).ok()?;
+    // SAFETY: an all-zero flock is a valid value; F_GETLK only writes into it.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as i16;
+    fl.l_whence = libc::SEEK_SET as i16;
+    // SAFETY: `f` is an open file descriptor for the call's duration and `fl` is a valid,
+    // writable flock.
+    let r = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GETLK, &mut fl) };
+    (r == 0 && fl.l_type != libc::F_UNLCK as i16 && fl.l_pid > 0).then_some(fl.l_pid as u32)
+}
+
 /// Checks that `name` is an identifier.
 pub fn valid_name(name: &str) -> bool {
     let mut c = name.chars();
@@ -66,12 +92,12 @@ impl Store {
     /// Opens (creating if needed) the database in `root`, and removes files no manifest
     /// references (left by a crash during a flush or compaction).
     pub fn open(root: &Path, settings: WriteSettings) -> Result<Store> {
-        fsutil::create_dir_all(&root.join("data"))?;
+        fsutil::create_dir_durable(&root.join("data"))?;
         let mut opts = rocksdb::Options::default();
         opts.create_if_missing(true);
         opts.set_keep_log_file_num(4);
         opts.set_max_open_files(256);
-        let db = DB::open(&opts, root.join("catalog"))?;
+        let db = DB::open(&opts, root.join("catalog")).map_err(|e| lock_error(root, e))?;
         match db.get(keys::FORMAT)? {
             None => db.put(keys::FORMAT, CATALOG_VERSION.to_le_bytes())?,
             Some(v) if v.as_slice() == CATALOG_VERSION.to_le_bytes() => {}
@@ -155,7 +181,7 @@ impl Store {
             schema,
             options,
         };
-        fsutil::create_dir_all(&self.table_dir(id))?;
+        fsutil::create_dir_durable(&self.table_dir(id))?;
         let mut wb = WriteBatch::default();
         wb.put(
             keys::table_def(name),
@@ -199,14 +225,17 @@ impl Store {
     pub fn drop_table(&self, name: &str) -> Result<(), CatalogError> {
         let _ddl = self.ddl.lock().unwrap_or_else(|e| e.into_inner());
         let t = self.table(name)?;
-        let _w = t.writer()?;
+        let w = t.writer()?;
         let tid = t.def().id;
         let mut wb = WriteBatch::default();
         wb.delete(keys::table_def(name));
         let p = keys::table_prefix(tid);
         wb.delete_range(&p, &keys::prefix_end(&p));
         self.write_synced(wb)?;
+        // set while the writer lock is held: a write queued behind the drop sees it when it
+        // gets the lock and fails instead of committing under the dropped table's keys
         t.dropped.store(true, std::sync::atomic::Ordering::SeqCst);
+        drop(w);
         self.tables_map().remove(name);
         let dir = self.table_dir(tid);
         let _ = std::fs::remove_dir_all(&dir);

@@ -14,7 +14,7 @@ use rocksdb::{WriteBatch, WriteOptions, DB};
 
 use crate::container::{Container, FileKind};
 use crate::error::{Result, StorageError};
-use crate::keys::{self, Location};
+use crate::keys;
 use crate::manifest::{Manifest, TableDef};
 use crate::memtable::MemTable;
 use crate::rowcodec;
@@ -33,9 +33,19 @@ pub struct TableVersion {
     pub deletes: Vec<Arc<RoaringBitmap>>,
     /// Rows not yet flushed.
     pub mem: MemTable,
-    /// The learned index file of this version, verified and mapped (it stays readable after
-    /// a later version replaces and unlinks it).
+    /// The learned index file of this version, mapped (it stays readable after a later version
+    /// replaces and unlinks it).
     pub index: Option<Arc<Container>>,
+    /// Unique number of this published version within the process (every write publishes a new
+    /// one; caches key on it without holding the version).
+    pub seq: u64,
+}
+
+static NEXT_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A fresh version number for [`TableVersion::seq`].
+pub(crate) fn next_seq() -> u64 {
+    NEXT_SEQ.fetch_add(1, Ordering::Relaxed)
 }
 
 impl TableVersion {
@@ -77,16 +87,16 @@ pub struct TableStore {
 /// State only the writer touches.
 pub struct WriterState {
     pub(crate) next_rowid: u64,
+    pub(crate) next_segment_id: u64,
+    pub(crate) next_index_version: u64,
+    /// Set when a commit's outcome is unknown (the RocksDB write failed): the in-memory state may
+    /// disagree with the disk, so writes are refused until the database is reopened.
+    pub(crate) poisoned: bool,
 }
 
 impl TableStore {
-    /// Opens a table: manifest, segments (verified), deletion bitmaps and write-ahead rows.
-    pub(crate) fn open(
-        db: Arc<DB>,
-        dir: PathBuf,
-        def: TableDef,
-        settings: WriteSettings,
-    ) -> Result<TableStore> {
+    /// Opens a table: manifest, segments (footers only), deletion bitmaps and write-ahead rows.
+    pub(crate) fn open(db: Arc<DB>, dir: PathBuf, def: TableDef, settings: WriteSettings) -> Result<TableStore> {
         let tid = def.id;
         let manifest = read_manifest(&db, tid)?;
         let mut segments = Vec::with_capacity(manifest.segments.len());
@@ -107,6 +117,12 @@ impl TableStore {
         .max(max_rowid);
         let index = open_index(&dir, &manifest)?;
         let def = Arc::new(def);
+        let state = WriterState {
+            next_rowid,
+            next_segment_id: manifest.next_segment_id,
+            next_index_version: manifest.next_index_version.max(1),
+            poisoned: false,
+        };
         let version = TableVersion {
             def: def.clone(),
             manifest,
@@ -114,13 +130,14 @@ impl TableStore {
             deletes,
             mem,
             index,
+            seq: next_seq(),
         };
         Ok(TableStore {
             db,
             dir,
             def,
             settings,
-            writer: Mutex::new(WriterState { next_rowid }),
+            writer: Mutex::new(state),
             current: RwLock::new(Arc::new(version)),
             dropped: AtomicBool::new(false),
         })
@@ -138,10 +155,7 @@ impl TableStore {
 
     /// The current version (a snapshot: it never changes).
     pub fn snapshot(&self) -> Arc<TableVersion> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Whether the table was dropped (handles to it then fail).
@@ -149,31 +163,30 @@ impl TableStore {
         self.dropped.load(Ordering::SeqCst)
     }
 
-    /// Takes the writer lock. Only one writer works on a table at a time.
+    /// Takes the writer lock. Only one writer works on a table at a time. Fails when the table
+    /// was dropped (also when the drop happened while this call waited for the lock).
     pub fn writer(&self) -> Result<Writer<'_>> {
+        let state = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         if self.is_dropped() {
+            return Err(StorageError::Dropped(self.def.name.clone()));
+        }
+        if state.poisoned {
             return Err(StorageError::corrupt(
                 format!("table {}", self.def.name),
-                "the table was dropped",
+                "an earlier commit failed with an unknown outcome; reopen the database",
             ));
         }
-        let state = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         Ok(Writer { table: self, state })
     }
 
-    pub(crate) fn publish(&self, v: TableVersion) {
+    pub(crate) fn publish(&self, mut v: TableVersion) {
+        v.seq = next_seq();
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(v);
-    }
-
-    pub(crate) fn write(&self, wb: WriteBatch, force_sync: bool) -> Result<()> {
-        let mut o = WriteOptions::default();
-        o.set_sync(force_sync || self.settings.sync);
-        self.db.write_opt(wb, &o)?;
-        Ok(())
     }
 }
 
-/// The writer: holds the table's writer lock. Mutations are in `write.rs` and `flush.rs`.
+/// The writer: holds the table's writer lock. Mutations are in `write.rs` (rows), `commit.rs`
+/// (segments and index files) and `bulk.rs` (bulk loads).
 pub struct Writer<'a> {
     pub(crate) table: &'a TableStore,
     pub(crate) state: MutexGuard<'a, WriterState>,
@@ -190,26 +203,22 @@ impl Writer<'_> {
         self.table
     }
 
-    /// Looks up the locations of primary keys in the id index.
-    pub fn locate(&self, pks: &[i64]) -> Result<Vec<Option<Location>>> {
-        let tid = self.table.def.id;
-        let ks: Vec<Vec<u8>> = pks.iter().map(|&k| keys::pk(tid, k)).collect();
-        self.table
-            .db
-            .multi_get(&ks)
-            .into_iter()
-            .map(|r| {
-                r?.map(|b| {
-                    Location::decode(&b)
-                        .ok_or_else(|| StorageError::corrupt("id index entry", "bad length"))
-                })
-                .transpose()
-            })
-            .collect()
+    /// Writes `wb` to RocksDB (synced when `force_sync` or the table's settings say so). A
+    /// failure poisons the writer: RocksDB may or may not have applied the batch.
+    pub(crate) fn write(&mut self, wb: WriteBatch, force_sync: bool) -> Result<()> {
+        #[cfg(any(test, feature = "fault-injection"))]
+        crate::faults::check(crate::faults::Point::CommitWrite)?;
+        let mut o = WriteOptions::default();
+        o.set_sync(force_sync || self.table.settings.sync);
+        if let Err(e) = self.table.db.write_opt(wb, &o) {
+            self.state.poisoned = true;
+            return Err(e.into());
+        }
+        Ok(())
     }
 }
 
-/// Opens and verifies the index file `m` references, if any.
+/// Opens the index file `m` references, if any (footer checks only).
 pub(crate) fn open_index(dir: &Path, m: &Manifest) -> Result<Option<Arc<Container>>> {
     m.index
         .as_ref()
@@ -224,10 +233,7 @@ pub(crate) fn read_manifest(db: &DB, tid: u64) -> Result<Manifest> {
             key: format!("manifest of table {tid}"),
             source: e,
         }),
-        None => Err(StorageError::corrupt(
-            format!("table {tid}"),
-            "manifest missing",
-        )),
+        None => Err(StorageError::corrupt(format!("table {tid}"), "manifest missing")),
     }
 }
 
@@ -235,7 +241,7 @@ pub(crate) fn manifest_bytes(m: &Manifest) -> Vec<u8> {
     serde_json::to_vec(m).expect("manifest serializes")
 }
 
-fn read_deletes(db: &DB, tid: u64, seg: u64) -> Result<RoaringBitmap> {
+pub(crate) fn read_deletes(db: &DB, tid: u64, seg: u64) -> Result<RoaringBitmap> {
     match db.get(keys::del(tid, seg))? {
         Some(b) => RoaringBitmap::deserialize_from(&b[..]).map_err(|e| {
             StorageError::corrupt(format!("deletion bitmap of segment {seg}"), e.to_string())
@@ -256,13 +262,9 @@ fn load_wal(db: &DB, def: &TableDef) -> Result<(MemTable, u64)> {
     let mut rows = Vec::new();
     let mut ro = rocksdb::ReadOptions::default();
     ro.set_iterate_upper_bound(keys::prefix_end(&prefix));
-    for item in db.iterator_opt(
-        rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward),
-        ro,
-    ) {
+    for item in db.iterator_opt(rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward), ro) {
         let (k, v) = item?;
-        let rowid = keys::suffix_u64(&k)
-            .ok_or_else(|| StorageError::corrupt("write-ahead key", "short key"))?;
+        let rowid = keys::suffix_u64(&k).ok_or_else(|| StorageError::corrupt("write-ahead key", "short key"))?;
         rowids.push(rowid);
         rows.push(v);
     }

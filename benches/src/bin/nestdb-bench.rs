@@ -46,7 +46,9 @@ fn main() {
         Some("profile") => profile(&args),
         Some("embed") => embed(&args),
         Some("batch") => batch(&args),
+        #[cfg(feature = "sql")]
         Some("copy") => copy(&args),
+        #[cfg(feature = "sql")]
         Some("copy-mlcpd") => copy_mlcpd(&args),
         _ => eprintln!("usage: nestdb-bench search|ingest|exact [options] (see the source header)"),
     }
@@ -94,7 +96,7 @@ fn timed(
 ) -> (Vec<Vec<i64>>, f64) {
     let snap = t.snapshot();
     // parsed once, like a prepared statement
-    let filter = filter.map(|f| nestdb::filter::Filter::parse(f).expect("filter"));
+    let filter = filter.map(|f| nestdb::Filter::parse(f).expect("filter"));
     let run = |q: &[f32]| -> Vec<i64> {
         let mut s = snap.search(q).limit(10).select(&["id"]).params(p.clone());
         if let Some(f) = &filter {
@@ -183,7 +185,7 @@ fn profile(args: &[String]) {
         ..SearchParams::default()
     };
     let snap = t.snapshot();
-    let filter = arg(args, "--filter").map(|f| nestdb::filter::Filter::parse(&f).expect("filter"));
+    let filter = arg(args, "--filter").map(|f| nestdb::Filter::parse(&f).expect("filter"));
     let search = |q: &[f32]| {
         let s = snap.search(q).limit(10).select(&["id"]).params(p.clone());
         match &filter {
@@ -299,6 +301,7 @@ fn peak_rss_mib() -> f64 {
 }
 
 /// COPY of the shared chunks (precomputed vectors) into a table: rows per second.
+#[cfg(feature = "sql")]
 fn copy(_args: &[String]) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Database::builder()
@@ -324,6 +327,7 @@ fn copy(_args: &[String]) {
 
 /// COPY ... (FORMAT mlcpd, MODEL 'minilm') of `--glob`: chunks embedded per second and peak
 /// memory (run it on inputs of different sizes to see memory stay flat).
+#[cfg(feature = "sql")]
 fn copy_mlcpd(args: &[String]) {
     let glob = arg(args, "--glob")
         .unwrap_or_else(|| format!("{}/mlcpd-sample/*.parquet", data::data_dir().display()));

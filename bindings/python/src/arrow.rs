@@ -8,7 +8,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use arrow_array::ffi::{from_ffi, FFI_ArrowArray, FFI_ArrowSchema};
-use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
+use arrow_array::ffi_stream::{FFI_ArrowArrayStream, ArrowArrayStreamReader};
 use arrow_array::{make_array, Array, ArrayRef, RecordBatch, RecordBatchOptions, StructArray};
 use arrow_data::transform::MutableArrayData;
 use arrow_data::ArrayData;
@@ -48,7 +48,7 @@ pub enum Rows {
     /// From `__arrow_c_array__`.
     Batch(RecordBatch),
     /// From `__arrow_c_stream__`.
-    Stream(RecordBatchStreamReader),
+    Stream(ArrowArrayStreamReader),
 }
 
 /// Imports rows from a pyarrow RecordBatch / Table / RecordBatchReader or any object with
@@ -63,7 +63,7 @@ pub fn rows_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Rows> {
         let p = capsule_ptr::<FFI_ArrowArrayStream>(&cap, c"arrow_array_stream")?;
         // Moves the stream out; the capsule is left with a released struct (a no-op to drop).
         let stream = unsafe { FFI_ArrowArrayStream::from_raw(p.as_ptr()) };
-        let reader = RecordBatchStreamReader::try_new(stream).map_err(arrow_input_err)?;
+        let reader = ArrowArrayStreamReader::try_new(stream).map_err(arrow_input_err)?;
         return Ok(Rows::Stream(reader));
     }
     Err(PyTypeError::new_err(format!(
@@ -137,8 +137,8 @@ fn owned(col: &ArrayRef) -> ArrayRef {
     let data = col.to_data();
     let len = data.len();
     let copy = || -> Result<ArrayData, ArrowError> {
-        let mut m = MutableArrayData::try_new(vec![&data], false, len)?;
-        m.try_extend(0, 0, len)?;
+        let mut m = MutableArrayData::new(vec![&data], false, len);
+        m.extend(0, 0, len);
         Ok(m.freeze())
     };
     match copy() {

@@ -64,6 +64,7 @@ pub fn to_py_err(e: nestdb::Error) -> PyErr {
         nestdb::Error::Storage(_) => StorageError::new_err(msg),
         nestdb::Error::Sql(_) => QueryError::new_err(msg),
         nestdb::Error::Model(_) => ModelError::new_err(msg),
+        nestdb::Error::Option(_) => SchemaError::new_err(msg),
         // Load (COPY), Index, Cancelled, and variants added later.
         _ => StorageError::new_err(msg),
     }

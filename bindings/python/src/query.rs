@@ -1,6 +1,6 @@
 //! Search options shared by `search`, `search_batch` and `explain`.
 
-use nestdb::filter::Filter;
+use nestdb::Filter;
 use nestdb::{Search, SearchParams, Snapshot};
 
 /// What a search asks for besides the query vector.

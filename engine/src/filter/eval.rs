@@ -12,7 +12,7 @@ use roaring::RoaringBitmap;
 use super::labels::LabelIndex;
 use super::{CmpOp, Filter, Value};
 use crate::error::{QueryError, Result};
-use crate::search::{RowSet, Selection};
+use super::selection::{RowSet, Selection};
 
 /// Rows where a predicate is TRUE and where it is UNKNOWN.
 #[derive(Clone, Debug, Default)]
@@ -235,7 +235,7 @@ fn labels_pred(
     row: impl Fn(&str) -> bool,
 ) -> Result<Tri> {
     if let Source::Segment(s) = src {
-        if let Some(ix) = LabelIndex::open(s.sidecar(), col) {
+        if let Some(ix) = LabelIndex::open(s.sidecar(), col)? {
             let mut t = RoaringBitmap::new();
             for r in ids(&ix) {
                 let mut rows = ix.rows(r).to_vec();
@@ -395,7 +395,7 @@ pub fn like(s: &str, pattern: &str) -> bool {
 impl Filter {
     /// The rows of `v` this filter keeps, per source (deleted rows excluded).
     pub fn selection(&self, v: &TableVersion) -> Result<Selection> {
-        super::parse::validate(self, &v.def.schema, &v.def.name)?;
+        super::validate::validate(self, &v.def.schema, &v.def.name)?;
         let schema = &v.def.schema;
         let mut segments = Vec::with_capacity(v.segments.len());
         for (s, dels) in v.segments.iter().zip(&v.deletes) {

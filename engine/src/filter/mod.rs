@@ -4,11 +4,16 @@
 //! A filter is evaluated per source (segment or unflushed chunk) into roaring bitmaps of
 //! matching row offsets ([`eval`]); PATH predicates on segments use the segment's label
 //! dictionary, whose pre-order numbering makes a subtree one contiguous id range ([`labels`]).
-//! The resulting [`crate::search::Selection`] gives the planner an exact selectivity.
+//! The resulting [`Selection`] gives the planner an exact selectivity.
 
 pub mod eval;
 pub mod labels;
+#[cfg(feature = "filter-sql")]
 pub mod parse;
+pub mod selection;
+pub mod validate;
+
+pub use selection::{RowSet, Selection};
 
 use std::fmt;
 
@@ -143,6 +148,151 @@ pub enum Filter {
     Const(bool),
 }
 
+impl fmt::Display for CmpOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CmpOp::Eq => "=",
+            CmpOp::Ne => "<>",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        })
+    }
+}
+
+/// SQL-like text of a filter (EXPLAIN).
+impl fmt::Display for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |f: &mut fmt::Formatter<'_>, parts: &[Filter], sep: &str| -> fmt::Result {
+            for (i, p) in parts.iter().enumerate() {
+                if i > 0 {
+                    write!(f, " {sep} ")?;
+                }
+                write!(f, "({p})")?;
+            }
+            Ok(())
+        };
+        match self {
+            Filter::And(p) => list(f, p, "AND"),
+            Filter::Or(p) => list(f, p, "OR"),
+            Filter::Not(x) => write!(f, "NOT ({x})"),
+            Filter::Cmp { column, op, value } => write!(f, "{column} {op} {value}"),
+            Filter::In { column, values, negated } => {
+                let v: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+                write!(f, "{column} {}IN ({})", if *negated { "NOT " } else { "" }, v.join(", "))
+            }
+            Filter::IsNull { column, negated } => write!(f, "{column} IS {}NULL", if *negated { "NOT " } else { "" }),
+            Filter::Like { column, pattern, negated } => {
+                write!(f, "{column} {}LIKE {}", if *negated { "NOT " } else { "" }, Value::Str(pattern.clone()))
+            }
+            Filter::Descendant { column, label } => write!(f, "{column} <@ {}", Value::Str(label.clone())),
+            Filter::Ancestor { column, label } => write!(f, "{column} @> {}", Value::Str(label.clone())),
+            Filter::Const(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+impl Filter {
+    /// `column <@ 'label'`: rows whose label is `label` or below it.
+    pub fn descendant(column: &str, label: &str) -> Filter {
+        Filter::Descendant {
+            column: column.into(),
+            label: crate::label::normalize(label).map(|l| l.into_owned()).unwrap_or_else(|_| label.into()),
+        }
+    }
+
+    /// `column @> 'label'`: rows whose label is `label` or above it.
+    pub fn ancestor(column: &str, label: &str) -> Filter {
+        Filter::Ancestor {
+            column: column.into(),
+            label: crate::label::normalize(label).map(|l| l.into_owned()).unwrap_or_else(|_| label.into()),
+        }
+    }
+
+    /// `column op value`.
+    pub fn cmp(column: &str, op: CmpOp, value: impl Into<Value>) -> Filter {
+        Filter::Cmp {
+            column: column.into(),
+            op,
+            value: value.into(),
+        }
+    }
+
+    /// `column = value`.
+    pub fn eq(column: &str, value: impl Into<Value>) -> Filter {
+        Filter::cmp(column, CmpOp::Eq, value)
+    }
+
+    /// `column IN (values)`.
+    pub fn in_list(column: &str, values: impl IntoIterator<Item = impl Into<Value>>) -> Filter {
+        Filter::In {
+            column: column.into(),
+            values: values.into_iter().map(Into::into).collect(),
+            negated: false,
+        }
+    }
+
+    /// Both hold.
+    pub fn and(self, other: Filter) -> Filter {
+        match self {
+            Filter::And(mut v) => {
+                v.push(other);
+                Filter::And(v)
+            }
+            f => Filter::And(vec![f, other]),
+        }
+    }
+
+    /// Either holds.
+    pub fn or(self, other: Filter) -> Filter {
+        match self {
+            Filter::Or(mut v) => {
+                v.push(other);
+                Filter::Or(v)
+            }
+            f => Filter::Or(vec![f, other]),
+        }
+    }
+
+    /// Does not hold (NULL stays NULL).
+    #[allow(clippy::should_implement_trait)]
+    pub fn not(self) -> Filter {
+        Filter::Not(Box::new(self))
+    }
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Value {
+        Value::Int(v)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(v: f64) -> Value {
+        Value::Float(v)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Value {
+        Value::Str(v.into())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Value {
+        Value::Str(v)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Value {
+        Value::Bool(v)
+    }
+}
+
+#[cfg(feature = "filter-sql")]
 impl Filter {
     /// Parses a SQL boolean expression such as `label <@ 'python' AND lang IN ('go', 'rust')`.
     ///

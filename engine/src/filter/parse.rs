@@ -1,6 +1,6 @@
 //! From SQL (sqlparser's `Expr`) to [`Filter`], and type checks against a schema.
 
-use sqlparser::ast::{BinaryOperator, Expr, InTarget, UnaryOperator, Value as SqlValue};
+use sqlparser::ast::{BinaryOperator, Expr, UnaryOperator, Value as SqlValue};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Span;
@@ -156,12 +156,7 @@ pub fn from_expr(e: &Expr) -> Result<Filter, FilterError> {
             op: UnaryOperator::Not,
             expr,
         } => Ok(Filter::Not(Box::new(from_expr(expr)?))),
-        Expr::In {
-            expr,
-            target: InTarget::List(list),
-            negated,
-            ..
-        } => {
+        Expr::InList { expr, list, negated } => {
             let Some(column) = column_name(expr) else {
                 return err("IN needs a column on its left", expr);
             };
@@ -240,90 +235,6 @@ pub fn from_expr(e: &Expr) -> Result<Filter, FilterError> {
     }
 }
 
-fn unknown(schema: &TableSchema, column: &str, table: &str) -> QueryError {
-    QueryError::UnknownColumn {
-        column: column.into(),
-        table: table.into(),
-        known: schema
-            .columns()
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-    }
-}
-
-fn value_fits(ty: &ColumnType, v: &Value) -> bool {
-    matches!(
-        (ty, v),
-        (_, Value::Null)
-            | (ColumnType::Int64, Value::Int(_))
-            | (ColumnType::Float64, Value::Int(_) | Value::Float(_))
-            | (ColumnType::Utf8 | ColumnType::Path, Value::Str(_))
-            | (ColumnType::Boolean, Value::Bool(_))
-            | (ColumnType::Timestamp, Value::Int(_) | Value::Str(_))
-    )
-}
-
-/// Checks columns and literal types against `schema` (table name for messages).
-pub fn validate(f: &Filter, schema: &TableSchema, table: &str) -> Result<()> {
-    let col = |c: &str| -> Result<&ColumnType> {
-        let i = schema
-            .index_of(c)
-            .ok_or_else(|| unknown(schema, c, table))?;
-        let ty = &schema.columns()[i].ty;
-        if matches!(ty, ColumnType::Vector { .. }) {
-            return Err(QueryError::Filter(format!(
-                "column \"{c}\" is a vector and cannot be filtered on"
-            ))
-            .into());
-        }
-        Ok(ty)
-    };
-    let mismatch = |c: &str, ty: &ColumnType, v: &Value| -> crate::Error {
-        QueryError::Filter(format!(
-            "column \"{c}\" is {} and cannot be compared with {v}",
-            ty.sql_name()
-        ))
-        .into()
-    };
-    match f {
-        Filter::And(v) | Filter::Or(v) => v.iter().try_for_each(|x| validate(x, schema, table)),
-        Filter::Not(x) => validate(x, schema, table),
-        Filter::Cmp { column, value, .. } => {
-            let ty = col(column)?;
-            if !value_fits(ty, value) {
-                return Err(mismatch(column, ty, value));
-            }
-            Ok(())
-        }
-        Filter::In { column, values, .. } => {
-            let ty = col(column)?;
-            match values.iter().find(|v| !value_fits(ty, v)) {
-                Some(v) => Err(mismatch(column, ty, v)),
-                None => Ok(()),
-            }
-        }
-        Filter::IsNull { column, .. } => col(column).map(|_| ()),
-        Filter::Like { column, .. } => match col(column)? {
-            ColumnType::Utf8 | ColumnType::Path => Ok(()),
-            ty => Err(QueryError::Filter(format!(
-                "LIKE needs a text column; \"{column}\" is {}",
-                ty.sql_name()
-            ))
-            .into()),
-        },
-        Filter::Descendant { column, .. } | Filter::Ancestor { column, .. } => match col(column)? {
-            ColumnType::Path => Ok(()),
-            ty => Err(QueryError::Filter(format!(
-                "<@ and @> need a PATH column; \"{column}\" is {}",
-                ty.sql_name()
-            ))
-            .into()),
-        },
-        Filter::Const(_) => Ok(()),
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,20 +1,20 @@
-//! Fitting a model to a table's rows: rotation, partitions, quantizer, then the schedule.
+//! Fitting a model to a sample of a table's rows: rotation, partitions, quantizer. The
+//! schedules are tuned afterwards, on the encoded table (`search::tune`).
 
-use rand::seq::index::sample;
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use super::encode::EncodedRows;
-use super::{kmeans, pca, tuner, IndexError, IndexModel, Int8Quantizer, ModelMeta, RotationMode};
+use super::{kmeans, pca, IndexError, IndexModel, Int8Quantizer, ModelMeta, RotationMode, TuningInfo};
 use crate::layout::Layout;
 use nestdb_storage::TableSchema;
 
 /// Settings of index fitting (table options `rotation`, `partitions`, `coarse_dims`, ...).
 ///
-/// Defaults: rotation `auto`; partitions `2 * sqrt(rows)`; coarse prefix (partitions and int8
-/// codes) the first band boundary at or above 128 dimensions; sign codes over the first
-/// boundary at or above 128; an index is
-/// fit once a table has 2,000 rows; 300 sample queries; k = 10; seed 42.
+/// Defaults: rotation `auto`; partitions `2 * sqrt(rows)`; coarse prefix (partitions and the
+/// first stage's int8 codes) the first band boundary at or above 128 dimensions; mid prefix
+/// the first boundary at or above twice that; sign codes over the coarse prefix; an index is fit
+/// once a table has 2,000 rows; rotation, partitions and quantizer fit on a sample of at most
+/// 200,000 rows (k-means trains on at most 64 rows per partition); 400 sample queries; k = 10;
+/// seed 42.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IndexOptions {
@@ -26,7 +26,9 @@ pub struct IndexOptions {
     pub coarse_dims: Option<usize>,
     /// Rows a table needs before an index is fit (smaller tables are searched exactly).
     pub min_rows: usize,
-    /// Sample queries for schedule tuning.
+    /// Rows the rotation, partitions and quantizer are fit on (a uniform sample).
+    pub sample_rows: usize,
+    /// Sample queries for schedule tuning (split in two: one half chooses, the other measures).
     pub sample_queries: usize,
     /// Results per query the schedules are tuned for.
     pub k: usize,
@@ -41,24 +43,25 @@ impl Default for IndexOptions {
             partitions: None,
             coarse_dims: None,
             min_rows: 2000,
-            sample_queries: 300,
+            sample_rows: 200_000,
+            sample_queries: 400,
             k: 10,
             seed: 42,
         }
     }
 }
 
-/// A fitted model with the table's rows encoded under it.
-pub struct Fitted {
-    /// The model (schedules tuned).
-    pub model: IndexModel,
-    /// The layout rows are stored in.
-    pub layout: Layout,
-    /// The rows, clustered and coded.
-    pub rows: EncodedRows,
+impl IndexOptions {
+    /// Partitions for a table of `rows` rows.
+    pub fn partitions_for(&self, rows: usize) -> usize {
+        self.partitions
+            .unwrap_or_else(|| (2.0 * (rows as f64).sqrt()).round() as usize)
+            .clamp(1, rows.max(1))
+    }
 }
 
-fn boundary_at_least(schema: &TableSchema, dims: usize) -> usize {
+/// The first band boundary at or above `dims` (the full dimension when none is).
+pub fn boundary_at_least(schema: &TableSchema, dims: usize) -> usize {
     let d = schema.dim();
     schema
         .band_ends()
@@ -68,31 +71,20 @@ fn boundary_at_least(schema: &TableSchema, dims: usize) -> usize {
         .unwrap_or(d)
 }
 
-fn sample_rows(x: &[f32], d: usize, max: usize, seed: u64) -> Vec<f32> {
-    let n = x.len() / d;
-    if n <= max {
-        return x.to_vec();
-    }
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut idx = sample(&mut rng, n, max).into_vec();
-    idx.sort_unstable();
-    idx.iter()
-        .flat_map(|&i| x[i * d..(i + 1) * d].iter().copied())
-        .collect()
-}
-
-/// Fits a model of version `version` to `vectors` (`rows x dim`, as stored by the user).
+/// Fits a model of version `version` for a table of `rows` rows, from `sample` (`m x dim`
+/// vectors as stored by the user, a uniform sample of the table). Schedules are left empty.
 pub fn fit(
     schema: &TableSchema,
-    vectors: &[f32],
+    sample: &[f32],
+    rows: usize,
     version: u64,
     opts: &IndexOptions,
-) -> Result<Fitted, IndexError> {
+) -> Result<(IndexModel, Layout), IndexError> {
     let d = schema.dim();
-    let n = vectors.len() / d;
+    let m = sample.len() / d;
     let min = opts.min_rows.max(opts.k + 2);
-    if n < min {
-        return Err(IndexError::TooFewRows { rows: n, min });
+    if rows < min || m < opts.k + 2 {
+        return Err(IndexError::TooFewRows { rows, min });
     }
     let mut layout = Layout {
         dim: d,
@@ -103,12 +95,56 @@ pub fn fit(
     let coarse = opts
         .coarse_dims
         .map_or_else(|| boundary_at_least(schema, 128), |c| c.clamp(1, d));
-    let bits_dims = boundary_at_least(schema, 128);
-    let mut x = vectors.to_vec();
+    let mid = boundary_at_least(schema, 2 * coarse).max(coarse);
+    let mut x = sample.to_vec();
     layout.transform_rows(&mut x); // normalize only: no rotation yet
-    let p = pca::fit(&sample_rows(&x, d, 50_000, opts.seed), n.min(50_000), d)?;
-    let (raw, rot) = (p.raw_fraction(coarse), p.rotated_fraction(coarse));
-    let (rotate, reason) = match opts.rotation {
+    let p = pca::fit(&x[..m.min(50_000) * d], m.min(50_000), d)?;
+    let (rotate, reason) = rotation_choice(opts.rotation, p.raw_fraction(coarse), p.rotated_fraction(coarse), coarse);
+    let variance_profile = schema
+        .band_ends()
+        .iter()
+        .map(|&e| (e as usize, p.raw_fraction(e as usize), p.rotated_fraction(e as usize)))
+        .collect();
+    if rotate {
+        layout.rotation = Some(std::sync::Arc::new(p.rotation));
+        layout.rotate_rows(&mut x);
+    }
+    let nparts = opts.partitions_for(rows).min(m);
+    let prefix: Vec<f32> = x.chunks_exact(d).flat_map(|r| r[..mid].iter().copied()).collect();
+    let coarse_prefix: Vec<f32> = prefix.chunks_exact(mid).flat_map(|r| r[..coarse].iter().copied()).collect();
+    let train_rows = (nparts * 64).max(20_000).min(m);
+    let spherical = schema.metric() != nestdb_storage::Metric::L2;
+    let centroids = kmeans::train(&coarse_prefix[..train_rows * coarse], coarse, nparts, 10, spherical, opts.seed);
+    let quant = Int8Quantizer::fit(&prefix, mid);
+    let model = IndexModel {
+        meta: ModelMeta {
+            version,
+            dim: d,
+            metric: schema.metric(),
+            rotated: rotate,
+            rotation_reason: reason,
+            coarse_dims: coarse,
+            mid_dims: mid,
+            bits_dims: coarse,
+            partitions: centroids.len() / coarse,
+            fit_rows: rows,
+            sample_rows: m,
+            variance_profile,
+            schedules: Vec::new(),
+            tuning: TuningInfo::default(),
+        },
+        version,
+        rotation: layout.rotation.clone(),
+        centroid_norms: super::norms(&centroids, coarse),
+        centroid_codes: super::codes(&quant, &centroids, coarse),
+        centroids,
+        quant,
+    };
+    Ok((model, layout))
+}
+
+fn rotation_choice(mode: RotationMode, raw: f32, rot: f32, coarse: usize) -> (bool, String) {
+    match mode {
         RotationMode::On => (true, "rotation forced on".to_string()),
         RotationMode::Off => (false, "rotation forced off".to_string()),
         RotationMode::Auto if raw >= 0.9 * rot => (
@@ -119,65 +155,5 @@ pub fn fit(
             true,
             format!("first {coarse} dims hold {raw:.2} of the variance, {rot:.2} after PCA: rotated"),
         ),
-    };
-    let variance_profile = schema
-        .band_ends()
-        .iter()
-        .map(|&e| {
-            (
-                e as usize,
-                p.raw_fraction(e as usize),
-                p.rotated_fraction(e as usize),
-            )
-        })
-        .collect();
-    if rotate {
-        layout.rotation = Some(std::sync::Arc::new(p.rotation));
-        layout.rotate_rows(&mut x);
     }
-    let nparts = opts
-        .partitions
-        .unwrap_or_else(|| (2.0 * (n as f64).sqrt()).round() as usize)
-        .clamp(1, n);
-    let prefix: Vec<f32> = x
-        .chunks_exact(d)
-        .flat_map(|r| r[..coarse].iter().copied())
-        .collect();
-    let train = sample_rows(&prefix, coarse, (nparts * 64).max(20_000), opts.seed ^ 1);
-    let spherical = schema.metric() != nestdb_storage::Metric::L2;
-    let centroids = kmeans::train(&train, coarse, nparts, 10, spherical, opts.seed);
-    let quant = Int8Quantizer::fit(&train, coarse);
-    let mut model = IndexModel {
-        meta: ModelMeta {
-            version,
-            dim: d,
-            metric: schema.metric(),
-            rotated: rotate,
-            rotation_reason: reason,
-            coarse_dims: coarse,
-            bits_dims,
-            partitions: centroids.len() / coarse,
-            fit_rows: n,
-            variance_profile,
-            schedules: Vec::new(),
-        },
-        version,
-        rotation: layout.rotation.clone(),
-        centroid_norms: super::norms(&centroids, coarse),
-        centroid_codes: super::codes(&quant, &centroids),
-        centroids,
-        quant,
-    };
-    let rows = model.encode_transformed(&layout, &x);
-    let params = tuner::TuneParams {
-        k: opts.k,
-        queries: opts.sample_queries,
-        seed: opts.seed ^ 2,
-    };
-    model.meta.schedules = tuner::tune(&model, &layout, &rows, &x, &params);
-    Ok(Fitted {
-        model,
-        layout,
-        rows,
-    })
 }

@@ -4,21 +4,23 @@
 //!   when the embeddings already concentrate variance in their prefix (MRL-trained models);
 //! - partitions: k-means on the rotated prefix ([`kmeans`]); segments store rows clustered by
 //!   partition so a probe reads contiguous ranges;
-//! - quantizers for the coarse prefix: int8 with learned per-dimension ranges, and 1-bit signs
-//!   ([`quant`]);
-//! - the funnel schedule: partitions probed and shortlist size per stage, tuned on sample
-//!   queries drawn from the data to meet a recall target at the least cost ([`tuner`]).
+//! - quantizers for the rotated prefix: int8 with learned per-dimension ranges over the mid
+//!   prefix (the first stage scores the coarse part, the second adds the rest), and 1-bit
+//!   signs ([`quant`]);
+//! - the funnel schedules: partitions probed and shortlist size per stage, one per recall
+//!   target, tuned by `search::tune` on held-out sample queries through the funnel's own
+//!   stages.
 //!
-//! A model is immutable and versioned; it is stored in `index-<version>.nidx` (container
-//! format, see docs/format.md) and referenced by the manifest.
+//! Everything is fit on a sample of the rows ([`fit`]), so fitting costs the same for a
+//! million rows or ten million. A model is immutable and versioned; it is stored in
+//! `index-<version>.nidx` (container format, see docs/format.md) and referenced by the
+//! manifest.
 
-pub mod encode;
 pub mod fit;
 pub mod kmeans;
 pub mod pca;
 pub mod quant;
 pub mod schedule;
-pub mod tuner;
 
 use std::sync::Arc;
 
@@ -28,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::layout::Layout;
 pub use quant::Int8Quantizer;
-pub use schedule::{Schedule, Stage};
+pub use schedule::{RecallEstimate, Schedule, Stage};
 
 /// Why an index could not be fit.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -85,19 +87,42 @@ pub struct ModelMeta {
     pub rotated: bool,
     /// Why the rotation was or was not applied.
     pub rotation_reason: String,
-    /// Dimensions the partitions and int8 codes cover (a band boundary).
+    /// Dimensions the partitions and the first stage's int8 codes cover (a band boundary).
     pub coarse_dims: usize,
+    /// Dimensions the mid stage's int8 codes reach (a band boundary; the codes of
+    /// `coarse_dims..mid_dims` are stored apart).
+    pub mid_dims: usize,
     /// Dimensions the sign codes cover.
     pub bits_dims: usize,
     /// Number of partitions.
     pub partitions: usize,
-    /// Rows the model was fit on.
+    /// Rows the table had when the model was fit.
     pub fit_rows: usize,
+    /// Rows of the sample the rotation, partitions and quantizer were fit on.
+    pub sample_rows: usize,
     /// Fraction of variance in the first `d` dimensions at each band boundary, before and
     /// after rotation: `(d, raw, rotated)`.
     pub variance_profile: Vec<(usize, f32, f32)>,
     /// Tuned schedules, one per recall target, ascending by target.
     pub schedules: Vec<Schedule>,
+    /// How tuning held its sample queries out, and how filtered probing was calibrated.
+    #[serde(default)]
+    pub tuning: TuningInfo,
+}
+
+/// How the schedules were tuned (reported by EXPLAIN and `SHOW RECALL`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TuningInfo {
+    /// Sample queries used to choose the schedules.
+    pub choose_queries: usize,
+    /// Sample queries (a separate split) the estimates were measured on.
+    pub calibrate_queries: usize,
+    /// Rows closer than this distance to a sample query were held out with it (its
+    /// near-duplicates), besides the query row itself.
+    pub holdout_radius: f32,
+    /// Filtered probing: for selectivity `s`, partitions are probed until the selected rows
+    /// covered reach the unfiltered scan times `factor`; pairs `(s, factor)` ascending by `s`.
+    pub filter_factors: Vec<(f64, f64)>,
 }
 
 /// A learned index model.
@@ -115,7 +140,7 @@ pub struct IndexModel {
     pub centroid_norms: Vec<f32>,
     /// int8 codes of the centroids (probing scores them like rows).
     pub centroid_codes: Vec<i8>,
-    /// int8 quantizer of the coarse prefix.
+    /// int8 quantizer of the mid prefix (its first `coarse_dims` dims serve the first stage).
     pub quant: Int8Quantizer,
 }
 
@@ -160,21 +185,37 @@ impl IndexModel {
                 meta.partitions * meta.coarse_dims,
             )?
             .to_vec();
-        let quant = Int8Quantizer::from_floats(
-            c.typed::<f32>(sections::INDEX_QUANT, 2 * meta.coarse_dims)?,
-        );
-        if meta.schedules.is_empty() || meta.partitions == 0 {
-            return Err(bad("index has no partitions or no schedule"));
+        if meta.coarse_dims == 0
+            || meta.coarse_dims > meta.mid_dims
+            || meta.mid_dims > d
+            || meta.bits_dims > d
+            || meta.schedules.is_empty()
+            || meta.partitions == 0
+        {
+            return Err(bad("index dimensions are inconsistent, or it has no partition or schedule"));
         }
+        let quant = Int8Quantizer::from_floats(
+            c.typed::<f32>(sections::INDEX_QUANT, 2 * meta.mid_dims)?,
+        );
         Ok(IndexModel {
             version: meta.version,
             centroid_norms: norms(&centroids, meta.coarse_dims),
-            centroid_codes: codes(&quant, &centroids),
+            centroid_codes: codes(&quant, &centroids, meta.coarse_dims),
             meta,
             rotation,
             centroids,
             quant,
         })
+    }
+
+    /// Whether partitions use inner product (cosine, dot) rather than L2.
+    pub fn spherical(&self) -> bool {
+        self.meta.metric != Metric::L2
+    }
+
+    /// Bytes of sign code per row.
+    pub fn bits_bytes(&self) -> usize {
+        self.meta.bits_dims.div_ceil(8)
     }
 
     /// The schedule tuned for the smallest stored target at or above `target` (the most
@@ -189,18 +230,18 @@ impl IndexModel {
                 self.meta
                     .schedules
                     .iter()
-                    .max_by(|a, b| a.measured_recall.total_cmp(&b.measured_recall))
+                    .max_by(|a, b| a.estimate.mean.total_cmp(&b.estimate.mean))
                     .expect("at least one schedule")
             })
     }
 }
 
-/// int8 codes of the rows of `m` (each `quant.dims()` long).
-pub fn codes(quant: &Int8Quantizer, m: &[f32]) -> Vec<i8> {
-    let d = quant.dims().max(1);
+/// int8 codes of the rows of `m` (each `dims` long, the quantizer's first `dims`).
+pub fn codes(quant: &Int8Quantizer, m: &[f32], dims: usize) -> Vec<i8> {
+    let d = dims.max(1);
     let mut out = vec![0i8; m.len()];
     for (row, code) in m.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-        quant.encode(row, code);
+        quant.encode_range(row, 0..d, code);
     }
     out
 }

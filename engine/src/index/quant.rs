@@ -1,4 +1,5 @@
-//! Quantizers of the coarse prefix: int8 with learned per-dimension ranges, and 1-bit signs.
+//! Quantizers of the rotated prefix: int8 with learned per-dimension ranges (over the mid
+//! prefix; the coarse stage uses its first dims, the mid stage the rest), and 1-bit signs.
 //!
 //! int8: `x_j ~ center_j + step_j * code_j`, `code_j` in -127..=127, the range per dimension
 //! learned from the data (0.1% and 99.9% quantiles, so outliers do not waste resolution).
@@ -50,9 +51,14 @@ impl Int8Quantizer {
 
     /// Encodes the first `dims()` values of `x` into `out`.
     pub fn encode(&self, x: &[f32], out: &mut [i8]) {
-        for j in 0..self.dims() {
+        self.encode_range(x, 0..self.dims(), out)
+    }
+
+    /// Encodes dims `range` of `x` into `out` (`range.len()` codes).
+    pub fn encode_range(&self, x: &[f32], range: std::ops::Range<usize>, out: &mut [i8]) {
+        for (o, j) in out.iter_mut().zip(range) {
             let c = ((x[j] - self.center[j]) / self.step[j]).round();
-            out[j] = c.clamp(-127.0, 127.0) as i8;
+            *o = c.clamp(-127.0, 127.0) as i8;
         }
     }
 
@@ -96,15 +102,19 @@ pub struct QueryCodes {
 impl QueryCodes {
     /// Prepares the first `quant.dims()` values of query `q`.
     pub fn new(quant: &Int8Quantizer, q: &[f32]) -> QueryCodes {
-        let d = quant.dims();
-        let w: Vec<f32> = (0..d).map(|j| q[j] * quant.step[j]).collect();
+        Self::range(quant, q, 0..quant.dims())
+    }
+
+    /// Prepares dims `range` of query `q` (against rows' codes of the same dims).
+    pub fn range(quant: &Int8Quantizer, q: &[f32], range: std::ops::Range<usize>) -> QueryCodes {
+        let w: Vec<f32> = range.clone().map(|j| q[j] * quant.step[j]).collect();
         let max = w.iter().fold(0f32, |m, v| m.max(v.abs()));
         let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
         let codes = w
             .iter()
             .map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8)
             .collect();
-        let offset = (0..d).map(|j| q[j] * quant.center[j]).sum();
+        let offset = range.map(|j| q[j] * quant.center[j]).sum();
         QueryCodes {
             codes,
             scale,

@@ -1,6 +1,8 @@
-//! AVX2 kernels nestdb writes itself: int8 dot products of one query against many rows of
-//! codes stored back to back (a partition's coarse codes), where a per-row library call would
-//! cost more than the arithmetic.
+//! AVX2 + FMA kernels nestdb writes itself: int8 dot products of one query against many rows
+//! of codes stored back to back (a partition's codes), matrix-vector products (the query
+//! rotation, exact scans), and f32 products against little-endian rows read in place from a
+//! segment's Parquet pages (any alignment). Where a per-row library call would cost more than
+//! the arithmetic, or the rows are not aligned `f32` slices, simsimd does not fit.
 //!
 //! `maddubs` multiplies unsigned by signed bytes, so the query's magnitudes go in as unsigned
 //! and its signs are moved onto the row (`sign`): `|q| * sign(x, q) = q * x`. Pairs of products
@@ -13,7 +15,7 @@ use std::arch::x86_64::*;
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        is_x86_feature_detected!("avx2")
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -146,59 +148,88 @@ fn hsum(v: __m256i) -> i32 {
     _mm_cvtsi128_si32(s)
 }
 
-/// `out = m x` for a `rows x cols` row-major f32 matrix (the query rotation and the partition
-/// probe); any shape.
+/// `out[r] = m[r] . x` for a `rows x cols` row-major matrix; any shape.
 pub fn matvec(m: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
-    assert!(
-        m.len() >= rows * cols && x.len() >= cols && out.len() >= rows,
-        "matvec shapes"
-    );
+    assert!(m.len() >= rows * cols && x.len() >= cols && out.len() >= rows, "matvec shapes");
     #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: AVX-512F was just checked; shapes asserted above bound every access.
-            unsafe { matvec_avx512(m, rows, cols, x, out) };
-            return;
-        }
-        if available() && is_x86_feature_detected!("fma") {
-            // SAFETY: AVX2 and FMA were just checked; shapes asserted above bound every access.
-            unsafe { matvec_avx2(m, rows, cols, x, out) };
-            return;
-        }
+    if available() {
+        // SAFETY: AVX2 and FMA were just checked; `m` holds rows*cols floats (asserted), so
+        // every row read is in bounds, and the pointer is valid for the call.
+        unsafe { matvec_ptr(m.as_ptr().cast(), rows, &x[..cols], out) };
+        return;
     }
-    for (r, o) in out.iter_mut().take(rows).enumerate() {
-        *o = m[r * cols..(r + 1) * cols]
-            .iter()
-            .zip(x)
-            .map(|(a, b)| a * b)
-            .sum();
-    }
+    super::scalar::matvec(m, rows, cols, x, out)
 }
 
+/// `out[r] = q . row r` for `n` rows of `q.len()` little-endian f32 stored back to back.
+pub fn matvec_le(rows: &[u8], n: usize, q: &[f32], out: &mut [f32]) {
+    assert!(rows.len() >= n * q.len() * 4 && out.len() >= n, "matvec_le shapes");
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: AVX2 and FMA were just checked; `rows` holds n*q.len()*4 bytes (asserted);
+        // the kernel uses unaligned loads only. x86 is little-endian, so the bytes are the f32s.
+        unsafe { matvec_ptr(rows.as_ptr(), n, q, out) };
+        return;
+    }
+    super::scalar::matvec_le(rows, n, q, out)
+}
+
+/// `q . x` for `x` holding `q.len()` little-endian f32 (any alignment).
+pub fn dot_f32_le(q: &[f32], x: &[u8]) -> f32 {
+    assert!(x.len() >= 4 * q.len(), "row shorter than the query");
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: AVX2/FMA checked; `x` holds at least q.len()*4 bytes (asserted).
+        return unsafe { dot_ptr(q, x.as_ptr()) };
+    }
+    super::scalar::dot_f32_le(q, x)
+}
+
+/// `|q - x|^2` for `x` holding `q.len()` little-endian f32 (any alignment).
+pub fn l2sq_f32_le(q: &[f32], x: &[u8]) -> f32 {
+    assert!(x.len() >= 4 * q.len(), "row shorter than the query");
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: AVX2/FMA checked; `x` holds at least q.len()*4 bytes (asserted).
+        return unsafe { l2sq_ptr(q, x.as_ptr()) };
+    }
+    super::scalar::l2sq_f32_le(q, x)
+}
+
+/// Rows of `q.len()` f32 starting at byte pointer `m`, four at a time.
+///
 /// # Safety
-/// The CPU must support AVX2 and FMA; `m` holds `rows * cols`, `x` `cols`, `out` `rows` floats.
+/// The CPU must support AVX2 and FMA; `m` must point to `rows * q.len()` readable f32 (any
+/// alignment); `out` must hold `rows` floats.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn matvec_avx2(m: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
+unsafe fn matvec_ptr(m: *const u8, rows: usize, q: &[f32], out: &mut [f32]) {
+    let cols = q.len();
     let body = cols / 8 * 8;
-    let mp = m.as_ptr();
-    let xp = x.as_ptr();
-    let dot_tail = |r: usize| -> f32 { (body..cols).map(|j| m[r * cols + j] * x[j]).sum() };
+    let mp = m.cast::<f32>();
+    let qp = q.as_ptr();
+    // SAFETY (every read below): row r < rows, column j < cols, so the f32 at mp + r*cols + j
+    // is inside the caller's buffer; `_mm256_loadu_ps` and `read_unaligned` accept any
+    // alignment.
+    let tail = |r: usize| -> f32 {
+        (body..cols)
+            .map(|j| unsafe { mp.add(r * cols + j).read_unaligned() } * q[j])
+            .sum()
+    };
     let mut r = 0;
     while r + 4 <= rows {
         let mut acc = [_mm256_setzero_ps(); 4];
         let mut j = 0;
         while j < body {
-            // SAFETY: j + 8 <= body <= cols, so x[j..j+8] and row (r+i)'s [j..j+8] are in bounds.
-            let xv = unsafe { _mm256_loadu_ps(xp.add(j)) };
+            let qv = unsafe { _mm256_loadu_ps(qp.add(j)) };
             for (i, a) in acc.iter_mut().enumerate() {
                 let mv = unsafe { _mm256_loadu_ps(mp.add((r + i) * cols + j)) };
-                *a = _mm256_fmadd_ps(mv, xv, *a);
+                *a = _mm256_fmadd_ps(mv, qv, *a);
             }
             j += 8;
         }
         for (i, a) in acc.iter().enumerate() {
-            out[r + i] = hsum_ps(*a) + dot_tail(r + i);
+            out[r + i] = hsum_ps(*a) + tail(r + i);
         }
         r += 4;
     }
@@ -206,59 +237,65 @@ unsafe fn matvec_avx2(m: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut 
         let mut a = _mm256_setzero_ps();
         let mut j = 0;
         while j < body {
-            // SAFETY: as above.
-            let xv = unsafe { _mm256_loadu_ps(xp.add(j)) };
+            let qv = unsafe { _mm256_loadu_ps(qp.add(j)) };
             let mv = unsafe { _mm256_loadu_ps(mp.add(r * cols + j)) };
-            a = _mm256_fmadd_ps(mv, xv, a);
+            a = _mm256_fmadd_ps(mv, qv, a);
             j += 8;
         }
-        out[r] = hsum_ps(a) + dot_tail(r);
+        out[r] = hsum_ps(a) + tail(r);
         r += 1;
     }
 }
 
-/// The AVX-512 twin of `matvec_avx2` (16 lanes, 4 rows at a time).
-///
 /// # Safety
-/// The CPU must support AVX-512F; `m` holds `rows * cols`, `x` `cols`, `out` `rows` floats.
+/// The CPU must support AVX2 and FMA; `x` must point to `q.len()` readable f32 (any alignment).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn matvec_avx512(m: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
-    let body = cols / 16 * 16;
-    let mp = m.as_ptr();
-    let xp = x.as_ptr();
-    let dot_tail = |r: usize| -> f32 { (body..cols).map(|j| m[r * cols + j] * x[j]).sum() };
-    let mut r = 0;
-    while r + 4 <= rows {
-        let mut acc = [_mm512_setzero_ps(); 4];
-        let mut j = 0;
-        while j < body {
-            // SAFETY: j + 16 <= body <= cols keeps x[j..j+16] and each row's [j..j+16] in bounds.
-            let xv = unsafe { _mm512_loadu_ps(xp.add(j)) };
-            for (i, a) in acc.iter_mut().enumerate() {
-                let mv = unsafe { _mm512_loadu_ps(mp.add((r + i) * cols + j)) };
-                *a = _mm512_fmadd_ps(mv, xv, *a);
-            }
-            j += 16;
-        }
-        for (i, a) in acc.iter().enumerate() {
-            out[r + i] = _mm512_reduce_add_ps(*a) + dot_tail(r + i);
-        }
-        r += 4;
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_ptr(q: &[f32], x: *const u8) -> f32 {
+    let n = q.len();
+    let xp = x.cast::<f32>();
+    let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let mut j = 0;
+    // SAFETY (every read): j + 16 <= n (or j + 8 <= n, or j < n) keeps reads inside both.
+    while j + 16 <= n {
+        a0 = _mm256_fmadd_ps(unsafe { _mm256_loadu_ps(xp.add(j)) }, unsafe { _mm256_loadu_ps(q.as_ptr().add(j)) }, a0);
+        a1 = _mm256_fmadd_ps(unsafe { _mm256_loadu_ps(xp.add(j + 8)) }, unsafe { _mm256_loadu_ps(q.as_ptr().add(j + 8)) }, a1);
+        j += 16;
     }
-    while r < rows {
-        let mut a = _mm512_setzero_ps();
-        let mut j = 0;
-        while j < body {
-            // SAFETY: as above.
-            let xv = unsafe { _mm512_loadu_ps(xp.add(j)) };
-            let mv = unsafe { _mm512_loadu_ps(mp.add(r * cols + j)) };
-            a = _mm512_fmadd_ps(mv, xv, a);
-            j += 16;
-        }
-        out[r] = _mm512_reduce_add_ps(a) + dot_tail(r);
-        r += 1;
+    while j + 8 <= n {
+        a0 = _mm256_fmadd_ps(unsafe { _mm256_loadu_ps(xp.add(j)) }, unsafe { _mm256_loadu_ps(q.as_ptr().add(j)) }, a0);
+        j += 8;
     }
+    let mut s = hsum_ps(_mm256_add_ps(a0, a1));
+    while j < n {
+        s += q[j] * unsafe { xp.add(j).read_unaligned() };
+        j += 1;
+    }
+    s
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA; `x` must point to `q.len()` readable f32 (any alignment).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn l2sq_ptr(q: &[f32], x: *const u8) -> f32 {
+    let n = q.len();
+    let xp = x.cast::<f32>();
+    let mut a = _mm256_setzero_ps();
+    let mut j = 0;
+    // SAFETY (every read): j + 8 <= n (or j < n) keeps reads inside both.
+    while j + 8 <= n {
+        let d = _mm256_sub_ps(unsafe { _mm256_loadu_ps(q.as_ptr().add(j)) }, unsafe { _mm256_loadu_ps(xp.add(j)) });
+        a = _mm256_fmadd_ps(d, d, a);
+        j += 8;
+    }
+    let mut s = hsum_ps(a);
+    while j < n {
+        let d = q[j] - unsafe { xp.add(j).read_unaligned() };
+        s += d * d;
+        j += 1;
+    }
+    s
 }
 
 #[cfg(target_arch = "x86_64")]

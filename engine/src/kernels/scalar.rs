@@ -8,6 +8,7 @@ use super::Kernels;
 /// The scalar kernel table.
 pub static KERNELS: Kernels = Kernels {
     name: "scalar",
+    level: super::Level::Scalar,
     dot_f32,
     l2sq_f32,
     cos_f32,
@@ -19,6 +20,10 @@ pub static KERNELS: Kernels = Kernels {
     cos_i8,
     hamming,
     dot_i8_rows,
+    matvec,
+    dot_f32_le,
+    l2sq_f32_le,
+    matvec_le,
 };
 
 fn dot<T: Copy>(a: &[T], b: &[T], f: impl Fn(T) -> f64) -> f64 {
@@ -101,5 +106,46 @@ pub fn dot_i8_rows(q: &[i8], rows: &[i8], out: &mut [i32]) {
             .zip(&rows[r * d..(r + 1) * d])
             .map(|(&a, &b)| a as i32 * b as i32)
             .sum();
+    }
+}
+
+/// `out[r] = m[r] . x` for a `rows x cols` row-major matrix.
+pub fn matvec(m: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
+    assert!(m.len() >= rows * cols && x.len() >= cols && out.len() >= rows, "matvec shapes");
+    for (r, o) in out.iter_mut().take(rows).enumerate() {
+        *o = dot(&m[r * cols..(r + 1) * cols], &x[..cols], f64::from) as f32;
+    }
+}
+
+/// The `f32` at little-endian bytes `b[4i..4i+4]`.
+#[inline]
+pub fn le(b: &[u8], i: usize) -> f32 {
+    f32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
+}
+
+/// `q . x` where `x` is `q.len()` little-endian `f32` (any alignment).
+pub fn dot_f32_le(q: &[f32], x: &[u8]) -> f32 {
+    assert!(x.len() >= 4 * q.len(), "row shorter than the query");
+    q.iter().enumerate().map(|(i, &a)| a as f64 * le(x, i) as f64).sum::<f64>() as f32
+}
+
+/// `|q - x|^2` where `x` is `q.len()` little-endian `f32` (any alignment).
+pub fn l2sq_f32_le(q: &[f32], x: &[u8]) -> f32 {
+    assert!(x.len() >= 4 * q.len(), "row shorter than the query");
+    q.iter()
+        .enumerate()
+        .map(|(i, &a)| {
+            let d = a as f64 - le(x, i) as f64;
+            d * d
+        })
+        .sum::<f64>() as f32
+}
+
+/// `out[r] = q . row r` for `n` rows of `q.len()` little-endian `f32` stored back to back.
+pub fn matvec_le(rows: &[u8], n: usize, q: &[f32], out: &mut [f32]) {
+    let w = q.len() * 4;
+    assert!(rows.len() >= n * w && out.len() >= n, "matvec_le shapes");
+    for (r, o) in out.iter_mut().take(n).enumerate() {
+        *o = dot_f32_le(q, &rows[r * w..(r + 1) * w]);
     }
 }

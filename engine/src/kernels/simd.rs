@@ -1,12 +1,11 @@
-//! SIMD kernels through simsimd. simsimd compiles every x86 and Arm target and picks the best
-//! one for this CPU at its first call (a cached CPUID check), so this module is the "SIMD" row
-//! of the dispatch table for every instruction set; [`available`] says whether any SIMD target
-//! beyond simsimd's serial code applies here.
+//! Single-pair kernels on aligned vectors through simsimd. simsimd compiles every x86 and Arm
+//! target and picks the best one for this CPU at its first call (a cached CPUID check); the
+//! AVX2 and AVX-512 tables both use these. [`available`] says whether any SIMD target beyond
+//! simsimd's serial code applies here.
 
 use half::f16;
 use simsimd::{BinarySimilarity, SpatialSimilarity};
 
-use super::Kernels;
 
 /// Whether this CPU has an instruction set simsimd accelerates.
 pub fn available() -> bool {
@@ -44,38 +43,18 @@ pub fn backend() -> &'static str {
     }
 }
 
-/// The simsimd kernel table (its name reports the instruction set in use).
-pub fn kernels() -> &'static Kernels {
-    static K: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
-    K.get_or_init(|| Kernels {
-        name: backend(),
-        dot_f32,
-        l2sq_f32,
-        cos_f32,
-        dot_f16,
-        l2sq_f16,
-        cos_f16,
-        dot_i8,
-        l2sq_i8,
-        cos_i8,
-        hamming,
-        dot_i8_rows: if super::avx2::available() {
-            super::avx2::dot_i8_rows
-        } else {
-            super::scalar::dot_i8_rows
-        },
-    })
-}
-
 // simsimd returns None only when lengths differ, which callers rule out; 0 is never observed.
 
-fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+/// simsimd's kernel (see [`super::Kernels`] for the conventions).
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     <f32 as SpatialSimilarity>::dot(a, b).unwrap_or(0.0) as f32
 }
-fn l2sq_f32(a: &[f32], b: &[f32]) -> f32 {
+/// simsimd's kernel (see [`super::Kernels`] for the conventions).
+pub fn l2sq_f32(a: &[f32], b: &[f32]) -> f32 {
     <f32 as SpatialSimilarity>::l2sq(a, b).unwrap_or(0.0) as f32
 }
-fn cos_f32(a: &[f32], b: &[f32]) -> f32 {
+/// simsimd's kernel (see [`super::Kernels`] for the conventions).
+pub fn cos_f32(a: &[f32], b: &[f32]) -> f32 {
     <f32 as SpatialSimilarity>::cos(a, b).unwrap_or(0.0) as f32
 }
 
@@ -85,27 +64,34 @@ fn as_simsimd_f16(x: &[f16]) -> &[simsimd::f16] {
     unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<simsimd::f16>(), x.len()) }
 }
 
-fn dot_f16(a: &[f16], b: &[f16]) -> f32 {
+/// simsimd's kernel (see [`super::Kernels`] for the conventions).
+pub fn dot_f16(a: &[f16], b: &[f16]) -> f32 {
     <simsimd::f16 as SpatialSimilarity>::dot(as_simsimd_f16(a), as_simsimd_f16(b)).unwrap_or(0.0)
         as f32
 }
-fn l2sq_f16(a: &[f16], b: &[f16]) -> f32 {
+/// simsimd's kernel (see [`super::Kernels`] for the conventions).
+pub fn l2sq_f16(a: &[f16], b: &[f16]) -> f32 {
     <simsimd::f16 as SpatialSimilarity>::l2sq(as_simsimd_f16(a), as_simsimd_f16(b)).unwrap_or(0.0)
         as f32
 }
-fn cos_f16(a: &[f16], b: &[f16]) -> f32 {
+/// simsimd's kernel (see [`super::Kernels`] for the conventions).
+pub fn cos_f16(a: &[f16], b: &[f16]) -> f32 {
     <simsimd::f16 as SpatialSimilarity>::cos(as_simsimd_f16(a), as_simsimd_f16(b)).unwrap_or(0.0)
         as f32
 }
-fn dot_i8(a: &[i8], b: &[i8]) -> f32 {
+/// simsimd's kernel (see [`super::Kernels`] for the conventions).
+pub fn dot_i8(a: &[i8], b: &[i8]) -> f32 {
     <i8 as SpatialSimilarity>::dot(a, b).unwrap_or(0.0) as f32
 }
-fn l2sq_i8(a: &[i8], b: &[i8]) -> f32 {
+/// simsimd's kernel (see [`super::Kernels`] for the conventions).
+pub fn l2sq_i8(a: &[i8], b: &[i8]) -> f32 {
     <i8 as SpatialSimilarity>::l2sq(a, b).unwrap_or(0.0) as f32
 }
-fn cos_i8(a: &[i8], b: &[i8]) -> f32 {
+/// simsimd's kernel (see [`super::Kernels`] for the conventions).
+pub fn cos_i8(a: &[i8], b: &[i8]) -> f32 {
     <i8 as SpatialSimilarity>::cos(a, b).unwrap_or(0.0) as f32
 }
-fn hamming(a: &[u8], b: &[u8]) -> u32 {
+/// simsimd's kernel (see [`super::Kernels`] for the conventions).
+pub fn hamming(a: &[u8], b: &[u8]) -> u32 {
     <u8 as BinarySimilarity>::hamming(a, b).unwrap_or(0.0) as u32
 }

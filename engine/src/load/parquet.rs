@@ -9,7 +9,8 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
-use nestdb_storage::{BulkLoad, WriteError};
+use nestdb_storage::WriteError;
+use crate::table::BulkSink;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
@@ -114,7 +115,7 @@ pub fn total_bytes(files: &[PathBuf]) -> u64 {
 /// Adds `batch` to the load; under ON_ERROR 'skip' an invalid batch is retried row by row and
 /// the bad rows are recorded. Returns rows written.
 pub fn add_rows(
-    bulk: &mut BulkLoad<'_, '_>,
+    bulk: &mut BulkSink<'_, '_>,
     batch: &RecordBatch,
     file: &std::path::Path,
     offset: usize,

@@ -21,6 +21,7 @@ mod def;
 mod def_tests;
 mod error;
 mod registry;
+pub mod rerankers;
 
 #[cfg(feature = "onnx")]
 mod loaded;

@@ -1,18 +1,18 @@
-//! Exact search: every selected row scored at full dimension.
+//! Exact search: every selected row scored at full dimension, on the vectors in the segments'
+//! Parquet pages (and the unflushed rows).
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float32Type;
-use nestdb_storage::{Metric, TableVersion};
+use nestdb_storage::{Metric, StorageError, TableVersion};
 use rayon::prelude::*;
 
-use super::{to_distance, PreparedQuery, RowSet, Selection};
-use crate::error::Result;
+use super::rows::ViewRows;
+use super::view::SegView;
+use super::{to_distance, PreparedQuery};
+use crate::filter::{RowSet, Selection};
 use crate::kernels;
-use crate::layout::{Layout, SegView};
 use crate::topk::{Cand, TopK};
 
-/// Rows scored per parallel task.
-const CHUNK_ROWS: usize = 4096;
 /// Selected rows below which the scan stays on the calling thread.
 const PAR_ROWS: usize = 16_384;
 
@@ -20,107 +20,109 @@ const PAR_ROWS: usize = 16_384;
 /// Addresses: segment position, or `segments.len() + chunk` for unflushed rows.
 pub fn search(
     v: &TableVersion,
-    layout: &Layout,
+    views: &[SegView<'_>],
     q: &PreparedQuery,
     k: usize,
     sel: &Selection,
-) -> Result<Vec<Cand>> {
-    let views = v
-        .segments
-        .iter()
-        .map(|s| SegView::new(s, layout))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut tasks: Vec<(usize, usize, usize)> = Vec::new();
+) -> Result<Vec<Cand>, StorageError> {
+    let mut tasks: Vec<(usize, usize)> = Vec::new();
     for (pos, s) in v.segments.iter().enumerate() {
-        if matches!(sel.segments[pos], RowSet::Nothing) {
-            continue;
-        }
-        for start in (0..s.rows()).step_by(CHUNK_ROWS) {
-            tasks.push((pos, start, (start + CHUNK_ROWS).min(s.rows())));
+        if !matches!(sel.segments[pos], RowSet::Nothing) {
+            tasks.extend((0..s.row_groups()).map(|g| (pos, g)));
         }
     }
-    let nb = layout.bands.len();
-    let run = |&(pos, start, end): &(usize, usize, usize)| {
-        let view = &views[pos];
+    let run = |&(pos, g): &(usize, usize)| -> Result<TopK, StorageError> {
+        let rows = ViewRows {
+            set: &sel.segments[pos],
+            deleted: &v.deletes[pos],
+            gathered: None,
+        };
         let mut t = TopK::new(k);
-        match &sel.segments[pos] {
-            RowSet::Some(b) => {
-                let offs: Vec<u32> = b.range(start as u32..end as u32).collect();
-                for (i, &off) in offs.iter().enumerate() {
-                    if let Some(&next) = offs.get(i + 4) {
-                        view.prefetch_row(layout, next as usize, nb);
-                    }
-                    let d = to_distance(q.metric, q.partial(layout, view, off as usize, nb));
-                    t.push(d, Cand::addr(pos, off as usize));
-                }
-            }
-            RowSet::All if q.metric != Metric::L2 => {
-                scan_dense(view, layout, q, (pos, start, end), &v.deletes[pos], &mut t);
-            }
-            _ => {
-                for off in start..end {
-                    if sel.keep_segment_row(v, pos, off as u32) {
-                        let d = to_distance(q.metric, q.partial(layout, view, off, nb));
-                        t.push(d, Cand::addr(pos, off));
-                    }
-                }
-            }
-        }
-        t
+        scan_group(&views[pos], pos, g, q, &rows, &mut t)?;
+        Ok(t)
     };
-    let merge = |mut a: TopK, b: TopK| {
-        a.merge(b);
-        a
+    let merge = |a: Result<TopK, StorageError>, b: Result<TopK, StorageError>| {
+        let mut a = a?;
+        a.merge(b?);
+        Ok(a)
     };
     // Waking the thread pool costs more than scoring a few thousand rows.
     let selected = sel.count(v) as usize;
-    let seg_top = if selected >= PAR_ROWS {
-        tasks.par_iter().map(run).reduce(|| TopK::new(k), merge)
+    let mut top = if selected >= PAR_ROWS {
+        tasks.par_iter().map(run).reduce(|| Ok(TopK::new(k)), merge)?
     } else {
-        tasks.iter().map(run).fold(TopK::new(k), merge)
+        tasks.iter().map(run).try_fold(TopK::new(k), |a, b| merge(Ok(a), b))?
     };
-    let mut top = seg_top;
     top.merge(mem_search(v, q, k, sel));
     Ok(top.into_sorted())
 }
 
-/// Scores rows `start..end` of segment `pos` band by band with matrix-vector products (each
-/// band region is `rows x width` row-major, so one call covers a whole chunk of rows), then
-/// pushes the live ones. Dot and cosine only: stored vectors are unit length under cosine.
-fn scan_dense(
+/// Scores the selected rows of row group `g` of a segment into `t`.
+fn scan_group(
     view: &SegView<'_>,
-    layout: &Layout,
+    pos: usize,
+    g: usize,
     q: &PreparedQuery,
-    (pos, start, end): (usize, usize, usize),
-    deletes: &roaring::RoaringBitmap,
+    rows: &ViewRows<'_>,
     t: &mut TopK,
-) {
-    let n = end - start;
-    let mut dots = [0f32; CHUNK_ROWS];
-    let mut band = [0f32; CHUNK_ROWS];
-    for (b, &(s, e)) in layout.bands.iter().enumerate() {
-        let w = e - s;
-        let rows = &view.bands[b][start * w..end * w];
-        let out = if b == 0 {
-            &mut dots[..n]
-        } else {
-            &mut band[..n]
+) -> Result<(), StorageError> {
+    let (a, z) = view.seg.group_range(g);
+    let selected = rows.count(a as u32, z as u32) as usize;
+    if selected == 0 {
+        return Ok(());
+    }
+    if q.metric == Metric::L2 || selected * 4 < z - a {
+        let mut err = None;
+        rows.for_each(a as u32, z as u32, |off| match row_score(view, q, off as usize) {
+            Ok(s) => t.push(to_distance(q.metric, s), Cand::addr(pos, off as usize)),
+            Err(e) => err = Some(e),
+        });
+        return err.map_or(Ok(()), Err);
+    }
+    // dense: one matrix-vector product per band over the row group's values in place
+    let n = z - a;
+    let k = kernels::get();
+    let mut dots = vec![0f32; n];
+    let mut band = vec![0f32; n];
+    for (b, &(s, e)) in view.seg.table_schema().bands().iter().enumerate() {
+        let region = view.seg.band_region(b, g)?;
+        (k.matvec_le)(region, n, &q.unit[s..e], &mut band);
+        dots.iter_mut().zip(&band).for_each(|(d, x)| *d += x);
+    }
+    let inv = match (&view.inv_norms, q.metric) {
+        (Some(r), Metric::Cosine) => Some(r.range(a, z)?),
+        _ => None,
+    };
+    let mut push = |off: u32| {
+        let i = off as usize - a;
+        let s = -dots[i] * inv.map_or(1.0, |v| v[i]);
+        t.push(to_distance(q.metric, s), Cand::addr(pos, off as usize));
+    };
+    if rows.is_all() {
+        (a as u32..z as u32).for_each(&mut push);
+    } else {
+        rows.for_each(a as u32, z as u32, push);
+    }
+    Ok(())
+}
+
+/// Full-dimension score of one row (smaller is better).
+pub fn row_score(view: &SegView<'_>, q: &PreparedQuery, off: usize) -> Result<f32, StorageError> {
+    let k = kernels::get();
+    let mut acc = 0f32;
+    for (b, &(s, e)) in view.seg.table_schema().bands().iter().enumerate() {
+        let x = view.seg.band_row(b, off)?;
+        acc += match q.metric {
+            Metric::L2 => (k.l2sq_f32_le)(&q.unit[s..e], x),
+            _ => -(k.dot_f32_le)(&q.unit[s..e], x),
         };
-        kernels::avx2::matvec(rows, n, w, &q.transformed[s..e], out);
-        if b > 0 {
-            dots[..n]
-                .iter_mut()
-                .zip(&band[..n])
-                .for_each(|(d, x)| *d += x);
+    }
+    if q.metric == Metric::Cosine {
+        if let Some(n) = &view.inv_norms {
+            acc *= n.row(off)?[0];
         }
     }
-    let any_deleted = deletes.range_cardinality(start as u32..end as u32) > 0;
-    for (i, &dot) in dots[..n].iter().enumerate() {
-        let off = start + i;
-        if !any_deleted || !deletes.contains(off as u32) {
-            t.push(to_distance(q.metric, -dot), Cand::addr(pos, off));
-        }
-    }
+    Ok(acc)
 }
 
 /// Exact search over the unflushed rows (stored as given, so scored on the original query).
@@ -130,17 +132,10 @@ pub fn mem_search(v: &TableVersion, q: &PreparedQuery, k: usize, sel: &Selection
     let mut t = TopK::new(k);
     for (c, chunk) in v.mem.chunks().iter().enumerate() {
         let col = chunk.batch.column(v.def.schema.vector_index());
-        let vals = col
-            .as_fixed_size_list()
-            .values()
-            .as_primitive::<Float32Type>()
-            .values();
+        let vals = col.as_fixed_size_list().values().as_primitive::<Float32Type>().values();
         for off in 0..chunk.rowids.len() {
             if sel.keep_mem_row(v, c, off) {
-                t.push(
-                    q.raw_distance(&vals[off * d..(off + 1) * d]),
-                    Cand::addr(base + c, off),
-                );
+                t.push(q.raw_distance(&vals[off * d..(off + 1) * d]), Cand::addr(base + c, off));
             }
         }
     }

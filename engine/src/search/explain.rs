@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::index::Schedule;
+use crate::index::{RecallEstimate, Schedule};
 
 /// One stage of a search plan.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -20,6 +20,21 @@ pub struct StageStats {
     pub bytes_touched: usize,
     /// Wall time of the stage.
     pub time: Duration,
+}
+
+impl fmt::Display for StageStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<16} in={:<8} out={:<8} rows={:<8} bytes={:<10} time={:.3}ms",
+            self.name,
+            self.candidates_in,
+            self.candidates_out,
+            self.rows_touched,
+            self.bytes_touched,
+            self.time.as_secs_f64() * 1e3
+        )
+    }
 }
 
 /// Stage statistics while a search runs, kept only for EXPLAIN ANALYZE (a plain search does
@@ -52,14 +67,18 @@ impl StageLog {
 /// A search plan and, after execution, what each stage did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Explain {
-    /// `funnel`, `exact`, or `exact (filtered)`.
+    /// `funnel` or `exact`.
     pub strategy: String,
     /// Why this strategy was chosen.
     pub reason: String,
     /// The schedule used by a funnel.
     pub schedule: Option<Schedule>,
-    /// The recall the schedule measured when it was tuned.
-    pub estimated_recall: Option<f32>,
+    /// The recall target the query asked for (the schedule may serve a higher one after the
+    /// live monitor adjusted it).
+    pub promised: Option<f32>,
+    /// The recall tuning measured for the schedule on held-out queries (None when a knob
+    /// overrides the tuned schedule).
+    pub estimate: Option<RecallEstimate>,
     /// Rows in the table version.
     pub rows: usize,
     /// Live rows the filter keeps (all rows without a filter).
@@ -70,6 +89,25 @@ pub struct Explain {
     pub stages: Vec<StageStats>,
     /// Total wall time.
     pub total: Duration,
+}
+
+impl Explain {
+    /// The plan on one line: strategy, why, rows, schedule, estimate.
+    pub fn summary(&self) -> String {
+        let mut s = format!("strategy={}", self.strategy);
+        if !self.reason.is_empty() {
+            s.push_str(&format!(" ({})", self.reason));
+        }
+        s.push_str(&format!(" rows={} matching={}", self.rows, self.matching));
+        if let Some(sc) = &self.schedule {
+            let stages: Vec<String> = sc.stages.iter().map(|st| st.to_string()).collect();
+            s.push_str(&format!(" nprobe={} stages=[{}]", sc.nprobe, stages.join(", ")));
+        }
+        if let Some(r) = self.estimate {
+            s.push_str(&format!(" estimated_recall={:.3} [{:.3}, {:.3}]", r.mean, r.lo, r.hi));
+        }
+        s
+    }
 }
 
 impl fmt::Display for Explain {
@@ -90,20 +128,15 @@ impl fmt::Display for Explain {
                 s.k
             )?;
         }
-        if let Some(r) = self.estimated_recall {
-            writeln!(f, "estimated recall@k: {r:.3}")?;
-        }
-        for s in &self.stages {
+        if let Some(r) = self.estimate {
             writeln!(
                 f,
-                "  {:<16} in={:<8} out={:<8} rows={:<8} bytes={:<10} time={:.3}ms",
-                s.name,
-                s.candidates_in,
-                s.candidates_out,
-                s.rows_touched,
-                s.bytes_touched,
-                s.time.as_secs_f64() * 1e3
+                "estimated recall@k: {:.3} (95% interval {:.3}-{:.3}, {} held-out queries)",
+                r.mean, r.lo, r.hi, r.queries
             )?;
+        }
+        for s in &self.stages {
+            writeln!(f, "  {s}")?;
         }
         if !self.stages.is_empty() {
             writeln!(f, "total: {:.3}ms", self.total.as_secs_f64() * 1e3)?;

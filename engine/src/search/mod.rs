@@ -1,35 +1,62 @@
-//! Vector search: exact scans and the coarse-to-fine funnel, over one table version.
+//! Vector search over one table version: the stage pipeline the funnel runs and the tuner
+//! evaluates, exact scans, planning and tuning. Nothing here depends on the table API.
+//!
+//! Data path: a [`PreparedQuery`] (checked, normalized, rotated, quantized) and the version's
+//! [`view::SegView`]s make a [`pipeline::QueryCtx`]; [`plan`] picks exact or funnel by estimated
+//! cost ([`cost`]); [`funnel`] runs a schedule's stages through the pipeline; [`results`] turns
+//! row addresses into Arrow. The `Search` builder (`crate::query`) sits above, in the table API.
 
+pub mod cost;
 pub mod exact;
 pub mod explain;
 pub mod funnel;
+pub mod pipeline;
 pub mod plan;
-pub mod query;
+pub mod rerank;
 pub mod results;
-pub mod selection;
+pub mod rows;
+pub mod truth;
+pub mod tune;
+pub mod view;
 
 use nestdb_storage::Metric;
 
 use crate::error::QueryError;
+use crate::index::quant::QueryCodes;
+use crate::index::IndexModel;
 use crate::kernels;
-use crate::layout::{Layout, SegView};
+use crate::layout::{normalize, Layout};
 
-pub use selection::{RowSet, Selection};
-
-/// A query vector, checked and transformed into the stored layout.
+/// A query vector, checked and transformed into every space the stages score in.
 #[derive(Clone, Debug)]
 pub struct PreparedQuery {
-    /// The vector as given (used for unflushed rows, which are stored as given).
+    /// The vector as given (unflushed rows are scored against it).
     pub original: Vec<f32>,
-    /// Normalized (cosine) and rotated (index) like the stored vectors.
-    pub transformed: Vec<f32>,
+    /// Unit length under cosine, else as given: the exact stage scores stored vectors with it.
+    pub unit: Vec<f32>,
+    /// `unit` rotated by the index's rotation, its first `mid_dims` dims (the space of the
+    /// codes; empty without an index).
+    pub rotated: Vec<f32>,
     /// The metric.
     pub metric: Metric,
+    /// Quantized for the index's stages, when there is an index.
+    pub codes: Option<QueryCoded>,
+}
+
+/// The query prepared for the int8 and sign stages.
+#[derive(Clone, Debug)]
+pub struct QueryCoded {
+    /// Coarse prefix (dims `0..coarse`).
+    pub coarse: QueryCodes,
+    /// Mid dims (`coarse..mid`).
+    pub mid: QueryCodes,
+    /// Sign bits of the coarse prefix.
+    pub bits: Vec<u8>,
 }
 
 impl PreparedQuery {
-    /// Checks `q` against the table and transforms it.
-    pub fn new(q: &[f32], layout: &Layout, column: &str) -> Result<PreparedQuery, QueryError> {
+    /// Checks `q` against the table and transforms it for `model` (or for exact search).
+    pub fn new(q: &[f32], layout: &Layout, model: Option<&IndexModel>, column: &str) -> Result<PreparedQuery, QueryError> {
         if q.len() != layout.dim {
             return Err(QueryError::Dimension {
                 column: column.into(),
@@ -43,43 +70,34 @@ impl PreparedQuery {
         if layout.metric == Metric::Cosine && q.iter().all(|&x| x == 0.0) {
             return Err(QueryError::ZeroVector);
         }
+        let mut unit = q.to_vec();
+        if layout.normalized() {
+            normalize(&mut unit);
+        }
+        // only the dims the codes cover are needed in the rotated space
+        let needed = model.map_or(0, |m| m.meta.mid_dims.max(m.meta.bits_dims));
+        let rotated = match (&layout.rotation, model) {
+            (Some(r), Some(_)) => crate::layout::matvec(r, needed, layout.dim, &unit),
+            (None, Some(_)) => unit[..needed].to_vec(),
+            _ => Vec::new(),
+        };
+        let codes = model.map(|m| {
+            let (c, mid) = (m.meta.coarse_dims, m.meta.mid_dims);
+            let mut bits = vec![0u8; m.bits_bytes()];
+            m.quant.encode_bits(&rotated, m.meta.bits_dims, &mut bits);
+            QueryCoded {
+                coarse: QueryCodes::range(&m.quant, &rotated, 0..c),
+                mid: QueryCodes::range(&m.quant, &rotated, c..mid),
+                bits,
+            }
+        });
         Ok(PreparedQuery {
             original: q.to_vec(),
-            transformed: layout.transform_query(q),
+            unit,
+            rotated,
             metric: layout.metric,
+            codes,
         })
-    }
-
-    /// Score of a stored row on bands `0..nbands` (smaller is better): `-dot` for cosine and
-    /// dot, squared L2 for l2. On all bands it converts to the distance with [`to_distance`].
-    #[inline]
-    pub fn partial(&self, layout: &Layout, view: &SegView<'_>, row: usize, nbands: usize) -> f32 {
-        let k = kernels::get();
-        let mut acc = 0f32;
-        for (b, &(s, e)) in layout.bands[..nbands].iter().enumerate() {
-            let w = e - s;
-            let x = &view.bands[b][row * w..(row + 1) * w];
-            let q = &self.transformed[s..e];
-            acc += match self.metric {
-                Metric::L2 => (k.l2sq_f32)(q, x),
-                _ => -(k.dot_f32)(q, x),
-            };
-        }
-        acc
-    }
-
-    /// Score of one band of a stored row (see [`PreparedQuery::partial`]).
-    #[inline]
-    pub fn band_score(&self, layout: &Layout, view: &SegView<'_>, row: usize, b: usize) -> f32 {
-        let k = kernels::get();
-        let (s, e) = layout.bands[b];
-        let w = e - s;
-        let x = &view.bands[b][row * w..(row + 1) * w];
-        let q = &self.transformed[s..e];
-        match self.metric {
-            Metric::L2 => (k.l2sq_f32)(q, x),
-            _ => -(k.dot_f32)(q, x),
-        }
     }
 
     /// Distance of an unflushed row, stored as given.
@@ -90,17 +108,17 @@ impl PreparedQuery {
             Metric::Cosine => (k.cos_f32)(&self.original, v),
             Metric::L2 => (k.l2sq_f32)(&self.original, v).sqrt(),
             Metric::Dot => -(k.dot_f32)(&self.original, v),
-            _ => f32::INFINITY,
         }
     }
 }
 
-/// Converts a full-dimension score to the reported distance.
+/// Converts a full-dimension score (smaller is better: `-cos` for cosine, `-dot` for dot,
+/// squared L2) to the reported distance.
 #[inline]
 pub fn to_distance(metric: Metric, score: f32) -> f32 {
     match metric {
         Metric::Cosine => (1.0 + score).max(0.0),
         Metric::L2 => score.max(0.0).sqrt(),
-        _ => score,
+        Metric::Dot => score,
     }
 }

@@ -1,80 +1,62 @@
 //! Planning a search and running the plan.
 //!
-//! Strategies: `exact` (every selected row at full dimension) or `funnel` (the learned
-//! index's schedule). Under a filter the selectivity is exact (the filter's bitmaps are
-//! counted), and the planner compares the estimated cost of brute force over the matching rows
-//! with the funnel's; a filtered funnel probes partitions nearest-first, skipping those with no
-//! matching row, until it has covered enough matching rows. A filtered query returns `k` rows
-//! whenever `k` rows match: a funnel that falls short finishes with an exact pass.
+//! Strategies: `exact` (every selected row at full dimension) or `funnel` (the learned index's
+//! schedule). Under a filter the planner compares, with the shared cost model ([`super::cost`]),
+//! brute force over the matching rows, the funnel's stages over every matching row, and
+//! filtered probing (partitions nearest-first, skipping those without a matching row, until
+//! enough matching rows are covered). A filtered query returns `k` rows whenever `k` rows
+//! match: a funnel that falls short finishes with an exact pass.
 
 use std::time::Instant;
 
-use nestdb_storage::{StorageError, TableVersion};
+use nestdb_storage::TableVersion;
 
 use super::explain::{Explain, StageLog, StageStats};
-use super::funnel::ViewRows;
-use super::query::SearchParams;
-use super::{exact, funnel, PreparedQuery, RowSet, Selection};
+use super::pipeline::QueryCtx;
+use super::rows::{GatherCache, ViewRows};
+use super::view::SegView;
+use super::{cost, exact, funnel, PreparedQuery};
 use crate::error::Result;
-use crate::index::{IndexModel, Schedule};
-use crate::layout::SegView;
+use crate::filter::Selection;
+use crate::index::{IndexModel, Schedule, Stage};
 use crate::topk::{Cand, TopK};
+
+/// Knobs of one search. Every field left `None` comes from the table (its tuned schedule and
+/// `recall_target` option).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SearchParams {
+    /// Scan every selected row at full dimension (default false).
+    pub exact: bool,
+    /// Recall@k to aim for (default: the table's `recall_target`, 0.95 unless set).
+    pub recall_target: Option<f32>,
+    /// Partitions to probe (default: from the schedule).
+    pub nprobe: Option<usize>,
+    /// Candidates kept after each intermediate stage (default: from the schedule).
+    pub shortlist: Option<Vec<usize>>,
+    /// Intermediate stages to run instead of the schedule's (advanced).
+    pub stages: Option<Vec<Stage>>,
+}
 
 /// Strategy name of a full scan.
 pub const EXACT: &str = "exact";
 /// Strategy name of the funnel.
 pub const FUNNEL: &str = "funnel";
 
-/// Whether the selection keeps every live row.
-pub fn unfiltered(sel: &Selection) -> bool {
-    sel.segments
-        .iter()
-        .chain(&sel.mem)
-        .all(|r| matches!(r, RowSet::All))
-}
-
-/// Estimated cost of scoring `rows` scattered rows exactly, in the tuner's units.
-fn exact_cost(rows: usize, model: &IndexModel) -> f64 {
-    rows as f64 * (60.0 + model.meta.dim as f64 / 4.0)
-}
-
-/// Estimated cost of the funnel's stages over `rows` scattered rows (no probing): int8 row by
-/// row, then the schedule's shortlists.
-fn subset_cost(rows: usize, model: &IndexModel, s: &Schedule) -> f64 {
-    let c = model.meta.coarse_dims as f64;
-    let scan = rows as f64 * (12.0 + c / 40.0);
-    let later: f64 = s
-        .stages
-        .iter()
-        .map(|st| st.keep().min(rows) as f64 * (60.0 + model.meta.dim as f64 / 8.0))
-        .sum();
-    scan + later
-}
-
-/// Chooses the strategy and schedule.
+/// Chooses the strategy and schedule. `matching` is the number of selected live rows.
 pub fn choose(
     v: &TableVersion,
     model: Option<&IndexModel>,
     params: &SearchParams,
     k: usize,
     target: f32,
-    sel: &Selection,
+    matching: usize,
     detail: bool,
-) -> Result<Explain> {
+) -> Explain {
     let rows = v.count();
-    let matching = if unfiltered(sel) {
-        rows
-    } else {
-        sel.count(v) as usize
-    };
     let mut e = Explain {
         rows,
         matching,
-        selectivity: if rows == 0 {
-            1.0
-        } else {
-            matching as f64 / rows as f64
-        },
+        selectivity: if rows == 0 { 1.0 } else { matching as f64 / rows as f64 },
         ..Explain::default()
     };
     let Some(model) = model.filter(|_| !params.exact) else {
@@ -86,42 +68,46 @@ pub fn choose(
         } else {
             String::new()
         };
-        return Ok(e);
+        return e;
     };
+    let bands = v.def.schema.bands();
+    let factor = filter_factor(model, e.selectivity);
     let mut s = model
         .schedule_for(target)
-        .scaled(k, e.selectivity, rows, model.meta.partitions);
+        .scaled(k, e.selectivity, rows, model.meta.fit_rows, model.meta.partitions, factor);
     let tuned = apply_overrides(&mut s, params, k, model.meta.partitions);
-    let funnel_cost = s.cost as f64
-        * s.min_candidates
-            .map_or(1.0, |m| m as f64 / scanned(model, &s, rows).max(1.0));
+    let per_partition = rows as f64 / model.meta.partitions.max(1) as f64;
+    let unfiltered_scan = s.nprobe as f64 * per_partition;
+    let scan_rows = s.min_candidates.map_or(unfiltered_scan, |m| m as f64 / e.selectivity.max(1e-9));
+    let funnel_cost = cost::schedule(model, &s, scan_rows.min(rows as f64), &bands);
     if e.selectivity < 1.0 && params.nprobe.is_none() {
-        let brute = exact_cost(matching, model);
-        let subset = subset_cost(matching, model, &s);
+        let brute = cost::exact_rows(matching as f64, model.meta.dim, bands.len());
+        let mut all = s.clone();
+        all.scan_all = true;
+        let subset = cost::schedule(model, &all, matching as f64, &bands);
         if brute <= funnel_cost.min(subset) {
             e.strategy = EXACT.into();
             e.reason = reason(detail, || {
                 format!(
-                "filter keeps {matching} of {rows} rows: brute force over them (est. cost {brute:.0}) beats the funnel (est. {:.0})",
-                funnel_cost.min(subset)
-            )
+                    "filter keeps {matching} of {rows} rows: brute force over them (est. cost {brute:.0}) beats the funnel (est. {:.0})",
+                    funnel_cost.min(subset)
+                )
             });
-            return Ok(e);
+            return e;
         }
         if subset <= funnel_cost {
-            // every matching row goes through the stages; no partition is skipped
             s.nprobe = model.meta.partitions;
             s.min_candidates = None;
             s.scan_all = true;
             e.strategy = FUNNEL.into();
             e.reason = reason(detail, || {
                 format!(
-                "filter keeps {matching} of {rows} rows: the funnel's stages over all of them (est. cost {subset:.0}) beat brute force ({brute:.0}) and probing ({funnel_cost:.0})"
-            )
+                    "filter keeps {matching} of {rows} rows: the funnel's stages over all of them (est. cost {subset:.0}) beat brute force ({brute:.0}) and probing ({funnel_cost:.0})"
+                )
             });
-            e.estimated_recall = tuned.then_some(s.measured_recall);
+            e.estimate = tuned.then_some(s.estimate);
             e.schedule = Some(s);
-            return Ok(e);
+            return e;
         }
     }
     e.strategy = FUNNEL.into();
@@ -130,16 +116,22 @@ pub fn choose(
             "learned index v{} ({} partitions), recall target {target}{}",
             model.version,
             model.meta.partitions,
-            if e.selectivity < 1.0 {
-                "; filtered probing"
-            } else {
-                ""
-            }
+            if e.selectivity < 1.0 { "; filtered probing" } else { "" }
         )
     });
-    e.estimated_recall = tuned.then_some(s.measured_recall);
+    e.estimate = tuned.then_some(s.estimate);
     e.schedule = Some(s);
-    Ok(e)
+    e
+}
+
+/// How much further a filtered query probes than an unfiltered one: the tuned factor for the
+/// nearest calibrated selectivity, or `1 + log2(1 / selectivity) / 2`.
+fn filter_factor(model: &IndexModel, selectivity: f64) -> f64 {
+    let f = &model.meta.tuning.filter_factors;
+    let default = 1.0 + (1.0 / selectivity.max(1e-9)).log2() / 2.0;
+    f.iter()
+        .min_by(|a, b| (a.0.ln() - selectivity.max(1e-9).ln()).abs().total_cmp(&(b.0.ln() - selectivity.max(1e-9).ln()).abs()))
+        .map_or(default, |p| p.1.max(1.0))
 }
 
 /// The planner's explanation, built only when someone will read it (EXPLAIN).
@@ -149,11 +141,6 @@ fn reason(detail: bool, f: impl FnOnce() -> String) -> String {
     } else {
         String::new()
     }
-}
-
-/// Rows an unfiltered run of `s` scans on average.
-fn scanned(model: &IndexModel, s: &Schedule, rows: usize) -> f64 {
-    s.nprobe as f64 * rows as f64 / model.meta.partitions.max(1) as f64
 }
 
 /// Applies per-query knobs; returns whether the schedule is still the tuned one.
@@ -177,39 +164,48 @@ fn apply_overrides(s: &mut Schedule, params: &SearchParams, k: usize, partitions
     tuned
 }
 
+/// What a search reads: the version, its model, and the query.
+pub struct Target<'a> {
+    /// The version.
+    pub v: &'a TableVersion,
+    /// Its learned index, if any.
+    pub model: Option<&'a IndexModel>,
+    /// The prepared query.
+    pub q: &'a PreparedQuery,
+    /// Which rows may be returned.
+    pub sel: &'a Selection,
+    /// The selection's cache of gathered codes, if it is cached.
+    pub gathered: Option<&'a GatherCache>,
+}
+
 /// Runs the plan in `e`; returns the best `k`, best first. Stage statistics are recorded when
 /// `analyze`.
-pub fn execute(
-    v: &TableVersion,
-    model: Option<&IndexModel>,
-    q: &PreparedQuery,
-    k: usize,
-    sel: &Selection,
-    e: &mut Explain,
-    analyze: bool,
-) -> Result<Vec<Cand>> {
-    let layout = crate::index::layout_for(&v.def.schema, model);
+pub fn execute(t: &Target<'_>, k: usize, e: &mut Explain, analyze: bool) -> Result<Vec<Cand>> {
+    let views = t
+        .v
+        .segments
+        .iter()
+        .map(|s| SegView::new(s, t.model))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut stats = StageLog::new(analyze);
-    let mut hits = match (&e.schedule, model) {
-        (Some(s), Some(m)) => run_funnel(v, m, &layout, q, s, k, sel, &mut stats)?,
+    let mut hits = match (&e.schedule, t.model) {
+        (Some(s), Some(m)) => run_funnel(t, m, &views, s, k, &mut stats)?,
         _ => Vec::new(),
     };
     if e.schedule.is_none() || hits.len() < k.min(e.matching) {
         if e.schedule.is_some() && analyze {
-            e.reason.push_str(&format!(
-                "; the funnel found {} of {k} rows, finished exactly",
-                hits.len()
-            ));
+            e.reason.push_str(&format!("; the funnel found {} of {k} rows, finished exactly", hits.len()));
         }
-        let t = Instant::now();
-        hits = exact::search(v, &layout, q, k, sel)?;
+        let start = Instant::now();
+        hits = exact::search(t.v, &views, t.q, k, t.sel)?;
+        let dim = t.v.def.schema.dim();
         stats.push(|| StageStats {
-            name: format!("exact[0:{}]", layout.dim),
+            name: format!("exact[0:{dim}]"),
             candidates_in: e.matching,
             candidates_out: hits.len(),
             rows_touched: e.matching,
-            bytes_touched: e.matching * layout.dim * 4,
-            time: t.elapsed(),
+            bytes_touched: e.matching * dim * 4,
+            time: start.elapsed(),
         });
     }
     if analyze {
@@ -218,61 +214,57 @@ pub fn execute(
     Ok(hits)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_funnel(
-    v: &TableVersion,
+    t: &Target<'_>,
     m: &IndexModel,
-    layout: &crate::layout::Layout,
-    q: &PreparedQuery,
+    views: &[SegView<'_>],
     s: &Schedule,
     k: usize,
-    sel: &Selection,
     stats: &mut StageLog,
 ) -> Result<Vec<Cand>> {
-    let views = v
+    let rows: Vec<ViewRows<'_>> = t
+        .sel
         .segments
         .iter()
-        .map(|seg| {
-            if seg.meta().index_version != m.version {
-                return Err(StorageError::corrupt(
-                    format!("segment {}", seg.meta().id),
-                    format!(
-                        "encoded with index {} but the table uses {}",
-                        seg.meta().index_version,
-                        m.version
-                    ),
-                ));
-            }
-            SegView::new(seg, layout)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let rows: Vec<ViewRows<'_>> = sel
-        .segments
-        .iter()
-        .zip(&v.deletes)
+        .zip(&t.v.deletes)
         .enumerate()
         .map(|(pos, (set, d))| ViewRows {
             set,
             deleted: d,
-            gathered: sel.gathered.get(pos),
+            gathered: t.gathered.and_then(|g| g.segments.get(pos)),
         })
         .collect();
-    let found = funnel::run(&views, m, layout, q, s, k, &rows, stats);
-    let t = Instant::now();
+    let qc = t.q.codes.as_ref().ok_or(crate::error::QueryError::Setting {
+        name: "query".into(),
+        value: String::new(),
+        reason: "prepared without the index".into(),
+    })?;
+    let bands = t.v.def.schema.bands();
+    let ctx = QueryCtx {
+        model: m,
+        q: t.q,
+        qc,
+        views,
+        rows: &rows,
+        bands: &bands,
+    };
+    let found = funnel::run(&ctx, s, k, stats)?;
+    let start = Instant::now();
     let mut top = TopK::new(k);
     for c in found {
         top.push(c.dist, c.addr);
     }
-    let mem_rows = v.mem.live_rows();
+    let mem_rows = t.v.mem.live_rows();
     if mem_rows > 0 {
-        top.merge(exact::mem_search(v, q, k, sel));
+        top.merge(exact::mem_search(t.v, t.q, k, t.sel));
+        let dim = t.v.def.schema.dim();
         stats.push(|| StageStats {
             name: "unflushed (exact)".into(),
             candidates_in: mem_rows,
             candidates_out: k.min(mem_rows),
             rows_touched: mem_rows,
-            bytes_touched: mem_rows * layout.dim * 4,
-            time: t.elapsed(),
+            bytes_touched: mem_rows * dim * 4,
+            time: start.elapsed(),
         });
     }
     Ok(top.into_sorted())

@@ -6,7 +6,7 @@
 //!                  ^^^^
 //! ```
 
-use sqlparser::tokenizer::Span;
+use datafusion::sql::sqlparser::tokenizer::Span;
 
 /// What kind of SQL error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +73,41 @@ impl SqlError {
     /// An unsupported construct at `span` of `sql`.
     pub fn unsupported(message: impl Into<String>, span: Span, sql: &str) -> SqlError {
         Self::new(SqlErrorKind::Unsupported, message, span, sql)
+    }
+
+    /// An error without a position.
+    pub fn plain(message: impl Into<String>) -> SqlError {
+        SqlError {
+            kind: SqlErrorKind::Semantic,
+            message: message.into(),
+            line: 0,
+            column: 0,
+            width: 0,
+            source_line: None,
+        }
+    }
+
+    /// A DataFusion diagnostic (its message and, when it has one, its position).
+    pub fn diagnostic(d: &datafusion::common::Diagnostic, inner: &datafusion::common::DataFusionError) -> SqlError {
+        let mut e = SqlError::plain(if d.message.is_empty() { super::df::clean(&inner.strip_backtrace()) } else { d.message.clone() });
+        if let Some(span) = &d.span {
+            e.line = span.start.line;
+            e.column = span.start.column;
+            e.width = if span.end.line == span.start.line && span.end.column > span.start.column {
+                span.end.column - span.start.column
+            } else {
+                1
+            };
+        }
+        e
+    }
+
+    /// This error with the line it points at taken from `sql` (when it has a position).
+    pub fn with_source(mut self, sql: &str) -> SqlError {
+        if self.line > 0 && self.source_line.is_none() {
+            self.source_line = sql.lines().nth(self.line as usize - 1).map(str::to_string);
+        }
+        self
     }
 
     fn render(&self) -> String {

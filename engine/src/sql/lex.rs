@@ -2,9 +2,9 @@
 //! give pgvector's operators one precedence, and locate our own clauses. Positions always
 //! refer to the original text, so errors can point at it.
 
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::ParserError;
-use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::ParserError;
+use datafusion::sql::sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer};
 
 use super::error::SqlError;
 

@@ -1,24 +1,32 @@
-//! The SQL-like query language: parsing (sqlparser plus a token pre-pass), planning and
-//! execution against a [`crate::Database`]. See `docs/sql.md` for the dialect.
+//! The SQL dialect (see `docs/sql.md`). Queries run on DataFusion, with nestdb tables as
+//! DataFusion tables and vector search planned into nestdb's funnel ([`df`]); nestdb's own
+//! statements (CREATE TABLE with VECTOR and PATH columns, COPY, CREATE MODEL, FLUSH, COMPACT,
+//! ANALYZE, SET, SHOW, DESCRIBE) and the writes (INSERT, UPDATE, DELETE) are parsed here and run
+//! on the library.
+//!
+//! A token pre-pass ([`lex`]) splits statements, gives pgvector's operators one precedence and
+//! keeps positions, so every error can point at the offending text.
 
 pub mod ast;
+pub mod df;
+mod dml;
 mod error;
 mod exec;
 pub mod lex;
 mod parse;
-mod select;
+mod query;
 mod settings;
 mod show;
 pub mod values;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use arrow_array::RecordBatch;
 
 pub use error::{SqlError, SqlErrorKind};
-pub use select::parse_vector;
 pub use settings::Settings;
+pub use values::parse_vector;
 
 use crate::error::Result;
 use crate::Database;
@@ -37,6 +45,13 @@ pub enum Output {
     },
 }
 
+pub(crate) fn status(command: &str, rows: usize) -> Output {
+    Output::Status {
+        command: command.into(),
+        rows,
+    }
+}
+
 /// A positional parameter (`$1`, `$2`, ...).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Param {
@@ -46,15 +61,17 @@ pub enum Param {
     Value(crate::filter::Value),
 }
 
-/// A SQL session: settings (`SET`), parameters and a cancellation flag, over a database.
+/// A SQL session: settings (`SET`), parameters, a cancellation flag and a DataFusion session
+/// (with its plan cache) over a database.
 pub struct Session {
     db: Database,
-    settings: Settings,
+    settings: Arc<RwLock<Settings>>,
     params: Vec<Param>,
     cancel: Arc<AtomicBool>,
     pool: Option<(usize, Arc<rayon::ThreadPool>)>,
     progress: Option<Arc<crate::load::ProgressFn>>,
     last_copy: Option<crate::load::CopyReport>,
+    engine: std::cell::OnceCell<df::Engine>,
 }
 
 impl Session {
@@ -62,12 +79,13 @@ impl Session {
     pub fn new(db: Database) -> Session {
         Session {
             db,
-            settings: Settings::default(),
+            settings: Arc::new(RwLock::new(Settings::default())),
             params: Vec::new(),
             cancel: Arc::new(AtomicBool::new(false)),
             pool: None,
             progress: None,
             last_copy: None,
+            engine: std::cell::OnceCell::new(),
         }
     }
 
@@ -77,8 +95,8 @@ impl Session {
     }
 
     /// The current settings.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    pub fn settings(&self) -> Settings {
+        self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Sets `$1`, `$2`, ... for the next statements.
@@ -102,51 +120,84 @@ impl Session {
         self.last_copy.as_ref()
     }
 
+    /// The DataFusion session, created on first use.
+    fn engine(&self) -> Result<&df::Engine> {
+        if let Some(e) = self.engine.get() {
+            return Ok(e);
+        }
+        let e = df::Engine::new(self.db.clone(), self.settings.clone())?;
+        Ok(self.engine.get_or_init(|| e))
+    }
+
+    fn invalidate_plans(&self) {
+        if let Some(e) = self.engine.get() {
+            e.invalidate();
+        }
+    }
+
     /// Runs every `;`-separated statement of `sql` in order, stopping at the first error.
     pub fn execute(&mut self, sql: &str) -> Result<Vec<Output>> {
         let stmts = lex::statements(sql)?;
         let mut out = Vec::with_capacity(stmts.len());
         for st in &stmts {
             self.cancel.store(false, Ordering::SeqCst);
-            let s = parse::statement(st, sql)?;
-            out.push(self.run(s, st, sql)?);
+            out.push(self.run(st, sql)?);
         }
         Ok(out)
     }
 
-    /// Parses `sql` without running it (for syntax checks and fuzzing).
-    pub fn parse(sql: &str) -> Result<Vec<ast::Statement>> {
+    /// Runs a single query and streams its batches (large scans are not collected).
+    pub fn query_stream(&mut self, sql: &str) -> Result<(arrow_schema::SchemaRef, df::Stream)> {
         let stmts = lex::statements(sql)?;
-        Ok(stmts
-            .iter()
-            .map(|st| parse::statement(st, sql))
-            .collect::<Result<_, _>>()?)
+        let [st] = stmts.as_slice() else {
+            return Err(SqlError::plain("query_stream takes exactly one query").into());
+        };
+        query::stream(self, st, sql)
     }
 
-    fn run(&mut self, s: ast::Statement, st: &lex::StmtTokens, sql: &str) -> Result<Output> {
-        let threads = self.settings.threads;
-        match threads {
+    /// Checks that `sql` parses (for syntax checks and fuzzing); runs nothing.
+    pub fn parse(sql: &str) -> Result<usize> {
+        let stmts = lex::statements(sql)?;
+        for st in &stmts {
+            exec::check_syntax(st, sql)?;
+        }
+        Ok(stmts.len())
+    }
+
+    fn run(&mut self, st: &lex::StmtTokens, sql: &str) -> Result<Output> {
+        match self.settings().threads {
             Some(n) => {
                 let pool = match &self.pool {
                     Some((m, p)) if *m == n => p.clone(),
                     _ => {
-                        let p = Arc::new(
-                            rayon::ThreadPoolBuilder::new()
-                                .num_threads(n)
-                                .build()
-                                .map_err(|e| crate::QueryError::Setting {
-                                    name: "threads".into(),
-                                    value: n.to_string(),
-                                    reason: e.to_string(),
-                                })?,
-                        );
+                        let p = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| {
+                            crate::QueryError::Setting {
+                                name: "threads".into(),
+                                value: n.to_string(),
+                                reason: e.to_string(),
+                            }
+                        })?);
                         self.pool = Some((n, p.clone()));
                         p
                     }
                 };
-                pool.install(|| exec::run(self, s, st, sql))
+                pool.install(|| exec::run(self, st, sql))
             }
-            None => exec::run(self, s, st, sql),
+            None => exec::run(self, st, sql),
+        }
+    }
+
+    /// Runs `sql` (a single query; parameters bound) and returns its rows in one batch.
+    fn eval(&self, text: &str, orig: &str) -> Result<RecordBatch> {
+        let stmts = lex::statements(text)?;
+        let [st] = stmts.as_slice() else {
+            return Err(SqlError::plain("expected one query").into());
+        };
+        match query::run(self, st, text) {
+            Ok(Output::Rows(b)) => Ok(b),
+            Ok(_) => Err(SqlError::plain("expected rows").into()),
+            Err(crate::Error::Sql(e)) if e.source_line.is_none() => Err(crate::Error::Sql(e.with_source(orig))),
+            Err(e) => Err(e),
         }
     }
 
@@ -165,7 +216,7 @@ impl Database {
         Session::new(self.clone()).execute(sql)
     }
 
-    /// A session (settings persist across its statements).
+    /// A session (settings and prepared plans persist across its statements).
     pub fn session(&self) -> Session {
         Session::new(self.clone())
     }

@@ -2,7 +2,7 @@
 //! (or knows differently): CREATE TABLE with VECTOR/PATH/MATRYOSHKA, CREATE/DROP/SHOW MODEL(S),
 //! COPY with our options, FLUSH, COMPACT, ANALYZE, SET/RESET/SHOW, DESCRIBE, DROP TABLE.
 
-use sqlparser::tokenizer::{Span, Token};
+use datafusion::sql::sqlparser::tokenizer::{Span, Token};
 
 use super::ast::{CreateTable, Statement};
 use super::error::SqlError;
@@ -161,7 +161,17 @@ impl<'a> Cur<'a> {
     }
 }
 
-/// Parses one statement.
+/// Whether `st` is one of nestdb's own statements (else a query or a write).
+pub fn is_own(st: &StmtTokens) -> bool {
+    let (t0, t1) = (st.get(0), st.get(1));
+    (is_word(t0, "CREATE") && (is_word(t1, "TABLE") || is_word(t1, "MODEL")))
+        || (is_word(t0, "DROP") && (is_word(t1, "TABLE") || is_word(t1, "MODEL")))
+        || ["SHOW", "DESCRIBE", "DESC", "SET", "RESET", "FLUSH", "COMPACT", "ANALYZE", "COPY"]
+            .iter()
+            .any(|w| is_word(t0, w))
+}
+
+/// Parses one of nestdb's own statements.
 pub fn statement(st: &StmtTokens, sql: &str) -> Result<Statement, SqlError> {
     let mut c = Cur::new(st, sql);
     let t0 = st.get(0);
@@ -196,6 +206,11 @@ pub fn statement(st: &StmtTokens, sql: &str) -> Result<Statement, SqlError> {
         c.i = 1;
         if c.word("TABLES") {
             Statement::ShowTables
+        } else if c.word("RECALL") {
+            Statement::ShowRecall(match c.ident("a table name") {
+                Ok((t, _)) => Some(t),
+                Err(_) => None,
+            })
         } else if c.word("MODELS") {
             Statement::ShowModels
         } else {
@@ -249,19 +264,8 @@ pub fn statement(st: &StmtTokens, sql: &str) -> Result<Statement, SqlError> {
             source,
             options,
         }
-    } else if is_word(t0, "EXPLAIN") {
-        c.i = 1;
-        let analyze = c.word("ANALYZE");
-        let rest = StmtTokens {
-            tokens: st.tokens[c.i..].to_vec(),
-            span: st.span,
-        };
-        return match statement(&rest, sql)? {
-            Statement::Select(q) => Ok(Statement::Explain { analyze, query: q }),
-            _ => Err(c.err("EXPLAIN works on SELECT statements")),
-        };
     } else {
-        return super::select::parse(st, sql);
+        return Err(c.err("not one of nestdb's statements"));
     };
     c.done()?;
     Ok(s)

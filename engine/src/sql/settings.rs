@@ -54,7 +54,7 @@ impl Settings {
                 let v: f32 = value
                     .parse()
                     .map_err(|_| bad(name, value, "expected a number in (0, 1]"))?;
-                self.recall_target = Some(crate::options::check_recall_target(v)?);
+                self.recall_target = Some(crate::options::check_recall_target(v).map_err(|e| bad(name, value, &e.to_string()))?);
             }
             "nprobe" => {
                 self.nprobe = if is_default(value) {

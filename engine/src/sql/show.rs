@@ -1,18 +1,13 @@
-//! Statements that report: SHOW TABLES, SHOW MODELS, DESCRIBE, EXPLAIN; and the search path
-//! of SELECT (shared with EXPLAIN ANALYZE).
+//! Statements that report: SHOW TABLES, SHOW MODELS, SHOW RECALL, DESCRIBE.
 
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 
-use super::ast::{Select, SelectItem};
-use super::error::SqlError;
-use super::exec::query_vector;
-use super::{Output, Session};
-use crate::error::{QueryError, Result};
-use crate::schema::Metric;
-use crate::{Database, Explain, Table};
+use super::Output;
+use crate::error::Result;
+use crate::Database;
 
 /// A one-column text result.
 pub fn one_column(name: &str, values: Vec<String>) -> Result<Output> {
@@ -145,110 +140,55 @@ pub fn describe(db: &Database, table: &str) -> Result<Output> {
     ])
 }
 
-fn op_for(m: Metric) -> &'static str {
-    match m {
-        Metric::L2 => "<->",
-        Metric::Dot => "<#>",
-        _ => "<=>",
-    }
-}
-
-/// Runs the vector search of `q` (rerank included); returns the batch (user columns, `_rowid`,
-/// `_distance`, `_score` after a reranker) and the plan.
-pub fn search_batch(
-    s: &Session,
-    t: &Table,
-    q: &Select,
-    sql: &str,
-) -> Result<(RecordBatch, Explain)> {
-    let v = q.vector.as_ref().expect("a vector search");
-    let schema = t.schema();
-    if schema.index_of(&v.column) != Some(schema.vector_index()) {
-        return Err(SqlError::semantic(
-            format!(
-                "\"{}\" is not the vector column of \"{}\" (it is \"{}\")",
-                v.column,
-                t.name(),
-                schema.vector_name()
-            ),
-            v.span,
-            sql,
-        )
-        .into());
-    }
-    if v.metric != schema.metric() {
-        return Err(QueryError::Metric {
-            op: v.op.clone(),
-            op_metric: v.metric.name().into(),
-            table: t.name().into(),
-            table_metric: schema.metric().name().into(),
-            suggest: op_for(schema.metric()).into(),
-        }
-        .into());
-    }
-    let qv = query_vector(s, &v.query)?;
-    let k = q.limit.unwrap_or(10);
-    let candidates = crate::rerank::candidates(q.rerank.as_ref(), k);
-    let mut search = t
-        .snapshot()
-        .search(&qv)
-        .limit(candidates)
-        .params(s.settings.search_params());
-    let mut all: Vec<String> = schema.columns().iter().map(|c| c.name.clone()).collect();
-    if let Some(r) = &q.rerank {
-        all.retain(|c| c != schema.vector_name() || crate::rerank::needs_vectors(r));
-    }
-    let wanted: Vec<&str> = all.iter().map(String::as_str).collect();
-    search = search.select(&wanted);
-    if let Some(f) = &q.filter {
-        search = search.filter(f.clone());
-    }
-    let (b, e) = search.explain_analyze()?;
-    if q.items
-        .iter()
-        .any(|i| matches!(i, SelectItem::Column(c, _) if c == "_score"))
-        && q.rerank.is_none()
-    {
-        return Err(
-            SqlError::semantic("_score exists only after RERANK BY", q.table_span, sql).into(),
-        );
-    }
-    match &q.rerank {
-        Some(r) => {
-            let text = match &v.query {
-                super::ast::ValueExpr::Embed { text, .. } => Some(text.as_str()),
-                _ => None,
-            };
-            Ok((crate::rerank::apply(&s.db, r, &qv, text, &b, k, schema)?, e))
-        }
-        None => Ok((b, e)),
-    }
-}
-
-/// EXPLAIN [ANALYZE].
-pub fn explain(s: &Session, q: &Select, analyze: bool, sql: &str) -> Result<Output> {
-    let t = s.db.table(&q.table)?;
-    let text = match &q.vector {
-        None => {
-            let n = t.snapshot().count_where(q.filter.as_ref())?;
-            format!(
-                "strategy: scan\nrows: {}, matching the filter: {n}\n",
-                t.count()
-            )
-        }
-        Some(v) if !analyze => {
-            let qv = query_vector(s, &v.query)?;
-            let mut search = t
-                .snapshot()
-                .search(&qv)
-                .limit(q.limit.unwrap_or(10))
-                .params(s.settings.search_params());
-            if let Some(f) = &q.filter {
-                search = search.filter(f.clone());
-            }
-            search.explain()?.to_string()
-        }
-        Some(_) => search_batch(s, &t, q, sql)?.1.to_string(),
+/// SHOW RECALL: live recall against the promise, per table, target and selectivity band.
+pub fn recall(db: &Database, table: Option<&str>) -> Result<Output> {
+    let names = match table {
+        Some(t) => vec![t.to_string()],
+        None => db.list_tables()?,
     };
-    one_column("QUERY PLAN", text.lines().map(str::to_string).collect())
+    let (mut tab, mut target, mut band, mut n, mut measured, mut lo, mut hi, mut est, mut serving, mut notes) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for name in &names {
+        let r = db.table(name)?.recall_report();
+        if r.rows.is_empty() {
+            tab.push(name.clone());
+            target.push(None);
+            band.push(None);
+            n.push(0i64);
+            measured.push(None);
+            lo.push(None);
+            hi.push(None);
+            est.push(None);
+            serving.push(None);
+            notes.push(Some(if r.sample_rate > 0.0 {
+                format!("sampling {:.1}% of searches; no sample measured yet ({} pending)", r.sample_rate * 100.0, r.pending)
+            } else {
+                "live recall monitoring is off (recall_sample_rate = 0)".to_string()
+            }));
+        }
+        for row in &r.rows {
+            tab.push(name.clone());
+            target.push(Some(row.target as f64));
+            band.push(Some(row.band.to_string()));
+            n.push(row.measured.queries as i64);
+            measured.push(Some(row.measured.mean as f64));
+            lo.push(Some(row.measured.lo as f64));
+            hi.push(Some(row.measured.hi as f64));
+            est.push(row.estimated.map(|x| x as f64));
+            serving.push(Some(row.serving as f64));
+            notes.push((row.serving > row.target).then(|| r.adjustments.last().cloned().unwrap_or_default()));
+        }
+    }
+    batch(vec![
+        ("table", Arc::new(StringArray::from(tab))),
+        ("target", Arc::new(arrow_array::Float64Array::from(target))),
+        ("filter", Arc::new(StringArray::from(band))),
+        ("samples", Arc::new(Int64Array::from(n))),
+        ("measured", Arc::new(arrow_array::Float64Array::from(measured))),
+        ("ci_low", Arc::new(arrow_array::Float64Array::from(lo))),
+        ("ci_high", Arc::new(arrow_array::Float64Array::from(hi))),
+        ("estimated", Arc::new(arrow_array::Float64Array::from(est))),
+        ("serving_target", Arc::new(arrow_array::Float64Array::from(serving))),
+        ("note", Arc::new(StringArray::from(notes))),
+    ])
 }

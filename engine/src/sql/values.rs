@@ -14,6 +14,41 @@ use crate::filter::eval::parse_timestamp;
 use crate::filter::Value;
 use crate::schema::{ColumnType, TableSchema};
 
+/// Parses `[1, 2.5, -3e-2]` (brackets optional).
+pub fn parse_vector(s: &str) -> Result<Vec<f32>, String> {
+    let t = s.trim();
+    let inner = t.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(t);
+    if inner.trim().is_empty() {
+        return Err("empty vector".into());
+    }
+    inner
+        .split(',')
+        .map(|x| x.trim().parse::<f32>().map_err(|_| format!("invalid vector element \"{}\"", x.trim())))
+        .collect()
+}
+
+/// A one-row `FixedSizeList<Float32>` of `v`.
+pub fn fsl(v: &[f32]) -> arrow_array::FixedSizeListArray {
+    arrow_array::FixedSizeListArray::new(
+        Arc::new(Field::new("item", DataType::Float32, false)),
+        v.len() as i32,
+        Arc::new(arrow_array::Float32Array::from(v.to_vec())),
+        None,
+    )
+}
+
+/// A filter value as a DataFusion scalar.
+pub fn scalar_value(v: &Value) -> datafusion::common::ScalarValue {
+    use datafusion::common::ScalarValue as S;
+    match v {
+        Value::Int(i) => S::Int64(Some(*i)),
+        Value::Float(f) => S::Float64(Some(*f)),
+        Value::Str(s) => S::Utf8(Some(s.clone())),
+        Value::Bool(b) => S::Boolean(Some(*b)),
+        Value::Null => S::Null,
+    }
+}
+
 /// One cell: a scalar or an already-resolved vector.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Cell {
@@ -164,4 +199,16 @@ fn column(name: &str, ty: &ColumnType, cells: &[&Cell]) -> Result<ArrayRef> {
             )
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_vector;
+
+    #[test]
+    fn vectors() {
+        assert_eq!(parse_vector("[1, 2.5,-3]").unwrap(), vec![1.0, 2.5, -3.0]);
+        assert!(parse_vector("[1, x]").is_err());
+        assert!(parse_vector("[]").is_err());
+    }
 }

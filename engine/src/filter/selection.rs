@@ -1,6 +1,4 @@
-//! Which rows of a table version a query may return: deletes, and (later) filters.
-
-use std::sync::OnceLock;
+//! Which rows of a table version a query may return: the filter's matches minus deleted rows.
 
 use nestdb_storage::TableVersion;
 use roaring::RoaringBitmap;
@@ -34,40 +32,25 @@ pub struct Selection {
     pub segments: Vec<RowSet>,
     /// One per unflushed chunk, in version order.
     pub mem: Vec<RowSet>,
-    /// Per segment, the int8 codes of the selected rows gathered contiguously, filled by the
-    /// first funnel that scans every selected row (filter selections are cached per version
-    /// and filter, so later queries with the same filter scan them without gathering again).
-    /// Empty for [`Selection::all`].
-    pub gathered: Vec<OnceLock<Gathered>>,
-}
-
-/// The selected rows of one segment with their int8 codes back to back.
-#[derive(Clone, Debug, Default)]
-pub struct Gathered {
-    /// Row offsets, ascending.
-    pub offs: Vec<u32>,
-    /// `offs.len() x coarse_dims` codes.
-    pub codes: Vec<i8>,
 }
 
 impl Selection {
     /// A selection of `segments` and unflushed `mem` row sets.
     pub fn new(segments: Vec<RowSet>, mem: Vec<RowSet>) -> Selection {
-        let gathered = (0..segments.len()).map(|_| OnceLock::new()).collect();
-        Selection {
-            segments,
-            mem,
-            gathered,
-        }
+        Selection { segments, mem }
     }
 
-    /// Every live row of `v` (made per query, so without a gathered-codes cache).
+    /// Every live row of `v`.
     pub fn all(v: &TableVersion) -> Selection {
         Selection {
             segments: vec![RowSet::All; v.segments.len()],
             mem: vec![RowSet::All; v.mem.chunks().len()],
-            gathered: Vec::new(),
         }
+    }
+
+    /// Whether the selection keeps every live row.
+    pub fn is_all(&self) -> bool {
+        self.segments.iter().chain(&self.mem).all(|r| matches!(r, RowSet::All))
     }
 
     /// Whether row `off` of segment `pos` is selected.
@@ -105,11 +88,7 @@ impl Selection {
             .sum();
         let mem: u64 = (0..v.mem.chunks().len())
             .map(|c| match &self.mem[c] {
-                RowSet::All => v.mem.chunks()[c]
-                    .rowids
-                    .iter()
-                    .filter(|r| !v.mem.is_dead(**r))
-                    .count() as u64,
+                RowSet::All => v.mem.chunks()[c].rowids.iter().filter(|r| !v.mem.is_dead(**r)).count() as u64,
                 RowSet::Some(b) => b.len(),
                 RowSet::Nothing => 0,
             })

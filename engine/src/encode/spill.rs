@@ -1,0 +1,273 @@
+//! Compaction out of core: every live row of a version into one segment, clustered by
+//! partition, with memory bounded by one bucket whatever the table's size.
+//!
+//! Small tables are gathered in memory and written by [`super::write_rows`]. Otherwise:
+//! 1. one pass over the live rows (row group by row group) assigns partitions, collects the
+//!    PATH columns' labels, and appends each row to the temporary bucket file of its partition
+//!    range (Arrow IPC, `*.tmp` in the table folder, removed at open after a crash);
+//! 2. each bucket in turn is read back, sorted by partition (stably), coded and written to the
+//!    new segment.
+//! Without an index there is nothing to cluster: the labels pass reads only the PATH columns,
+//! and the rows stream straight into the segment.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, BooleanArray, RecordBatch, UInt32Array, UInt64Array};
+use arrow_ipc::reader::FileReader;
+use arrow_ipc::writer::FileWriter;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use nestdb_storage::conform::vector_values;
+use nestdb_storage::fsutil;
+use nestdb_storage::{SegmentFactory, SegmentMeta, StorageError, TableVersion};
+
+use super::labels::{LabelDict, LabelSet};
+use super::rows::CodedRows;
+use super::sink::{path_columns, Sink};
+use super::{partition_order, write_rows};
+use crate::error::Result;
+use crate::index::{kmeans, IndexModel};
+use crate::layout::Layout;
+
+/// Estimated decoded bytes up to which a compaction gathers the rows in memory.
+pub const IN_MEMORY_BYTES: usize = 256 << 20;
+/// Estimated decoded bytes per bucket file.
+pub const BUCKET_BYTES: usize = 256 << 20;
+
+/// Writes every live row of `v` into one new segment coded under `model` (see the module
+/// docs). `None` when the version has no live row.
+pub fn compact(
+    w: &mut dyn SegmentFactory,
+    v: &TableVersion,
+    model: Option<&IndexModel>,
+    layout: &Layout,
+) -> Result<Option<SegmentMeta>> {
+    let live = v.count();
+    if live == 0 {
+        return Ok(None);
+    }
+    let est = estimate_bytes(v);
+    if est <= IN_MEMORY_BYTES {
+        let (batch, rowids) = gather(v)?;
+        return write_rows(w, model, layout, &batch, &rowids).map(Some);
+    }
+    match model {
+        None => stream(w, v, layout, live).map(Some),
+        Some(m) => bucketed(w, v, m, layout, live, est).map(Some),
+    }
+}
+
+/// Decoded bytes of the live rows, estimated from the files (vectors exactly, the rest at four
+/// times its compressed size).
+pub fn estimate_bytes(v: &TableVersion) -> usize {
+    let d = v.def.schema.dim() * 4;
+    let seg: usize = v
+        .segments
+        .iter()
+        .map(|s| {
+            let vec_bytes = s.rows() * d;
+            vec_bytes + (s.meta().parquet_bytes as usize).saturating_sub(vec_bytes) * 4
+        })
+        .sum();
+    let mem: usize = v.mem.chunks().iter().map(|c| c.batch.get_array_memory_size()).sum();
+    seg + mem
+}
+
+/// Every live row of `v`, one source chunk at a time: each segment row group (deleted rows
+/// dropped), then the unflushed rows.
+pub fn live_chunks(v: &TableVersion) -> impl Iterator<Item = Result<(RecordBatch, Vec<u64>)>> + '_ {
+    let segs = v.segments.iter().zip(&v.deletes).flat_map(|(s, d)| {
+        (0..s.row_groups()).map(move |g| {
+            let (batch, ids) = s.read_group(g)?;
+            let (a, z) = s.group_range(g);
+            if d.range_cardinality(a as u32..z as u32) == 0 {
+                return Ok((batch, ids));
+            }
+            let keep: BooleanArray = (a..z).map(|o| Some(!d.contains(o as u32))).collect();
+            let ids = ids.iter().zip(a..z).filter(|(_, o)| !d.contains(*o as u32)).map(|(r, _)| *r).collect();
+            Ok((arrow_select::filter::filter_record_batch(&batch, &keep)?, ids))
+        })
+    });
+    let schema = v.def.schema.arrow_schema();
+    let mem = (!v.mem.is_empty()).then(|| v.mem.live_batch(&schema).map_err(Into::into));
+    segs.chain(mem)
+}
+
+/// Every live row of `v` in one batch.
+fn gather(v: &TableVersion) -> Result<(RecordBatch, Vec<u64>)> {
+    let schema = v.def.schema.arrow_schema();
+    let mut parts = Vec::new();
+    let mut ids = Vec::new();
+    for c in live_chunks(v) {
+        let (b, r) = c?;
+        parts.push(b);
+        ids.extend(r);
+    }
+    Ok((arrow_select::concat::concat_batches(&schema, &parts)?, ids))
+}
+
+/// The labels of every PATH column of the live rows (deleted rows' labels included: harmless,
+/// a dictionary may hold labels no row uses).
+fn dictionaries(v: &TableVersion) -> Result<Vec<LabelDict>> {
+    let cols = path_columns(&v.def.schema);
+    let mut sets: Vec<LabelSet> = cols.iter().map(|_| LabelSet::default()).collect();
+    for s in &v.segments {
+        for (&c, set) in cols.iter().zip(&mut sets) {
+            for g in 0..s.row_groups() {
+                set.add(&s.column_group(c, g)?);
+            }
+        }
+    }
+    for chunk in v.mem.chunks() {
+        for (&c, set) in cols.iter().zip(&mut sets) {
+            set.add(chunk.batch.column(c));
+        }
+    }
+    Ok(sets.into_iter().map(LabelSet::dictionary).collect())
+}
+
+/// Unindexed: stream the live rows straight into the segment.
+fn stream(w: &mut dyn SegmentFactory, v: &TableVersion, layout: &Layout, live: usize) -> Result<SegmentMeta> {
+    let dicts = dictionaries(v)?;
+    let mut sink = Sink::new(w, None, layout, live, dicts)?;
+    let vi = v.def.schema.vector_index();
+    for c in live_chunks(v) {
+        let (batch, ids) = c?;
+        let coded = CodedRows::code(None, layout, vector_values(batch.column(vi)));
+        sink.push(&batch, &ids, &coded)?;
+    }
+    sink.finish()
+}
+
+/// Indexed: spread rows over bucket files by partition, then sort and write each bucket.
+fn bucketed(
+    w: &mut dyn SegmentFactory,
+    v: &TableVersion,
+    m: &IndexModel,
+    layout: &Layout,
+    live: usize,
+    est: usize,
+) -> Result<SegmentMeta> {
+    let p = m.meta.partitions;
+    let nb = est.div_ceil(BUCKET_BYTES).clamp(1, p.max(1));
+    let mut buckets = Buckets::create(w.dir(), &v.def.schema.arrow_schema(), nb)?;
+    let dicts = dictionaries(v)?;
+    let vi = v.def.schema.vector_index();
+    for c in live_chunks(v) {
+        let (batch, ids) = c?;
+        let parts = partitions(m, layout, vector_values(batch.column(vi)));
+        buckets.append(&batch, &ids, &parts, |part| part as usize * nb / p)?;
+    }
+    let files = buckets.finish()?;
+    let mut sink = Sink::new(w, Some(m), layout, live, dicts)?;
+    for f in &files {
+        let (batch, ids, parts) = read_bucket(f)?;
+        let order = partition_order(&parts);
+        let idx = UInt32Array::from(order.clone());
+        let cols = batch
+            .columns()
+            .iter()
+            .map(|c| arrow_select::take::take(c.as_ref(), &idx, None))
+            .collect::<Result<Vec<ArrayRef>, _>>()?;
+        let batch = RecordBatch::try_new(batch.schema(), cols)?;
+        let ids: Vec<u64> = order.iter().map(|&o| ids[o as usize]).collect();
+        let coded = CodedRows::code(Some(m), layout, vector_values(batch.column(vi)));
+        sink.push(&batch, &ids, &coded)?;
+        let _ = fsutil::remove_if_exists(&f.path);
+    }
+    sink.finish()
+}
+
+/// The partition of each of `vectors` (rotated coarse prefix against the centroids).
+pub fn partitions(m: &IndexModel, layout: &Layout, vectors: &[f32]) -> Vec<u32> {
+    let (d, c) = (layout.dim, m.meta.coarse_dims);
+    let mut out = Vec::with_capacity(vectors.len() / d.max(1));
+    for block in vectors.chunks(4096 * d) {
+        let mut x = block.to_vec();
+        layout.transform_rows(&mut x);
+        let coarse: Vec<f32> = x.chunks_exact(d).flat_map(|r| r[..c].iter().copied()).collect();
+        out.extend(kmeans::assign(&coarse, c, &m.centroids, m.spherical()));
+    }
+    out
+}
+
+/// A bucket file: its path, removed when dropped.
+struct BucketFile {
+    path: PathBuf,
+}
+
+impl Drop for BucketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The open bucket writers of a compaction.
+struct Buckets {
+    writers: Vec<FileWriter<BufWriter<File>>>,
+    files: Vec<BucketFile>,
+    schema: SchemaRef,
+}
+
+impl Buckets {
+    fn create(dir: &std::path::Path, table: &SchemaRef, n: usize) -> Result<Buckets> {
+        let mut fields: Vec<Field> = table.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new("_rowid", DataType::UInt64, false));
+        fields.push(Field::new("_part", DataType::UInt32, false));
+        let schema = Arc::new(Schema::new(fields));
+        let stamp = std::process::id();
+        let mut writers = Vec::with_capacity(n);
+        let mut files = Vec::with_capacity(n);
+        for b in 0..n {
+            let path = dir.join(format!("spill-{stamp}-{b}.tmp"));
+            let f = File::create(&path).map_err(|e| StorageError::io(&path, e))?;
+            files.push(BucketFile { path });
+            writers.push(FileWriter::try_new(BufWriter::with_capacity(1 << 20, f), &schema)?);
+        }
+        Ok(Buckets { writers, files, schema })
+    }
+
+    /// Appends each row of `batch` to the bucket `bucket_of(partition)` names.
+    fn append(&mut self, batch: &RecordBatch, ids: &[u64], parts: &[u32], bucket_of: impl Fn(u32) -> usize) -> Result<()> {
+        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); self.writers.len()];
+        for (r, &p) in parts.iter().enumerate() {
+            rows[bucket_of(p).min(self.writers.len() - 1)].push(r as u32);
+        }
+        for (b, sel) in rows.iter().enumerate().filter(|(_, s)| !s.is_empty()) {
+            let idx = UInt32Array::from(sel.clone());
+            let mut cols = batch
+                .columns()
+                .iter()
+                .map(|c| arrow_select::take::take(c.as_ref(), &idx, None))
+                .collect::<Result<Vec<ArrayRef>, _>>()?;
+            cols.push(Arc::new(UInt64Array::from(sel.iter().map(|&r| ids[r as usize]).collect::<Vec<_>>())));
+            cols.push(Arc::new(UInt32Array::from(sel.iter().map(|&r| parts[r as usize]).collect::<Vec<_>>())));
+            self.writers[b].write(&RecordBatch::try_new(self.schema.clone(), cols)?)?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Vec<BucketFile>> {
+        for mut w in self.writers {
+            w.finish()?;
+        }
+        Ok(self.files)
+    }
+}
+
+/// A bucket's rows (table columns), row ids and partitions.
+fn read_bucket(f: &BucketFile) -> Result<(RecordBatch, Vec<u64>, Vec<u32>)> {
+    let file = File::open(&f.path).map_err(|e| StorageError::io(&f.path, e))?;
+    let reader = FileReader::try_new(BufReader::new(file), None)?;
+    let schema = reader.schema();
+    let parts: Vec<RecordBatch> = reader.collect::<Result<_, _>>()?;
+    let all = arrow_select::concat::concat_batches(&schema, &parts)?;
+    let n = all.num_columns();
+    let ids = all.column(n - 2).as_any().downcast_ref::<UInt64Array>().map(|a| a.values().to_vec()).unwrap_or_default();
+    let pa = all.column(n - 1).as_any().downcast_ref::<UInt32Array>().map(|a| a.values().to_vec()).unwrap_or_default();
+    let table_schema = Arc::new(Schema::new(schema.fields()[..n - 2].to_vec()));
+    let batch = RecordBatch::try_new(table_schema, all.columns()[..n - 2].to_vec())?;
+    Ok((batch, ids, pa))
+}

@@ -1,0 +1,61 @@
+//! The one cost model the planner and the tuner share: estimated nanoseconds per query of each
+//! kind of work, on one core with the data in memory.
+//!
+//! Calibrated with `nestdb-bench profile` on this codebase's AVX2/AVX-512 kernels at 384
+//! dimensions: a centroid costs about 2 ns plus its dims / 10 (int8, streamed); a scanned row
+//! of int8 codes about 1.5 ns plus dims / 40 (batched, streamed); a shortlisted candidate pays
+//! a cache miss per region it reads (~40 ns for its mid codes, ~15 ns per Parquet band page)
+//! plus the arithmetic; a row of an exact scan streams its full vector (dims / 5).
+
+use crate::index::{IndexModel, Schedule, Stage};
+
+/// Probing every centroid (int8).
+pub fn probe(partitions: usize, coarse: usize) -> f64 {
+    partitions as f64 * (2.0 + coarse as f64 / 10.0)
+}
+
+/// The first stage over `rows` rows of int8 codes.
+pub fn scan(rows: f64, coarse: usize) -> f64 {
+    rows * (1.5 + coarse as f64 / 40.0)
+}
+
+/// Rescoring `cands` candidates with a stage.
+pub fn rescore(cands: f64, stage: &Stage, model: &IndexModel, bands: &[(usize, usize)]) -> f64 {
+    cands
+        * match *stage {
+            Stage::Bits { .. } => 30.0 + model.bits_bytes() as f64 / 8.0,
+            Stage::Int8 { .. } => 30.0 + model.meta.coarse_dims as f64 / 16.0,
+            Stage::Mid { .. } => 40.0 + model.meta.mid_dims as f64 / 16.0,
+            Stage::F32 { bands: b, .. } => {
+                let dims = bands.get(b.max(1) - 1).map_or(model.meta.dim, |r| r.1);
+                15.0 * b as f64 + dims as f64 / 4.0
+            }
+        }
+}
+
+/// Scoring `cands` scattered rows exactly at full dimension (from the Parquet pages).
+pub fn exact_rows(cands: f64, dim: usize, bands: usize) -> f64 {
+    cands * (40.0 + 15.0 * bands as f64 + dim as f64 / 4.0)
+}
+
+/// An exact scan streaming `rows` whole rows.
+pub fn brute(rows: f64, dim: usize) -> f64 {
+    rows * (dim as f64 / 5.0)
+}
+
+/// A schedule's cost per query when its first stage scans `scanned` rows (probing included
+/// unless it scans every selected row).
+pub fn schedule(model: &IndexModel, s: &Schedule, scanned: f64, bands: &[(usize, usize)]) -> f64 {
+    let mut c = if s.scan_all {
+        0.0
+    } else {
+        probe(model.meta.partitions, model.meta.coarse_dims)
+    };
+    c += scan(scanned, model.meta.coarse_dims);
+    let mut incoming = s.stages.first().map_or(scanned, |st| (st.keep() as f64).min(scanned));
+    for st in s.stages.iter().skip(1) {
+        c += rescore(incoming, st, model, bands);
+        incoming = incoming.min(st.keep() as f64);
+    }
+    c + exact_rows(incoming, model.meta.dim, bands.len())
+}

@@ -1,0 +1,339 @@
+//! The stage pipeline: one set of primitives the funnel runs and the tuner evaluates, so the
+//! recall the tuner promises is the recall the funnel delivers.
+//!
+//! Every stage orders candidates by `(score, address)`, a total order, so "the best `keep`" is
+//! one well-defined set however it is computed (a heap, a sort, a parallel merge, or the
+//! tuner's prefix of a longer sorted list). Scores are smaller-is-better: `-dot` under cosine
+//! and dot (vectors are unit length under cosine), squared L2 under l2.
+
+use nestdb_storage::{Metric, StorageError};
+use rayon::prelude::*;
+
+use super::rows::{Gathered, ViewRows};
+use super::view::SegView;
+use super::{PreparedQuery, QueryCoded};
+use crate::index::{IndexModel, Stage};
+use crate::kernels;
+use crate::topk::{Cand, TopK};
+
+/// Selected rows above which the first stage is scanned in parallel.
+const PAR_ROWS: usize = 65_536;
+/// How many candidates ahead the later stages prefetch.
+const PREFETCH_AHEAD: usize = 6;
+
+/// Everything a query's stages read: the model, the prepared query, the segments and which of
+/// their rows may be returned.
+pub struct QueryCtx<'a> {
+    /// The learned index.
+    pub model: &'a IndexModel,
+    /// The query.
+    pub q: &'a PreparedQuery,
+    /// The query's codes.
+    pub qc: &'a QueryCoded,
+    /// The version's segments.
+    pub views: &'a [SegView<'a>],
+    /// Which rows of each segment may be returned.
+    pub rows: &'a [ViewRows<'a>],
+    /// The vector's band ranges.
+    pub bands: &'a [(usize, usize)],
+}
+
+/// A run of rows of one segment the first stage scans: (segment, start, end).
+pub type Range = (usize, u32, u32);
+
+impl<'a> QueryCtx<'a> {
+    /// The `n` partitions nearest the query's coarse prefix, nearest first. Centroids are scored
+    /// with their int8 codes like rows (a quarter of f32's memory and arithmetic).
+    pub fn probe_order(&self, n: usize) -> Vec<usize> {
+        let m = self.model;
+        let mut raw = vec![0i32; m.meta.partitions];
+        (kernels::get().dot_i8_rows)(&self.qc.coarse.codes, &m.centroid_codes, &mut raw);
+        let mut top = TopK::new(n.min(m.meta.partitions));
+        for (p, &d) in raw.iter().enumerate() {
+            let dot = self.qc.coarse.offset + self.qc.coarse.scale * d as f32;
+            // L2: |q - c|^2 = |q|^2 - 2 q.c + |c|^2, and |q|^2 is the same for every partition
+            let s = if m.spherical() { -dot } else { m.centroid_norms[p] - 2.0 * dot };
+            top.push(s, p as u64);
+        }
+        top.into_sorted().iter().map(|c| c.addr as usize).collect()
+    }
+
+    /// Selected rows of partition `p` over all segments.
+    pub fn partition_rows(&self, p: usize) -> u64 {
+        self.views
+            .iter()
+            .zip(self.rows)
+            .filter_map(|(v, r)| v.partitions.filter(|o| p + 1 < o.len()).map(|o| r.count(o[p], o[p + 1])))
+            .sum()
+    }
+
+    /// The row runs of `probes` in every segment (all rows when `probes` is `None`).
+    pub fn ranges(&self, probes: Option<&[usize]>) -> Vec<Range> {
+        match probes {
+            None => (0..self.views.len())
+                .map(|vi| (vi, 0, self.views[vi].rows as u32))
+                .filter(|r| r.2 > 0)
+                .collect(),
+            Some(ps) => self
+                .views
+                .iter()
+                .enumerate()
+                .flat_map(|(vi, v)| {
+                    let offs = v.partitions.unwrap_or(&[]);
+                    ps.iter()
+                        .filter(move |&&p| p + 1 < offs.len())
+                        .map(move |&p| (vi, offs[p], offs[p + 1]))
+                })
+                .filter(|r| r.2 > r.1)
+                .collect(),
+        }
+    }
+
+    /// Score of an int8 coarse dot product `dot` of row `r` of `view`.
+    #[inline]
+    pub fn int8_score(&self, view: &SegView<'_>, r: usize, dot: i32) -> Result<f32, StorageError> {
+        let d = self.qc.coarse.offset + self.qc.coarse.scale * dot as f32;
+        Ok(match self.q.metric {
+            Metric::L2 => aux(view, r, 0)? - 2.0 * d,
+            _ => -d,
+        })
+    }
+
+    /// The first stage over `ranges` with `stage`: the best `stage.keep()` selected rows, in
+    /// address order, and the number of selected rows scanned.
+    pub fn first_stage(&self, ranges: &[Range], stage: Stage) -> Result<(Vec<Cand>, usize), StorageError> {
+        let total: usize = ranges
+            .iter()
+            .map(|&(vi, a, b)| self.rows[vi].count(a, b) as usize)
+            .sum();
+        let keep = stage.keep();
+        let fresh = || Scratch::new(keep);
+        let top = if total >= PAR_ROWS {
+            ranges
+                .par_iter()
+                .try_fold(fresh, |mut t, r| self.scan_range(&mut t, *r, stage).map(|_| t))
+                .map(|t| t.map(|t| t.top))
+                .try_reduce(|| TopK::new(keep), |mut a, b| {
+                    a.merge(b);
+                    Ok(a)
+                })?
+        } else {
+            let mut t = fresh();
+            for r in ranges {
+                self.scan_range(&mut t, *r, stage)?;
+            }
+            t.top
+        };
+        Ok((top.into_by_addr(), total))
+    }
+
+    fn scan_range(&self, st: &mut Scratch, (vi, a, b): Range, stage: Stage) -> Result<(), StorageError> {
+        let v = &self.views[vi];
+        let rows = &self.rows[vi];
+        let (Stage::Int8 { .. }, Some(codes)) = (stage, v.codes.as_ref()) else {
+            let mut err = None;
+            rows.for_each(a, b, |off| match self.score(stage, vi, off as usize) {
+                Ok(s) => st.top.push(s, Cand::addr(vi, off as usize)),
+                Err(e) => err = Some(e),
+            });
+            return err.map_or(Ok(()), Err);
+        };
+        let kernel = kernels::get().dot_i8_rows;
+        let c = codes.width;
+        let dense = rows.count(a, b) * 4 >= u64::from(b - a);
+        if dense {
+            st.dots.resize((b - a) as usize, 0);
+            kernel(&self.qc.coarse.codes, codes.range(a as usize, b as usize)?, &mut st.dots);
+            let Scratch { top, dots, .. } = st;
+            if rows.is_all() {
+                return self.push_int8(top, v, vi, (a..b).zip(dots.iter().copied()));
+            }
+            let mut sel = Vec::with_capacity(dots.len());
+            rows.for_each(a, b, |off| sel.push((off, dots[(off - a) as usize])));
+            return self.push_int8(top, v, vi, sel.into_iter());
+        }
+        // sparse: score only the selected rows' codes, gathered back to back (for a whole
+        // segment, once per cached selection)
+        let whole = a == 0 && b as usize == v.rows;
+        let g: &Gathered = match rows.gathered.filter(|_| whole) {
+            Some(cell) => match cell.get() {
+                Some(g) => g,
+                None => {
+                    let g = gather(rows, (a, b), codes, c, Gathered::default())?;
+                    cell.get_or_init(|| g)
+                }
+            },
+            None => {
+                let buf = std::mem::take(&mut st.gathered);
+                st.gathered = gather(rows, (a, b), codes, c, buf)?;
+                &st.gathered
+            }
+        };
+        st.dots.resize(g.offs.len(), 0);
+        kernel(&self.qc.coarse.codes, &g.codes, &mut st.dots);
+        self.push_int8(&mut st.top, v, vi, g.offs.iter().copied().zip(st.dots.iter().copied()))
+    }
+
+    /// Pushes int8-scored rows `(offset, dot)` into `top`. Under cosine and dot the score
+    /// `-(offset + scale * dot)` beats the threshold only when the integer dot exceeds a bound
+    /// derived from it: rows are compared in integers first (the bound is kept one unit loose,
+    /// so float rounding never drops a row the heap would keep), and the bound is refreshed only
+    /// after a push moved the threshold.
+    #[inline]
+    fn push_int8(&self, top: &mut TopK, v: &SegView<'_>, vi: usize, rows: impl Iterator<Item = (u32, i32)>) -> Result<(), StorageError> {
+        if self.q.metric == Metric::L2 {
+            for (off, d) in rows {
+                top.push(self.int8_score(v, off as usize, d)?, Cand::addr(vi, off as usize));
+            }
+            return Ok(());
+        }
+        let (off0, scale) = (self.qc.coarse.offset, self.qc.coarse.scale);
+        let bound = |t: f32| -> i32 {
+            let x = ((-t - off0) / scale).floor();
+            if x.is_finite() {
+                (x.clamp(i32::MIN as f32 + 2.0, i32::MAX as f32) as i32) - 1
+            } else {
+                i32::MIN
+            }
+        };
+        let mut min_dot = bound(top.threshold());
+        for (off, d) in rows {
+            if d >= min_dot {
+                top.push(-(off0 + scale * d as f32), Cand::addr(vi, off as usize));
+                min_dot = bound(top.threshold());
+            }
+        }
+        Ok(())
+    }
+
+    /// Score of row `off` of segment `vi` at `stage`.
+    pub fn score(&self, stage: Stage, vi: usize, off: usize) -> Result<f32, StorageError> {
+        let v = &self.views[vi];
+        let k = kernels::get();
+        match stage {
+            Stage::Int8 { .. } => {
+                let codes = v.codes.as_ref().ok_or_else(|| not_indexed(v))?;
+                let d = (k.dot_i8)(&self.qc.coarse.codes, codes.row(off)?) as i32;
+                self.int8_score(v, off, d)
+            }
+            Stage::Mid { .. } => self.mid_score(vi, off),
+            Stage::Bits { .. } => {
+                let bits = v.bits.as_ref().ok_or_else(|| not_indexed(v))?;
+                Ok((k.hamming)(&self.qc.bits, bits.row(off)?) as f32)
+            }
+            Stage::F32 { bands, .. } => self.prefix_score(vi, off, bands.clamp(1, self.bands.len())),
+        }
+    }
+
+    /// Score on the mid prefix (coarse and mid int8 codes).
+    pub fn mid_score(&self, vi: usize, off: usize) -> Result<f32, StorageError> {
+        let v = &self.views[vi];
+        let k = kernels::get();
+        let (codes, mid) = match (&v.codes, &v.mid) {
+            (Some(c), Some(m)) => (c, m),
+            _ => return Err(not_indexed(v)),
+        };
+        let dc = (k.dot_i8)(&self.qc.coarse.codes, codes.row(off)?);
+        let dm = (k.dot_i8)(&self.qc.mid.codes, mid.row(off)?);
+        let dot = self.qc.coarse.offset + self.qc.coarse.scale * dc + self.qc.mid.offset + self.qc.mid.scale * dm;
+        Ok(match self.q.metric {
+            Metric::L2 => aux(v, off, 1)? - 2.0 * dot,
+            _ => -dot,
+        })
+    }
+
+    /// Score on the first `nb` bands of the vector as stored (exact on all of them).
+    pub fn prefix_score(&self, vi: usize, off: usize, nb: usize) -> Result<f32, StorageError> {
+        let v = &self.views[vi];
+        let k = kernels::get();
+        let mut acc = 0f32;
+        for (b, &(s, e)) in self.bands[..nb].iter().enumerate() {
+            let x = v.seg.band_row(b, off)?;
+            acc += match self.q.metric {
+                Metric::L2 => (k.l2sq_f32_le)(&self.q.unit[s..e], x),
+                _ => -(k.dot_f32_le)(&self.q.unit[s..e], x),
+            };
+        }
+        if self.q.metric == Metric::Cosine {
+            let inv = v.inv_norms.as_ref().map_or(Ok(1.0), |n| n.row(off).map(|r| r[0]))?;
+            acc *= inv;
+        }
+        Ok(acc)
+    }
+
+    /// Rescores `cands` with `stage` and keeps its best `keep`, in address order.
+    pub fn rescore(&self, stage: Stage, cands: &[Cand]) -> Result<Vec<Cand>, StorageError> {
+        let mut top = TopK::new(stage.keep());
+        for (i, c) in cands.iter().enumerate() {
+            if let Some(n) = cands.get(i + PREFETCH_AHEAD) {
+                let v = &self.views[n.source()];
+                match stage {
+                    Stage::F32 { bands, .. } => v.prefetch_exact(n.offset(), bands),
+                    _ => v.prefetch_mid(n.offset()),
+                }
+            }
+            top.push(self.score(stage, c.source(), c.offset())?, c.addr);
+        }
+        Ok(top.into_by_addr())
+    }
+
+    /// The exact stage: every candidate at full dimension, the best `k` with their reported
+    /// distances, best first.
+    pub fn finish(&self, cands: &[Cand], k: usize) -> Result<Vec<Cand>, StorageError> {
+        let nb = self.bands.len();
+        let mut top = TopK::new(k);
+        // every candidate's rows at once: the misses overlap instead of queueing
+        for c in cands {
+            self.views[c.source()].prefetch_exact(c.offset(), nb);
+        }
+        for c in cands {
+            let s = self.prefix_score(c.source(), c.offset(), nb)?;
+            top.push(super::to_distance(self.q.metric, s), c.addr);
+        }
+        Ok(top.into_sorted())
+    }
+}
+
+fn aux(v: &SegView<'_>, r: usize, i: usize) -> Result<f32, StorageError> {
+    Ok(v.aux.as_ref().map_or(Ok(0.0), |a| a.row(r).map(|x| x[i]))?)
+}
+
+fn not_indexed(v: &SegView<'_>) -> StorageError {
+    StorageError::corrupt(format!("segment {}", v.seg.meta().id), "not encoded under the table's index")
+}
+
+/// Per-thread buffers of a first-stage scan.
+struct Scratch {
+    top: TopK,
+    dots: Vec<i32>,
+    gathered: Gathered,
+}
+
+impl Scratch {
+    fn new(keep: usize) -> Scratch {
+        Scratch {
+            top: TopK::new(keep),
+            dots: Vec::new(),
+            gathered: Gathered::default(),
+        }
+    }
+}
+
+/// The selected rows of `a..b` and their int8 codes (`c` per row) back to back, reusing `g`.
+fn gather(
+    rows: &ViewRows<'_>,
+    (a, b): (u32, u32),
+    codes: &super::view::Rows<'_, i8>,
+    c: usize,
+    mut g: Gathered,
+) -> Result<Gathered, StorageError> {
+    g.offs.clear();
+    g.codes.clear();
+    let all = codes.range(a as usize, b as usize)?;
+    rows.for_each(a, b, |off| {
+        g.offs.push(off);
+        let o = (off - a) as usize * c;
+        g.codes.extend_from_slice(&all[o..o + c]);
+    });
+    Ok(g)
+}

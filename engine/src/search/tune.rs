@@ -1,0 +1,321 @@
+//! Tuning the funnel's schedules on held-out sample queries, through the funnel's own stages.
+//!
+//! Sample rows of the table serve as queries. A query that is a row would find itself, and in
+//! tables with near-duplicates (many augmented or copied rows) its neighborhood is far tighter
+//! than a new query's; so each sample query is held out of its own search together with every
+//! row closer than `holdout_radius`, both from the ground truth and from the candidates.
+//!
+//! Every schedule of a grid (partitions probed x shortlist per stage) is evaluated per query
+//! with the pipeline's primitives ([`super::pipeline::QueryCtx`]): int8 scores per probed
+//! partition, mid scores, exact scores; each shortlist is a prefix of a list sorted by the same
+//! total order the funnel's stages use, so the recall measured here for a schedule is exactly
+//! what the funnel returns for these queries (a test checks it). The sample is split in two:
+//! one half chooses, for each recall target, the cheapest schedule whose recall clears the
+//! target; the other half measures it (mean and 95% interval) - the estimate EXPLAIN shows.
+
+use std::collections::HashSet;
+
+use nestdb_storage::{Metric, StorageError};
+use rand::seq::index::sample;
+use rand::SeedableRng;
+use rayon::prelude::*;
+
+use super::cost;
+use super::pipeline::QueryCtx;
+use super::rows::ViewRows;
+use super::view::SegView;
+use super::{to_distance, PreparedQuery};
+use crate::filter::RowSet;
+use crate::index::{IndexModel, RecallEstimate, Schedule, Stage};
+use crate::layout::Layout;
+use crate::topk::Cand;
+
+/// Recall targets a model keeps a schedule for.
+pub const TARGETS: [f32; 12] = [0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999];
+const KEEP1: [usize; 14] = [20, 30, 40, 60, 80, 120, 160, 240, 320, 480, 640, 960, 1280, 1920];
+const KEEP2: [usize; 9] = [10, 15, 20, 30, 40, 60, 80, 120, 160];
+/// Near-duplicates held out per query at most (queries with more are skipped).
+const MAX_HELD: usize = 64;
+
+/// Tuning parameters.
+#[derive(Clone, Debug)]
+pub struct TuneParams {
+    /// Results per query the schedules are tuned for.
+    pub k: usize,
+    /// Sample queries (half choose, half calibrate).
+    pub queries: usize,
+    /// Rows closer than this (distance) to a sample query are held out with it.
+    pub holdout_radius: f32,
+    /// RNG seed.
+    pub seed: u64,
+}
+
+/// One sample query: its segment and row, and the rows held out with it.
+struct Sample {
+    addr: u64,
+    held: Vec<u64>,
+    truth: HashSet<u64>,
+}
+
+/// Per-query results of every grid point: hits and scanned rows.
+type GridRun = Vec<(usize, usize)>;
+
+/// The grid of schedules: (nprobe, keep1, keep2), ascending in that order.
+fn grid(partitions: usize, k: usize) -> Vec<(usize, usize, usize)> {
+    let mut probes: Vec<usize> = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 320, 384, 512]
+        .into_iter()
+        .filter(|&p| p <= partitions && p * 8 <= partitions.max(64))
+        .collect();
+    if probes.is_empty() {
+        probes.push(partitions.max(1));
+    }
+    let mut out = Vec::new();
+    for &np in &probes {
+        for &k1 in &KEEP1 {
+            for &k2 in KEEP2.iter().filter(|&&k2| k2 <= k1 && k2 >= k) {
+                out.push((np, k1, k2));
+            }
+        }
+    }
+    out
+}
+
+/// Tunes a schedule per target in [`TARGETS`] for `model` over `views` (every row of the
+/// table, encoded under `model`). Returns the schedules and how many queries chose/measured.
+pub fn tune(model: &IndexModel, layout: &Layout, views: &[SegView<'_>], p: &TuneParams) -> Result<(Vec<Schedule>, usize, usize), StorageError> {
+    let samples = samples(model, layout, views, p)?;
+    if samples.len() < 4 {
+        return Ok((vec![fallback(model, p.k)], 0, 0));
+    }
+    let g = grid(model.meta.partitions, p.k);
+    let runs: Vec<GridRun> = samples
+        .par_iter()
+        .map(|s| evaluate(model, layout, views, s, &g, p.k))
+        .collect::<Result<_, _>>()?;
+    let half = runs.len() / 2;
+    let (choose, calib) = runs.split_at(half);
+    let bands = layout.bands.clone();
+    let costs: Vec<f64> = (0..g.len())
+        .map(|i| {
+            let scanned = choose.iter().map(|r| r[i].1 as f64).sum::<f64>() / choose.len().max(1) as f64;
+            cost::schedule(model, &schedule_of(g[i], p.k), scanned, &bands)
+        })
+        .collect();
+    let recall = |runs: &[GridRun], i: usize| -> Vec<f32> { runs.iter().map(|r| r[i].0 as f32 / p.k as f32).collect() };
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+    let mut by_cost: Vec<usize> = (0..g.len()).collect();
+    by_cost.sort_by(|&a, &b| costs[a].total_cmp(&costs[b]));
+    let best = *by_cost
+        .iter()
+        .max_by(|&&a, &&b| mean(&recall(choose, a)).total_cmp(&mean(&recall(choose, b))).then(costs[b].total_cmp(&costs[a])))
+        .expect("non-empty grid");
+    let schedules = TARGETS
+        .iter()
+        .map(|&target| {
+            // the cheapest point clearing the target on the choosing half, with a margin that
+            // grows until the calibration half agrees (or the most accurate point is reached)
+            let mut margin = 0.005;
+            let pick = loop {
+                let cand = by_cost.iter().copied().find(|&i| mean(&recall(choose, i)) >= (target + margin).min(1.0));
+                match cand {
+                    Some(i) if mean(&recall(calib, i)) >= target || margin >= 0.05 => break i,
+                    Some(_) => margin += 0.005,
+                    None => break best,
+                }
+            };
+            let mut s = schedule_of(g[pick], p.k);
+            s.target = target;
+            s.estimate = RecallEstimate::from_recalls(&recall(calib, pick));
+            s.cost = costs[pick] as f32;
+            s
+        })
+        .collect();
+    Ok((schedules, choose.len(), calib.len()))
+}
+
+fn schedule_of((nprobe, k1, k2): (usize, usize, usize), k: usize) -> Schedule {
+    Schedule {
+        nprobe,
+        stages: vec![Stage::Int8 { keep: k1 }, Stage::Mid { keep: k2 }],
+        k,
+        target: 0.0,
+        estimate: RecallEstimate::default(),
+        cost: 0.0,
+        min_candidates: None,
+        scan_all: false,
+    }
+}
+
+/// A schedule for tables too small to sample: probe everything, keep everything.
+pub fn fallback(model: &IndexModel, k: usize) -> Schedule {
+    Schedule {
+        nprobe: model.meta.partitions,
+        stages: vec![Stage::Int8 { keep: 4096 }, Stage::Mid { keep: 1024 }],
+        k,
+        target: 1.0,
+        estimate: RecallEstimate {
+            mean: 1.0,
+            lo: 1.0,
+            hi: 1.0,
+            queries: 0,
+        },
+        cost: f32::MAX,
+        min_candidates: None,
+        scan_all: false,
+    }
+}
+
+/// Sample queries with their held-out rows and ground truth.
+fn samples(model: &IndexModel, layout: &Layout, views: &[SegView<'_>], p: &TuneParams) -> Result<Vec<Sample>, StorageError> {
+    let total: usize = views.iter().map(|v| v.rows).sum();
+    let m = p.queries.min(total.saturating_sub(p.k + 1));
+    if m == 0 {
+        return Ok(Vec::new());
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(p.seed);
+    let picks = sample(&mut rng, total, m).into_vec();
+    let addrs: Vec<u64> = picks.iter().map(|&i| addr_of(views, i)).collect();
+    let d = layout.dim;
+    let mut qs = Vec::with_capacity(m * d);
+    for &a in &addrs {
+        qs.extend(query_vector(model, layout, views, a)?.unit);
+    }
+    let near = super::truth::nearest(views, &qs, d, layout.metric, p.k + MAX_HELD + 1)?;
+    let mut out = Vec::with_capacity(m);
+    for (a, list) in addrs.into_iter().zip(near) {
+        let held: Vec<u64> = list
+            .iter()
+            .filter(|c| c.addr == a || to_distance(layout.metric, c.dist) < p.holdout_radius)
+            .map(|c| c.addr)
+            .collect();
+        if held.len() > MAX_HELD {
+            continue;
+        }
+        let truth: HashSet<u64> = list.iter().filter(|c| !held.contains(&c.addr)).take(p.k).map(|c| c.addr).collect();
+        if truth.len() == p.k {
+            out.push(Sample { addr: a, held, truth });
+        }
+    }
+    Ok(out)
+}
+
+/// The address of the `i`-th row over `views`.
+fn addr_of(views: &[SegView<'_>], mut i: usize) -> u64 {
+    for (vi, v) in views.iter().enumerate() {
+        if i < v.rows {
+            return Cand::addr(vi, i);
+        }
+        i -= v.rows;
+    }
+    0
+}
+
+/// The stored vector at `addr` prepared as a query.
+fn query_vector(model: &IndexModel, layout: &Layout, views: &[SegView<'_>], addr: u64) -> Result<PreparedQuery, StorageError> {
+    let c = Cand { dist: 0.0, addr };
+    let mut x = Vec::with_capacity(layout.dim);
+    views[c.source()].seg.vector(c.offset(), &mut x)?;
+    PreparedQuery::new(&x, layout, Some(model), "vector").map_err(|e| StorageError::corrupt("tuning sample", e.to_string()))
+}
+
+/// Hits and scanned rows of every grid point for one sample query (see the module docs).
+fn evaluate(model: &IndexModel, layout: &Layout, views: &[SegView<'_>], s: &Sample, grid: &[(usize, usize, usize)], k: usize) -> Result<GridRun, StorageError> {
+    let q = query_vector(model, layout, views, s.addr)?;
+    let qc = q.codes.clone().expect("prepared with a model");
+    let empty = roaring::RoaringBitmap::new();
+    let all = RowSet::All;
+    let rows: Vec<ViewRows<'_>> = views.iter().map(|_| ViewRows { set: &all, deleted: &empty, gathered: None }).collect();
+    let ctx = QueryCtx { model, q: &q, qc: &qc, views, rows: &rows, bands: &layout.bands };
+    let order = ctx.probe_order(grid.last().map_or(1, |g| g.0));
+    let max1 = KEEP1[KEEP1.len() - 1];
+    let mut sorted1: Vec<Cand> = Vec::new();
+    let mut mids: std::collections::HashMap<u64, f32> = Default::default();
+    let mut exact: std::collections::HashMap<u64, f32> = Default::default();
+    let (mut probed, mut scanned) = (0usize, 0usize);
+    let mut out = Vec::with_capacity(grid.len());
+    let mut dots = Vec::new();
+    let mut i = 0;
+    while i < grid.len() {
+        let np = grid[i].0;
+        let mut fresh = Vec::new();
+        for &p in &order[probed..np.min(order.len())] {
+            for &(vi, a, b) in &ctx.ranges(Some(&[p])) {
+                let v = &views[vi];
+                let codes = v.codes.as_ref().ok_or_else(|| StorageError::corrupt("tuning", "segment without codes"))?;
+                dots.resize((b - a) as usize, 0);
+                (crate::kernels::get().dot_i8_rows)(&qc.coarse.codes, codes.range(a as usize, b as usize)?, &mut dots);
+                for (j, &d) in dots.iter().enumerate() {
+                    let addr = Cand::addr(vi, a as usize + j);
+                    if !s.held.contains(&addr) {
+                        fresh.push(Cand { dist: ctx.int8_score(v, a as usize + j, d)?, addr });
+                    }
+                }
+                scanned += (b - a) as usize;
+            }
+        }
+        probed = np.min(order.len());
+        merge_sorted(&mut sorted1, &mut fresh, max1);
+        while i < grid.len() && grid[i].0 == np {
+            let k1 = grid[i].1;
+            let prefix = &sorted1[..k1.min(sorted1.len())];
+            let mut by_mid: Vec<Cand> = prefix
+                .iter()
+                .map(|c| Ok(Cand { dist: cached(&mut mids, c.addr, || ctx.mid_score(c.source(), c.offset()))?, addr: c.addr }))
+                .collect::<Result<_, StorageError>>()?;
+            by_mid.sort_unstable();
+            while i < grid.len() && grid[i].0 == np && grid[i].1 == k1 {
+                let k2 = grid[i].2;
+                let mut fin: Vec<Cand> = by_mid[..k2.min(by_mid.len())]
+                    .iter()
+                    .map(|c| {
+                        let sc = cached(&mut exact, c.addr, || ctx.prefix_score(c.source(), c.offset(), layout.bands.len()))?;
+                        Ok(Cand { dist: to_distance(q.metric, sc), addr: c.addr })
+                    })
+                    .collect::<Result<_, StorageError>>()?;
+                fin.sort_unstable();
+                let hits = fin.iter().take(k).filter(|c| s.truth.contains(&c.addr)).count();
+                out.push((hits, scanned));
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn cached(m: &mut std::collections::HashMap<u64, f32>, addr: u64, f: impl FnOnce() -> Result<f32, StorageError>) -> Result<f32, StorageError> {
+    if let Some(&v) = m.get(&addr) {
+        return Ok(v);
+    }
+    let v = f()?;
+    m.insert(addr, v);
+    Ok(v)
+}
+
+/// Merges the candidates in `fresh` (any order; emptied) into the sorted `best`, keeping the
+/// best `keep`.
+fn merge_sorted(best: &mut Vec<Cand>, fresh: &mut Vec<Cand>, keep: usize) {
+    if fresh.len() > keep {
+        fresh.select_nth_unstable(keep - 1);
+        fresh.truncate(keep);
+    }
+    fresh.sort_unstable();
+    let old = std::mem::take(best);
+    let (mut a, mut b) = (old.into_iter().peekable(), fresh.drain(..).peekable());
+    while best.len() < keep {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x <= y => a.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => None,
+        };
+        match next {
+            Some(c) => best.push(c),
+            None => break,
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _metric_is_used(m: Metric) -> Metric {
+    m
+}

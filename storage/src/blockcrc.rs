@@ -1,0 +1,179 @@
+//! Block checksums verified lazily, on first touch.
+//!
+//! Large data (a sidecar's code sections, the vector values inside a segment's Parquet file) is
+//! checksummed in blocks of [`BLOCK`] bytes: the CRC-32 of every block is stored when the file is
+//! written. Opening a file checks none of them, so opening costs nothing proportional to the
+//! data; the first read of a range verifies the blocks it covers and remembers them in a bit set,
+//! so every later read of those bytes costs one relaxed atomic load per block. `check()` verifies
+//! every block.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Bytes per checksummed block (64 KiB).
+pub const BLOCK: usize = 1 << BLOCK_LOG2;
+/// `log2(BLOCK)`.
+pub const BLOCK_LOG2: u32 = 16;
+
+/// Number of blocks covering `len` bytes.
+pub fn blocks(len: usize) -> usize {
+    len.div_ceil(BLOCK)
+}
+
+/// CRC-32 of each block of `data`, appended to `out`.
+pub fn checksums(data: &[u8], out: &mut Vec<u32>) {
+    out.extend(data.chunks(BLOCK).map(crc32fast::hash));
+}
+
+/// A block whose bytes do not match their stored checksum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadBlock {
+    /// Index of the block in the checksum table.
+    pub block: usize,
+    /// Checksum stored when the file was written.
+    pub stored: u32,
+    /// Checksum of the bytes read.
+    pub computed: u32,
+}
+
+/// Which blocks of a checksum table have been verified.
+#[derive(Debug)]
+pub struct Verified {
+    bits: Vec<AtomicU64>,
+}
+
+impl Verified {
+    /// A set of `blocks` unverified blocks.
+    pub fn new(blocks: usize) -> Verified {
+        Verified {
+            bits: (0..blocks.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    #[inline]
+    fn is_set(&self, b: usize) -> bool {
+        self.bits
+            .get(b / 64)
+            .is_some_and(|w| w.load(Ordering::Relaxed) & (1 << (b % 64)) != 0)
+    }
+
+    #[inline]
+    fn set(&self, b: usize) {
+        if let Some(w) = self.bits.get(b / 64) {
+            w.fetch_or(1 << (b % 64), Ordering::Relaxed);
+        }
+    }
+
+    /// Verifies the blocks of `region` (a run of bytes checksummed from its start, whose first
+    /// block is entry `first` of `crcs`) that overlap bytes `range` of the region. Blocks already
+    /// verified are skipped.
+    #[inline]
+    pub fn ensure(
+        &self,
+        crcs: &[u32],
+        first: usize,
+        region: &[u8],
+        range: std::ops::Range<usize>,
+    ) -> Result<(), BadBlock> {
+        if range.is_empty() {
+            return Ok(());
+        }
+        let (a, b) = (range.start >> BLOCK_LOG2, (range.end - 1) >> BLOCK_LOG2);
+        for blk in a..=b {
+            if !self.is_set(first + blk) {
+                self.check(crcs, first, region, blk)?;
+            }
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn check(&self, crcs: &[u32], first: usize, region: &[u8], blk: usize) -> Result<(), BadBlock> {
+        let start = blk << BLOCK_LOG2;
+        let bytes = &region[start.min(region.len())..(start + BLOCK).min(region.len())];
+        let computed = crc32fast::hash(bytes);
+        let stored = crcs.get(first + blk).copied().unwrap_or(!computed);
+        if stored != computed {
+            return Err(BadBlock {
+                block: first + blk,
+                stored,
+                computed,
+            });
+        }
+        self.set(first + blk);
+        Ok(())
+    }
+
+    /// Verifies every block of `region` (whatever was verified before).
+    pub fn ensure_all(&self, crcs: &[u32], first: usize, region: &[u8]) -> Result<(), BadBlock> {
+        for blk in 0..blocks(region.len()) {
+            self.check(crcs, first, region, blk)?;
+        }
+        Ok(())
+    }
+}
+
+/// Incremental block checksums of bytes written in order.
+#[derive(Debug, Default)]
+pub struct BlockHasher {
+    crc: crc32fast::Hasher,
+    fill: usize,
+    /// CRCs of the completed blocks.
+    pub crcs: Vec<u32>,
+}
+
+impl BlockHasher {
+    /// Adds bytes.
+    pub fn update(&mut self, mut b: &[u8]) {
+        while !b.is_empty() {
+            let n = (BLOCK - self.fill).min(b.len());
+            self.crc.update(&b[..n]);
+            self.fill += n;
+            b = &b[n..];
+            if self.fill == BLOCK {
+                let done = std::mem::take(&mut self.crc);
+                self.crcs.push(done.finalize());
+                self.fill = 0;
+            }
+        }
+    }
+
+    /// Ends the last (partial) block and returns every block's CRC.
+    pub fn finish(mut self) -> Vec<u32> {
+        if self.fill > 0 {
+            self.crcs.push(self.crc.finalize());
+        }
+        self.crcs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hasher_matches_one_shot() {
+        let data: Vec<u8> = (0..(3 * BLOCK + 123)).map(|i| (i * 31 % 251) as u8).collect();
+        let mut want = Vec::new();
+        checksums(&data, &mut want);
+        let mut h = BlockHasher::default();
+        for piece in data.chunks(7777) {
+            h.update(piece);
+        }
+        assert_eq!(h.finish(), want);
+    }
+
+    #[test]
+    fn ensure_detects_a_flip_once_touched() {
+        let mut data: Vec<u8> = vec![7; 2 * BLOCK + 10];
+        let mut crcs = Vec::new();
+        checksums(&data, &mut crcs);
+        let v = Verified::new(crcs.len());
+        assert!(v.ensure(&crcs, 0, &data, 0..10).is_ok());
+        data[BLOCK + 5] ^= 1;
+        // block 0 was verified and is not re-read; block 1 is read on first touch and fails
+        assert!(v.ensure(&crcs, 0, &data, 0..BLOCK).is_ok());
+        let e = v.ensure(&crcs, 0, &data, BLOCK..BLOCK + 1).unwrap_err();
+        assert_eq!(e.block, 1);
+        assert!(v.ensure_all(&crcs, 0, &data).is_err());
+    }
+}

@@ -1,0 +1,342 @@
+//! Reading a segment: ids and keys from the sidecar, vector values straight from the mapped
+//! Parquet pages, other columns decoded by row group.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+
+use super::pq::{fsl, join_bands};
+use super::Segment;
+use crate::error::{Result, StorageError};
+use crate::sections;
+
+/// Bytes of decoded (column, row group) pieces a segment keeps for result materialization.
+const PIECE_BYTES: usize = 32 << 20;
+
+/// A small LRU of decoded (column, row group) arrays.
+#[derive(Default)]
+pub(super) struct PieceCache {
+    items: VecDeque<((usize, usize), ArrayRef)>,
+    bytes: usize,
+}
+
+impl PieceCache {
+    fn get(&mut self, key: (usize, usize)) -> Option<ArrayRef> {
+        let pos = self.items.iter().position(|(k, _)| *k == key)?;
+        let item = self.items.remove(pos)?;
+        let a = item.1.clone();
+        self.items.push_front(item);
+        Some(a)
+    }
+
+    fn put(&mut self, key: (usize, usize), a: ArrayRef) {
+        self.bytes += a.get_array_memory_size();
+        self.items.push_front((key, a));
+        while self.bytes > PIECE_BYTES && self.items.len() > 1 {
+            if let Some((_, old)) = self.items.pop_back() {
+                self.bytes -= old.get_array_memory_size();
+            }
+        }
+    }
+}
+
+impl Segment {
+    fn pq_err(&self, e: parquet::errors::ParquetError) -> StorageError {
+        StorageError::parquet(&self.parquet_path, e)
+    }
+
+    fn out_of_range(&self, off: usize) -> StorageError {
+        StorageError::corrupt(
+            format!("segment {}", self.meta.id),
+            format!("row {off} out of range ({} rows)", self.rows()),
+        )
+    }
+
+    /// Stable row id of row `off`.
+    pub fn rowid(&self, off: usize) -> Result<u64> {
+        let (ids, raw) = self.raw_section::<u64>(sections::ROWIDS)?;
+        let v = *ids.get(off).ok_or_else(|| self.out_of_range(off))?;
+        self.sidecar.verify(&raw, off * 8..off * 8 + 8)?;
+        Ok(v)
+    }
+
+    /// Every row id, by offset (verifies the whole section).
+    pub fn rowids(&self) -> Result<&[u64]> {
+        self.sidecar.typed::<u64>(sections::ROWIDS, self.rows())
+    }
+
+    /// Primary key of row `off`.
+    pub fn pk(&self, off: usize) -> Result<i64> {
+        let (pks, raw) = self.raw_section::<i64>(sections::PKS)?;
+        let v = *pks.get(off).ok_or_else(|| self.out_of_range(off))?;
+        self.sidecar.verify(&raw, off * 8..off * 8 + 8)?;
+        Ok(v)
+    }
+
+    /// Every primary key, by offset (verifies the whole section).
+    pub fn pks(&self) -> Result<&[i64]> {
+        self.sidecar.typed::<i64>(sections::PKS, self.rows())
+    }
+
+    /// The offsets holding primary key `key` (several when rows with it were deleted and
+    /// re-added within the segment's history; callers skip deleted offsets).
+    pub fn find_pk(&self, key: i64) -> Result<Vec<u32>> {
+        let (order, oraw) = self.raw_section::<u32>(sections::PK_ORDER)?;
+        let key_at = |i: usize| -> Result<i64> {
+            self.sidecar.verify(&oraw, i * 4..i * 4 + 4)?;
+            let off = order[i] as usize;
+            self.pk(off)
+        };
+        // first position whose key is >= `key`
+        let (mut lo, mut hi) = (0usize, order.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if key_at(mid)? < key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut out = Vec::new();
+        while lo < order.len() && key_at(lo)? == key {
+            out.push(order[lo]);
+            lo += 1;
+        }
+        Ok(out)
+    }
+
+    /// The smallest and largest primary key (None when empty).
+    pub fn pk_range(&self) -> Result<Option<(i64, i64)>> {
+        let (order, raw) = self.raw_section::<u32>(sections::PK_ORDER)?;
+        let (Some(&a), Some(&b)) = (order.first(), order.last()) else {
+            return Ok(None);
+        };
+        self.sidecar.verify(&raw, 0..4)?;
+        self.sidecar.verify(&raw, (order.len() - 1) * 4..order.len() * 4)?;
+        Ok(Some((self.pk(a as usize)?, self.pk(b as usize)?)))
+    }
+
+    /// Whether key `key` lies within the segment's key range (a cheap test before
+    /// [`Segment::find_pk`]).
+    pub fn may_hold_pk(&self, key: i64) -> Result<bool> {
+        let b = match self.pk_bounds.get() {
+            Some(b) => *b,
+            None => {
+                let b = self.pk_range()?;
+                *self.pk_bounds.get_or_init(|| b)
+            }
+        };
+        Ok(b.is_some_and(|(lo, hi)| lo <= key && key <= hi))
+    }
+
+    /// The key index: row offsets ordered by (key, offset), verified.
+    pub fn pk_order(&self) -> Result<&[u32]> {
+        self.sidecar.typed::<u32>(sections::PK_ORDER, self.rows())
+    }
+
+    /// The little-endian `f32` values of band `b` of rows `[g start, g end)` of row group `g`
+    /// (`rows x width x 4` bytes, not necessarily 4-byte aligned), verified.
+    pub fn band_region(&self, b: usize, g: usize) -> Result<&[u8]> {
+        let (s, e) = self.bands[b];
+        let (a, z) = self.group_range(g);
+        let start = self.band_pages[g * self.bands.len() + b] as usize;
+        let len = (z - a) * (e - s) * 4;
+        self.parquet.ensure(start, len).map_err(|e| self.pq_err(e))?;
+        Ok(&self.parquet.bytes[start..start + len])
+    }
+
+    /// The little-endian `f32` values of band `b` of row `off` (`width x 4` bytes), verified.
+    #[inline]
+    pub fn band_row(&self, b: usize, off: usize) -> Result<&[u8]> {
+        let (s, e) = self.bands[b];
+        let w = (e - s) * 4;
+        let g = off / self.group_rows;
+        let page = *self
+            .band_pages
+            .get(g * self.bands.len() + b)
+            .ok_or_else(|| self.out_of_range(off))? as usize;
+        let start = page + (off - g * self.group_rows) * w;
+        self.parquet.ensure(start, w).map_err(|e| self.pq_err(e))?;
+        Ok(&self.parquet.bytes[start..start + w])
+    }
+
+    /// The bytes of band `b` of row `off` without verifying them (for prefetching only).
+    #[inline]
+    pub fn band_row_unverified(&self, b: usize, off: usize) -> Option<&[u8]> {
+        let (s, e) = *self.bands.get(b)?;
+        let w = (e - s) * 4;
+        let g = off / self.group_rows;
+        let page = *self.band_pages.get(g * self.bands.len() + b)? as usize;
+        let start = page + (off - g * self.group_rows) * w;
+        self.parquet.bytes.get(start..start + w)
+    }
+
+    /// The full vector of row `off`, as stored by the user.
+    pub fn vector(&self, off: usize, out: &mut Vec<f32>) -> Result<()> {
+        for b in 0..self.bands.len() {
+            out.extend(
+                self.band_row(b, off)?
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            );
+        }
+        Ok(())
+    }
+
+    /// User column `idx` (schema order) of every row, decoded on first use and kept.
+    pub fn column(&self, idx: usize) -> Result<ArrayRef> {
+        if let Some(c) = self.columns[idx].get() {
+            return Ok(c.clone());
+        }
+        let c = if idx == self.vector_index {
+            self.vectors(&(0..self.rows() as u32).collect::<Vec<_>>())?
+        } else {
+            let parts: Vec<ArrayRef> = (0..self.row_groups())
+                .map(|g| self.piece(idx, g, false))
+                .collect::<Result<_>>()?;
+            concat(&parts)?
+        };
+        if c.len() != self.rows() {
+            return Err(StorageError::corrupt(
+                self.parquet_path.display().to_string(),
+                "column length differs from the manifest's row count",
+            ));
+        }
+        Ok(self.columns[idx].get_or_init(|| c).clone())
+    }
+
+    /// Values of user column `idx` at `offsets` (any order, repeats allowed), reading only the
+    /// row groups they fall in.
+    pub fn take(&self, idx: usize, offsets: &[u32]) -> Result<ArrayRef> {
+        if idx == self.vector_index {
+            return self.vectors(offsets);
+        }
+        if let Some(c) = self.columns[idx].get() {
+            return Ok(arrow_select::take::take(c, &UInt32Array::from(offsets.to_vec()), None)?);
+        }
+        let mut groups: Vec<usize> = offsets.iter().map(|&o| o as usize / self.group_rows).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        let pieces: Vec<ArrayRef> = groups
+            .iter()
+            .map(|&g| self.piece(idx, g, true))
+            .collect::<Result<_>>()?;
+        let mut starts = Vec::with_capacity(groups.len());
+        let mut acc = 0u32;
+        for p in &pieces {
+            starts.push(acc);
+            acc += p.len() as u32;
+        }
+        let idx: Vec<u32> = offsets
+            .iter()
+            .map(|&o| {
+                let g = o as usize / self.group_rows;
+                let i = groups.binary_search(&g).unwrap_or(0);
+                starts[i] + (o - (g * self.group_rows) as u32)
+            })
+            .collect();
+        let all = concat(&pieces)?;
+        Ok(arrow_select::take::take(&all, &UInt32Array::from(idx), None)?)
+    }
+
+    fn vectors(&self, offsets: &[u32]) -> Result<ArrayRef> {
+        let mut out = Vec::with_capacity(offsets.len() * self.dim);
+        for &o in offsets {
+            if o as usize >= self.rows() {
+                return Err(self.out_of_range(o as usize));
+            }
+            self.vector(o as usize, &mut out)?;
+        }
+        Ok(fsl(out, self.dim))
+    }
+
+    /// User column `idx` of the rows of row group `g` (not cached: for streaming passes).
+    pub fn column_group(&self, idx: usize, g: usize) -> Result<ArrayRef> {
+        if idx == self.vector_index {
+            let (a, z) = self.group_range(g);
+            return self.vectors(&(a as u32..z as u32).collect::<Vec<_>>());
+        }
+        self.piece(idx, g, false)
+    }
+
+    /// Column `idx` of row group `g`, from the piece cache when `cache`.
+    fn piece(&self, idx: usize, g: usize, cache: bool) -> Result<ArrayRef> {
+        let lock = || self.pieces.lock().unwrap_or_else(|e| e.into_inner());
+        if cache {
+            if let Some(a) = lock().get((idx, g)) {
+                return Ok(a);
+            }
+        }
+        let b = self.read_groups(&[g], Some(&self.roots[idx]))?;
+        let a = match b.as_slice() {
+            [one] => one.column(0).clone(),
+            many => concat(&many.iter().map(|b| b.column(0).clone()).collect::<Vec<_>>())?,
+        };
+        if cache {
+            lock().put((idx, g), a.clone());
+        }
+        Ok(a)
+    }
+
+    fn read_groups(&self, groups: &[usize], roots: Option<&[usize]>) -> Result<Vec<RecordBatch>> {
+        let mut b = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            self.parquet.clone(),
+            self.reader_meta.clone(),
+        )
+        .with_row_groups(groups.to_vec())
+        .with_batch_size(self.group_rows.max(1));
+        if let Some(r) = roots {
+            let mask = ProjectionMask::roots(self.reader_meta.parquet_schema(), r.iter().copied());
+            b = b.with_projection(mask);
+        }
+        let reader = b.build().map_err(|e| self.pq_err(e))?;
+        reader
+            .map(|r| r.map_err(|e| StorageError::Arrow(e)))
+            .collect()
+    }
+
+    /// Every row of row group `g`: user columns in the table's canonical schema (the vector
+    /// joined from its bands) and the row ids. For streaming whole segments (compaction).
+    pub fn read_group(&self, g: usize) -> Result<(RecordBatch, Vec<u64>)> {
+        let parts = self.read_groups(&[g], None)?;
+        let (a, z) = self.group_range(g);
+        let rows = z - a;
+        let schema = self.schema.clone();
+        let mut merged: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+        let cols = |j: usize| -> Result<ArrayRef> {
+            concat(&parts.iter().map(|p| p.column(j).clone()).collect::<Vec<_>>())
+        };
+        for (i, r) in self.roots.iter().enumerate() {
+            if i == self.vector_index {
+                let bands: Vec<ArrayRef> = r.iter().map(|&j| cols(j)).collect::<Result<_>>()?;
+                merged.push(join_bands(&bands, rows, self.dim));
+            } else {
+                merged.push(cols(r[0])?);
+            }
+        }
+        let batch = RecordBatch::try_new(schema, merged)?;
+        if batch.num_rows() != rows {
+            return Err(self.out_of_range(z));
+        }
+        let ids = self.rowids()?[a..z].to_vec();
+        Ok((batch, ids))
+    }
+}
+
+fn concat(parts: &[ArrayRef]) -> Result<ArrayRef> {
+    if parts.len() == 1 {
+        return Ok(parts[0].clone());
+    }
+    let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+    Ok(arrow_select::concat::concat(&refs)?)
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn f<T: Send + Sync>() {}
+    f::<Segment>();
+    f::<Arc<Segment>>();
+}
