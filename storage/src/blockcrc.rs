@@ -45,7 +45,9 @@ impl Verified {
     /// A set of `blocks` unverified blocks.
     pub fn new(blocks: usize) -> Verified {
         Verified {
-            bits: (0..blocks.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            bits: (0..blocks.div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
         }
     }
 
@@ -152,7 +154,9 @@ mod tests {
 
     #[test]
     fn hasher_matches_one_shot() {
-        let data: Vec<u8> = (0..(3 * BLOCK + 123)).map(|i| (i * 31 % 251) as u8).collect();
+        let data: Vec<u8> = (0..(3 * BLOCK + 123))
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
         let mut want = Vec::new();
         checksums(&data, &mut want);
         let mut h = BlockHasher::default();

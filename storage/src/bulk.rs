@@ -78,14 +78,17 @@ impl BulkLoad<'_, '_> {
             .column(def.schema.pk_index())
             .as_primitive::<Int64Type>()
             .values();
+        // a refused batch leaves nothing behind (ON_ERROR 'skip' retries its rows one by one)
+        let mut mine = HashSet::with_capacity(pks.len());
         for &k in pks.iter() {
-            if !self.buffered_keys.insert(k) {
+            if self.buffered_keys.contains(&k) || !mine.insert(k) {
                 return Err(InputError::DuplicateKey(k).into());
             }
         }
         if let Some(i) = self.writer.locate(pks)?.iter().position(Option::is_some) {
             return Err(InputError::DuplicateKey(pks[i]).into());
         }
+        self.buffered_keys.extend(mine);
         let n = batch.num_rows();
         self.buffered += n;
         self.buffered_bytes += batch.get_array_memory_size();
@@ -114,7 +117,6 @@ impl BulkLoad<'_, '_> {
         Ok(Some((batch, (first..self.next_rowid).collect())))
     }
 
-
     /// Records a finished segment of this load.
     pub fn written(&mut self, meta: SegmentMeta) -> Result<()> {
         let t = &self.writer.table;
@@ -138,7 +140,12 @@ impl BulkLoad<'_, '_> {
 
     /// The index version the table uses (segments must be encoded under it).
     pub fn index_version(&self) -> u64 {
-        self.writer.snapshot().manifest.index.as_ref().map_or(0, |r| r.version)
+        self.writer
+            .snapshot()
+            .manifest
+            .index
+            .as_ref()
+            .map_or(0, |r| r.version)
     }
 
     /// The commit of every written segment; the buffer must have been taken and written.

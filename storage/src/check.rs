@@ -31,7 +31,9 @@ pub fn check_table(db: &DB, t: &TableStore) -> Result<Vec<String>> {
             ));
         }
         if d.max().is_some_and(|m| m as usize >= s.rows()) {
-            problems.push(format!("table {name}: segment {id}: deletion bitmap beyond its rows"));
+            problems.push(format!(
+                "table {name}: segment {id}: deletion bitmap beyond its rows"
+            ));
         }
     }
     if let Some(ix) = &v.index {
@@ -58,7 +60,10 @@ pub fn check_table(db: &DB, t: &TableStore) -> Result<Vec<String>> {
 fn live_mem_rows(v: &TableVersion) -> HashMap<u64, i64> {
     let mut out = HashMap::new();
     for c in v.mem.chunks() {
-        let pks = c.batch.column(v.def.schema.pk_index()).as_primitive::<Int64Type>();
+        let pks = c
+            .batch
+            .column(v.def.schema.pk_index())
+            .as_primitive::<Int64Type>();
         for (r, &rowid) in c.rowids.iter().enumerate() {
             if !v.mem.is_dead(rowid) {
                 out.insert(rowid, pks.value(r));
@@ -117,8 +122,14 @@ fn check_keys(v: &TableVersion, mem_rows: &HashMap<u64, i64>) -> Result<Vec<Stri
     let mut views = Vec::new();
     for (s, d) in v.segments.iter().zip(&v.deletes) {
         let (order, pks) = (s.pk_order()?, s.pks()?);
-        if order.windows(2).any(|w| pks[w[0] as usize] > pks[w[1] as usize]) {
-            problems.push(format!("table {name}: segment {}: key index not sorted", s.meta().id));
+        if order
+            .windows(2)
+            .any(|w| pks[w[0] as usize] > pks[w[1] as usize])
+        {
+            problems.push(format!(
+                "table {name}: segment {}: key index not sorted",
+                s.meta().id
+            ));
         }
         let live: Vec<i64> = order
             .iter()
@@ -139,7 +150,9 @@ fn check_keys(v: &TableVersion, mem_rows: &HashMap<u64, i64>) -> Result<Vec<Stri
     let mut last = None;
     while let Some(Reverse((k, s, i))) = heap.pop() {
         if last == Some(k) {
-            problems.push(format!("table {name}: id {k} is held by more than one live row"));
+            problems.push(format!(
+                "table {name}: id {k} is held by more than one live row"
+            ));
         }
         last = Some(k);
         if let Some(&next) = views[s].get(i + 1) {
@@ -155,6 +168,9 @@ type KeyValue = (Box<[u8]>, Box<[u8]>);
 fn prefix_iter<'a>(db: &'a DB, prefix: &[u8]) -> impl Iterator<Item = Result<KeyValue>> + 'a {
     let mut ro = rocksdb::ReadOptions::default();
     ro.set_iterate_upper_bound(keys::prefix_end(prefix));
-    db.iterator_opt(rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward), ro)
-        .map(|r| r.map_err(Into::into))
+    db.iterator_opt(
+        rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
+        ro,
+    )
+    .map(|r| r.map_err(Into::into))
 }

@@ -99,7 +99,10 @@ impl Writer<'_> {
             fit_rows,
         };
         self.state.next_index_version += 1;
-        let secs: Vec<Section> = sections.iter().map(|(t, b)| Section { tag: *t, bytes: b }).collect();
+        let secs: Vec<Section> = sections
+            .iter()
+            .map(|(t, b)| Section { tag: *t, bytes: b })
+            .collect();
         container::write(&self.table.dir.join(r.file_name()), FileKind::Index, &secs)?;
         Ok(r)
     }
@@ -148,14 +151,21 @@ impl Writer<'_> {
         }
         m.segments.retain(|s| !c.remove.contains(&s.id));
         for meta in &c.add {
-            segments.push(Arc::new(Segment::open(&self.table.dir, meta, &v.def.schema)?));
+            segments.push(Arc::new(Segment::open(
+                &self.table.dir,
+                meta,
+                &v.def.schema,
+            )?));
             deletes.push(Arc::new(RoaringBitmap::new()));
             m.segments.push(meta.clone());
         }
         if let Some(s) = m.segments.iter().find(|s| s.index_version != expected) {
             return Err(StorageError::corrupt(
                 format!("segment {}", s.id),
-                format!("encoded with index {} but the table uses {expected}", s.index_version),
+                format!(
+                    "encoded with index {} but the table uses {expected}",
+                    s.index_version
+                ),
             ));
         }
         let index = if m.index == v.manifest.index {
@@ -176,7 +186,12 @@ impl Writer<'_> {
         }
         wb.put(keys::manifest(tid), manifest_bytes(&m));
         let keep = m.files();
-        let unlink = v.manifest.files().into_iter().filter(|f| !keep.contains(f)).collect();
+        let unlink = v
+            .manifest
+            .files()
+            .into_iter()
+            .filter(|f| !keep.contains(f))
+            .collect();
         Ok(Prepared {
             next_rowid: c.next_rowid,
             unlink,

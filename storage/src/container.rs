@@ -155,7 +155,10 @@ impl ContainerWriter {
         if s.written + (s.buf.len() + bytes.len()) as u64 > s.len {
             return Err(StorageError::corrupt(
                 self.tmp.display().to_string(),
-                format!("section {} written past its reserved {} bytes", s.tag, s.len),
+                format!(
+                    "section {} written past its reserved {} bytes",
+                    s.tag, s.len
+                ),
             ));
         }
         s.hasher.update(bytes);
@@ -230,8 +233,10 @@ impl ContainerWriter {
             .map_err(|e| StorageError::io(&self.tmp, e))?;
         let len = table_at + footer.len() as u64;
         let file = self.file.take().expect("open until finish");
-        file.set_len(len).map_err(|e| StorageError::io(&self.tmp, e))?;
-        file.sync_all().map_err(|e| StorageError::io(&self.tmp, e))?;
+        file.set_len(len)
+            .map_err(|e| StorageError::io(&self.tmp, e))?;
+        file.sync_all()
+            .map_err(|e| StorageError::io(&self.tmp, e))?;
         drop(file);
         fsutil::rename_durable(&self.tmp, &self.path)?;
         Ok(len)
@@ -345,7 +350,10 @@ impl Container {
             };
             let in_file = entry.off >= HEADER_LEN
                 && entry.off.is_multiple_of(ALIGN)
-                && entry.off.checked_add(entry.len).is_some_and(|end| end <= table_at);
+                && entry
+                    .off
+                    .checked_add(entry.len)
+                    .is_some_and(|end| end <= table_at);
             let in_table = entry
                 .first_block
                 .checked_add(blockcrc::blocks(entry.len))
@@ -477,7 +485,11 @@ impl Container {
     /// Verifies every block of every section, and that the padding between sections is zero
     /// (so no byte of the file escapes `check()`).
     pub fn verify_all(&self) -> Result<()> {
-        let mut spans: Vec<(usize, usize)> = self.sections.iter().map(|e| (e.off, e.off + e.len)).collect();
+        let mut spans: Vec<(usize, usize)> = self
+            .sections
+            .iter()
+            .map(|e| (e.off, e.off + e.len))
+            .collect();
         spans.sort_unstable();
         let table_at = self.crc_at - self.sections.len() * ENTRY_LEN;
         let mut at = HEADER_LEN;

@@ -80,6 +80,16 @@ pub enum StorageError {
         /// What is wrong with it.
         reason: String,
     },
+    /// An earlier write of the table failed in a way that leaves its outcome unknown (RocksDB
+    /// may or may not have applied it): the table refuses writes until the database is
+    /// reopened, which settles it.
+    #[error("table {table}: an earlier write failed ({reason}) and its outcome is unknown; reopen the database")]
+    Poisoned {
+        /// The table.
+        table: String,
+        /// The failure.
+        reason: String,
+    },
     /// The table was dropped (possibly while this operation waited for its writer lock).
     #[error("table {0} does not exist (it was dropped)")]
     Dropped(String),

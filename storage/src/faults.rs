@@ -3,7 +3,7 @@
 //! needing a broken disk). Compiled only for this crate's tests and with the `fault-injection`
 //! feature; release builds have no such hooks.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::cell::Cell;
 
 use crate::error::{Result, StorageError};
 
@@ -15,24 +15,24 @@ pub enum Point {
     CommitWrite = 1,
 }
 
-static ARMED: AtomicU32 = AtomicU32::new(0);
+thread_local! {
+    /// Per thread, so that tests running in parallel never trip each other's faults.
+    static ARMED: Cell<u32> = const { Cell::new(0) };
+}
 
-/// Makes the next pass through `p` fail (once).
+/// Makes the next pass through `p` on this thread fail (once).
 pub fn arm(p: Point) {
-    ARMED.store(p as u32, Ordering::SeqCst);
+    ARMED.with(|a| a.set(p as u32));
 }
 
-/// Disarms any pending fault.
+/// Disarms any pending fault of this thread.
 pub fn disarm() {
-    ARMED.store(0, Ordering::SeqCst);
+    ARMED.with(|a| a.set(0));
 }
 
-/// Fails if a fault is armed at `p` (and disarms it).
+/// Fails if a fault is armed at `p` on this thread (and disarms it).
 pub fn check(p: Point) -> Result<()> {
-    if ARMED
-        .compare_exchange(p as u32, 0, Ordering::SeqCst, Ordering::SeqCst)
-        .is_ok()
-    {
+    if ARMED.with(|a| a.replace(0)) == p as u32 {
         return Err(StorageError::io(
             "injected fault",
             std::io::Error::other(format!("fault injected at {p:?}")),

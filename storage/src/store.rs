@@ -48,7 +48,9 @@ impl From<rocksdb::Error> for CatalogError {
 /// RocksDB's lock error, said plainly: another process has the database open.
 fn lock_error(root: &Path, e: rocksdb::Error) -> StorageError {
     let msg = e.to_string();
-    if msg.contains("LOCK") && (msg.contains("lock") || msg.contains("Resource temporarily unavailable")) {
+    if msg.contains("LOCK")
+        && (msg.contains("lock") || msg.contains("Resource temporarily unavailable"))
+    {
         return StorageError::Locked {
             path: root.to_path_buf(),
             pid: lock_holder(&root.join("catalog").join("LOCK")),
@@ -57,18 +59,27 @@ fn lock_error(root: &Path, e: rocksdb::Error) -> StorageError {
     e.into()
 }
 
-/// The process holding an fcntl lock on `file`, if the kernel tells (F_GETLK).
+/// The process holding a lock on `file`, read from `/proc/locks` (by inode). The file itself
+/// is never opened: closing a descriptor of it would drop this process's own fcntl lock.
 fn lock_holder(file: &Path) -> Option<u32> {
-    use std::os::fd::AsRawFd;
-    let f = std::fs::OpenOptions::new().read(true).write(true).open(file).ok()?;
-    // SAFETY: an all-zero flock is a valid value; F_GETLK only writes into it.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = libc::F_WRLCK as i16;
-    fl.l_whence = libc::SEEK_SET as i16;
-    // SAFETY: `f` is an open file descriptor for the call's duration and `fl` is a valid,
-    // writable flock.
-    let r = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GETLK, &mut fl) };
-    (r == 0 && fl.l_type != libc::F_UNLCK as i16 && fl.l_pid > 0).then_some(fl.l_pid as u32)
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(file).ok()?.ino();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    holder_of(&locks, ino)
+}
+
+/// The pid of the first lock on inode `ino` in the text of `/proc/locks`
+/// (`1: POSIX  ADVISORY  WRITE 1234 fd:01:5678 0 EOF`).
+fn holder_of(locks: &str, ino: u64) -> Option<u32> {
+    locks.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let dev_ino = f
+            .iter()
+            .position(|w| w.matches(':').count() == 2 && !w.ends_with(':'))?;
+        let file_ino: u64 = f[dev_ino].rsplit(':').next()?.parse().ok()?;
+        let pid: i64 = f.get(dev_ino.checked_sub(1)?)?.parse().ok()?;
+        (file_ino == ino && pid > 0).then_some(pid as u32)
+    })
 }
 
 /// Checks that `name` is an identifier.
@@ -93,6 +104,9 @@ impl Store {
     /// references (left by a crash during a flush or compaction).
     pub fn open(root: &Path, settings: WriteSettings) -> Result<Store> {
         fsutil::create_dir_durable(&root.join("data"))?;
+        // RocksDB creates its folder without fsyncing the parent: a power cut could lose the
+        // whole catalog of a new database
+        fsutil::create_dir_durable(&root.join("catalog"))?;
         let mut opts = rocksdb::Options::default();
         opts.create_if_missing(true);
         opts.set_keep_log_file_num(4);
@@ -327,5 +341,87 @@ impl Store {
             problems.extend(crate::check::check_table(&self.db, &t)?);
         }
         Ok(problems)
+    }
+}
+
+#[cfg(test)]
+mod lock_tests {
+    use super::*;
+
+    #[test]
+    fn holder_of_reads_proc_locks_lines() {
+        let text = "1: POSIX  ADVISORY  WRITE 4242 fd:01:777 0 EOF\n\
+                    2: -> POSIX  ADVISORY  WRITE 99 fd:01:778 0 EOF\n\
+                    3: OFDLCK ADVISORY  READ  -1 fd:01:779 0 EOF\n";
+        assert_eq!(holder_of(text, 777), Some(4242));
+        assert_eq!(holder_of(text, 778), Some(99));
+        assert_eq!(holder_of(text, 779), None);
+        assert_eq!(holder_of(text, 1), None);
+    }
+
+    /// Defect: explaining a failed open read the lock's holder by opening and closing the
+    /// LOCK file, which drops this process's own fcntl lock on it, so a second open in the same
+    /// process unlocked the database for every other process.
+    #[test]
+    fn a_refused_second_open_keeps_the_first_open_s_lock() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let settings = WriteSettings { sync: false };
+        let _first = Store::open(dir.path(), settings).expect("first open");
+        let err = Store::open(dir.path(), settings)
+            .err()
+            .expect("second open is refused");
+        let msg = err.to_string();
+        assert!(msg.contains("is in use by another process"), "{msg}");
+        let lock = dir.path().join("catalog").join("LOCK");
+        assert_eq!(
+            lock_holder(&lock),
+            Some(std::process::id()),
+            "the first open lost its lock"
+        );
+    }
+
+    /// Defect: a write that queued behind DROP TABLE checked `dropped` before taking the
+    /// writer lock, then committed under the dropped table's keys and returned Ok.
+    #[test]
+    fn write_queued_behind_drop_table_fails() {
+        use crate::schema::{Column, ColumnType, Metric, TableSchema};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path(), WriteSettings { sync: false }).expect("open");
+        let cols = vec![
+            Column {
+                name: "id".into(),
+                ty: ColumnType::Int64,
+            },
+            Column {
+                name: "v".into(),
+                ty: ColumnType::Vector { dim: 4 },
+            },
+        ];
+        for round in 0..30 {
+            let name = format!("t{round}");
+            let schema = TableSchema::new(cols.clone(), "id", None, Metric::L2).expect("schema");
+            let t = store
+                .create_table(&name, schema, Default::default())
+                .expect("create");
+            let held = t.writer().expect("writer");
+            std::thread::scope(|s| {
+                let queued = s.spawn(|| match t.writer() {
+                    // holding the lock: the drop cannot have happened
+                    Ok(_w) => assert!(!t.is_dropped(), "a writer got the lock of a dropped table"),
+                    Err(e) => assert!(matches!(e, StorageError::Dropped(_)), "{e}"),
+                });
+                let dropper = s.spawn(|| store.drop_table(&name).expect("drop"));
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                drop(held);
+                dropper.join().expect("drop thread");
+                queued.join().expect("queued writer");
+            });
+            let p = keys::table_prefix(t.def().id);
+            let mut left = store.db.prefix_iterator(&p).filter_map(|kv| kv.ok());
+            assert!(
+                left.all(|(k, _)| !k.starts_with(&p)),
+                "the dropped table's keys remain"
+            );
+        }
     }
 }

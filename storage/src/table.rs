@@ -91,12 +91,18 @@ pub struct WriterState {
     pub(crate) next_index_version: u64,
     /// Set when a commit's outcome is unknown (the RocksDB write failed): the in-memory state may
     /// disagree with the disk, so writes are refused until the database is reopened.
-    pub(crate) poisoned: bool,
+    /// Why an earlier write left its outcome unknown (the writer then refuses to work).
+    pub(crate) poisoned: Option<String>,
 }
 
 impl TableStore {
     /// Opens a table: manifest, segments (footers only), deletion bitmaps and write-ahead rows.
-    pub(crate) fn open(db: Arc<DB>, dir: PathBuf, def: TableDef, settings: WriteSettings) -> Result<TableStore> {
+    pub(crate) fn open(
+        db: Arc<DB>,
+        dir: PathBuf,
+        def: TableDef,
+        settings: WriteSettings,
+    ) -> Result<TableStore> {
         let tid = def.id;
         let manifest = read_manifest(&db, tid)?;
         let mut segments = Vec::with_capacity(manifest.segments.len());
@@ -121,7 +127,7 @@ impl TableStore {
             next_rowid,
             next_segment_id: manifest.next_segment_id,
             next_index_version: manifest.next_index_version.max(1),
-            poisoned: false,
+            poisoned: None,
         };
         let version = TableVersion {
             def: def.clone(),
@@ -155,7 +161,10 @@ impl TableStore {
 
     /// The current version (a snapshot: it never changes).
     pub fn snapshot(&self) -> Arc<TableVersion> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Whether the table was dropped (handles to it then fail).
@@ -170,11 +179,11 @@ impl TableStore {
         if self.is_dropped() {
             return Err(StorageError::Dropped(self.def.name.clone()));
         }
-        if state.poisoned {
-            return Err(StorageError::corrupt(
-                format!("table {}", self.def.name),
-                "an earlier commit failed with an unknown outcome; reopen the database",
-            ));
+        if let Some(reason) = &state.poisoned {
+            return Err(StorageError::Poisoned {
+                table: self.def.name.clone(),
+                reason: reason.clone(),
+            });
         }
         Ok(Writer { table: self, state })
     }
@@ -211,7 +220,7 @@ impl Writer<'_> {
         let mut o = WriteOptions::default();
         o.set_sync(force_sync || self.table.settings.sync);
         if let Err(e) = self.table.db.write_opt(wb, &o) {
-            self.state.poisoned = true;
+            self.state.poisoned = Some(e.to_string());
             return Err(e.into());
         }
         Ok(())
@@ -233,7 +242,10 @@ pub(crate) fn read_manifest(db: &DB, tid: u64) -> Result<Manifest> {
             key: format!("manifest of table {tid}"),
             source: e,
         }),
-        None => Err(StorageError::corrupt(format!("table {tid}"), "manifest missing")),
+        None => Err(StorageError::corrupt(
+            format!("table {tid}"),
+            "manifest missing",
+        )),
     }
 }
 
@@ -262,9 +274,13 @@ fn load_wal(db: &DB, def: &TableDef) -> Result<(MemTable, u64)> {
     let mut rows = Vec::new();
     let mut ro = rocksdb::ReadOptions::default();
     ro.set_iterate_upper_bound(keys::prefix_end(&prefix));
-    for item in db.iterator_opt(rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward), ro) {
+    for item in db.iterator_opt(
+        rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward),
+        ro,
+    ) {
         let (k, v) = item?;
-        let rowid = keys::suffix_u64(&k).ok_or_else(|| StorageError::corrupt("write-ahead key", "short key"))?;
+        let rowid = keys::suffix_u64(&k)
+            .ok_or_else(|| StorageError::corrupt("write-ahead key", "short key"))?;
         rowids.push(rowid);
         rows.push(v);
     }

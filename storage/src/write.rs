@@ -40,7 +40,10 @@ pub fn locate(db: &rocksdb::DB, v: &TableVersion, pks: &[i64]) -> Result<Vec<Opt
     let mut out = Vec::with_capacity(pks.len());
     for (r, &pk) in db.multi_get(&ks).into_iter().zip(pks) {
         let wal = r?
-            .map(|b| Location::decode(&b).ok_or_else(|| StorageError::corrupt("id index entry", "bad length")))
+            .map(|b| {
+                Location::decode(&b)
+                    .ok_or_else(|| StorageError::corrupt("id index entry", "bad length"))
+            })
             .transpose()?;
         out.push(match wal {
             Some(l) => Some(l),
@@ -121,7 +124,10 @@ impl Writer<'_> {
         wb.put(keys::next_rowid(tid), (first + n as u64).to_le_bytes());
         self.write(wb, false)?;
         self.state.next_rowid = first + n as u64;
-        let mem = v.mem.with_dead(&mem_dead).with_chunk(MemChunk { batch, rowids });
+        let mem = v
+            .mem
+            .with_dead(&mem_dead)
+            .with_chunk(MemChunk { batch, rowids });
         self.publish_with(&v, mem, seg_deletes);
         Ok(n)
     }
@@ -198,7 +204,10 @@ fn stage_removals<'l>(
             let pos = v.segment_pos(l.segment).ok_or_else(|| {
                 StorageError::corrupt(
                     format!("table {}", v.def.name),
-                    format!("a key points at segment {} which is not in the manifest", l.segment),
+                    format!(
+                        "a key points at segment {} which is not in the manifest",
+                        l.segment
+                    ),
                 )
             })?;
             seg.entry(pos)
@@ -207,7 +216,10 @@ fn stage_removals<'l>(
         }
     }
     for (pos, bm) in &seg {
-        wb.put(keys::del(tid, v.segments[*pos].meta().id), deletes_bytes(bm));
+        wb.put(
+            keys::del(tid, v.segments[*pos].meta().id),
+            deletes_bytes(bm),
+        );
     }
     Ok((mem_dead, seg))
 }

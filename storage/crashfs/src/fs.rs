@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 use fuser::{
     AccessFlags, BsdFileFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
     Generation, INodeNo, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request,
-    TimeOrNow, WriteFlags,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow,
+    WriteFlags,
 };
 
 use crate::state::State;
@@ -61,7 +61,11 @@ fn attr(s: &State, ino: u64) -> Res<FileAttr> {
         mtime: n.mtime,
         ctime: n.mtime,
         crtime: n.mtime,
-        kind: if n.dir { FileType::Directory } else { FileType::RegularFile },
+        kind: if n.dir {
+            FileType::Directory
+        } else {
+            FileType::RegularFile
+        },
         perm: n.perm,
         nlink: if n.dir { 2 } else { 1 },
         uid: 0,
@@ -141,7 +145,14 @@ impl CrashFs {
         Ok(())
     }
 
-    fn do_rename(&self, p: INodeNo, name: &OsStr, np: INodeNo, nn: &OsStr, f: RenameFlags) -> Res<()> {
+    fn do_rename(
+        &self,
+        p: INodeNo,
+        name: &OsStr,
+        np: INodeNo,
+        nn: &OsStr,
+        f: RenameFlags,
+    ) -> Res<()> {
         if f.intersects(RenameFlags::RENAME_EXCHANGE | RenameFlags::RENAME_WHITEOUT) {
             return Err(Errno::EINVAL);
         }
@@ -193,7 +204,11 @@ impl CrashFs {
         ];
         for (name, &c) in &n.entries {
             let dir = g.state.nodes.get(&c).is_some_and(|n| n.dir);
-            let kind = if dir { FileType::Directory } else { FileType::RegularFile };
+            let kind = if dir {
+                FileType::Directory
+            } else {
+                FileType::RegularFile
+            };
             list.push((c, kind, name.clone()));
         }
         Ok(list)
@@ -250,7 +265,16 @@ impl Filesystem for CrashFs {
         }
     }
 
-    fn mknod(&self, _r: &Request, p: INodeNo, name: &OsStr, mode: u32, _u: u32, _rdev: u32, reply: ReplyEntry) {
+    fn mknod(
+        &self,
+        _r: &Request,
+        p: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _u: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
         if mode & libc::S_IFMT != libc::S_IFREG {
             return reply.error(Errno::EPERM);
         }
@@ -265,7 +289,16 @@ impl Filesystem for CrashFs {
         entry(reply, r)
     }
 
-    fn create(&self, _r: &Request, p: INodeNo, name: &OsStr, mode: u32, _u: u32, flags: i32, reply: ReplyCreate) {
+    fn create(
+        &self,
+        _r: &Request,
+        p: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _u: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
         match self.do_create(p, name, mode, flags) {
             Ok(a) => reply.created(&TTL, &a, Generation(0), FileHandle(0), FopenFlags::empty()),
             Err(e) => reply.error(e),
@@ -320,15 +353,36 @@ impl Filesystem for CrashFs {
         }
     }
 
-    fn flush(&self, _r: &Request, _ino: INodeNo, _fh: FileHandle, _lo: LockOwner, reply: ReplyEmpty) {
+    fn flush(
+        &self,
+        _r: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lo: LockOwner,
+        reply: ReplyEmpty,
+    ) {
         reply.ok() // close() is not a durability point
     }
 
-    fn fsync(&self, _r: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+    fn fsync(
+        &self,
+        _r: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
         empty(reply, self.do_sync(ino, false))
     }
 
-    fn readdir(&self, _r: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+    fn readdir(
+        &self,
+        _r: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
         let list = match self.listing(ino) {
             Ok(l) => l,
             Err(e) => return reply.error(e),
@@ -341,7 +395,14 @@ impl Filesystem for CrashFs {
         reply.ok();
     }
 
-    fn fsyncdir(&self, _r: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+    fn fsyncdir(
+        &self,
+        _r: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
         empty(reply, self.do_sync(ino, true))
     }
 
@@ -353,7 +414,16 @@ impl Filesystem for CrashFs {
         empty(reply, self.do_remove(parent, name, true))
     }
 
-    fn rename(&self, _r: &Request, p: INodeNo, name: &OsStr, np: INodeNo, nn: &OsStr, f: RenameFlags, reply: ReplyEmpty) {
+    fn rename(
+        &self,
+        _r: &Request,
+        p: INodeNo,
+        name: &OsStr,
+        np: INodeNo,
+        nn: &OsStr,
+        f: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
         empty(reply, self.do_rename(p, name, np, nn, f))
     }
 
@@ -372,7 +442,16 @@ impl Filesystem for CrashFs {
         reply.ok();
     }
 
-    fn fallocate(&self, _r: &Request, ino: INodeNo, _fh: FileHandle, off: u64, len: u64, mode: i32, reply: ReplyEmpty) {
+    fn fallocate(
+        &self,
+        _r: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        off: u64,
+        len: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
         if mode & !libc::FALLOC_FL_KEEP_SIZE != 0 {
             return reply.error(Errno::EOPNOTSUPP);
         }

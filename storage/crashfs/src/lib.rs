@@ -48,8 +48,15 @@ impl Default for Disk {
 impl Disk {
     /// An empty disk without a quota.
     pub fn new() -> Disk {
-        let shared = fs::Shared { state: state::State::new(), epoch: 0, quota: None, syncs: 0 };
-        Disk { shared: Arc::new(Mutex::new(shared)) }
+        let shared = fs::Shared {
+            state: state::State::new(),
+            epoch: 0,
+            quota: None,
+            syncs: 0,
+        };
+        Disk {
+            shared: Arc::new(Mutex::new(shared)),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, fs::Shared> {
@@ -60,11 +67,17 @@ impl Disk {
     /// shows the surviving state.
     pub fn mount(&self, at: &Path) -> io::Result<Mount> {
         let epoch = self.lock().epoch;
-        let fs = fs::CrashFs { shared: self.shared.clone(), epoch };
+        let fs = fs::CrashFs {
+            shared: self.shared.clone(),
+            epoch,
+        };
         let mut cfg = fuser::Config::default();
         cfg.mount_options = vec![MountOption::FSName("crashfs".into())];
         let session = fuser::spawn_mount(fs, at, &cfg)?;
-        Ok(Mount { session: Some(session), path: at.to_path_buf() })
+        Ok(Mount {
+            session: Some(session),
+            path: at.to_path_buf(),
+        })
     }
 
     /// Cuts the power now: everything not made durable is gone (with `tear`, a random prefix of
@@ -112,7 +125,9 @@ impl Mount {
     }
 
     fn close(&mut self) -> io::Result<()> {
-        let Some(s) = self.session.take() else { return Ok(()) };
+        let Some(s) = self.session.take() else {
+            return Ok(());
+        };
         // fuser 0.18's session drop would umount the *path* again, possibly hitting a newer
         // mount there: join it explicitly instead.
         match s.umount_and_join() {
@@ -134,6 +149,9 @@ pub fn lazy_unmount(path: &Path) -> io::Result<()> {
     if st.success() {
         Ok(())
     } else {
-        Err(io::Error::other(format!("umount -l {} failed: {st}", path.display())))
+        Err(io::Error::other(format!(
+            "umount -l {} failed: {st}",
+            path.display()
+        )))
     }
 }

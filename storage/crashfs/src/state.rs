@@ -65,7 +65,11 @@ impl State {
     pub fn new() -> State {
         let mut nodes = HashMap::new();
         nodes.insert(1, Node::new(true, 0o755));
-        State { nodes, next_ino: 2, used: 0 }
+        State {
+            nodes,
+            next_ino: 2,
+            used: 0,
+        }
     }
 
     /// What the machine finds after power loss: durable entries reachable from the root and
@@ -78,7 +82,9 @@ impl State {
             if nodes.contains_key(&ino) {
                 continue;
             }
-            let Some(n) = self.nodes.get(&ino) else { continue };
+            let Some(n) = self.nodes.get(&ino) else {
+                continue;
+            };
             let mut n = n.clone();
             if n.data != n.durable_data {
                 report.files_reverted += 1;
@@ -99,7 +105,11 @@ impl State {
             nodes.insert(ino, n);
         }
         let used = nodes.values().map(|n| n.data.len() as u64).sum();
-        let state = State { nodes, next_ino: self.next_ino, used };
+        let state = State {
+            nodes,
+            next_ino: self.next_ino,
+            used,
+        };
         (state, report)
     }
 
@@ -118,7 +128,8 @@ impl State {
         }
         let ino = self.next_ino;
         self.next_ino += 1;
-        self.nodes.insert(ino, Node::new(dir, (mode & 0o7777) as u16));
+        self.nodes
+            .insert(ino, Node::new(dir, (mode & 0o7777) as u16));
         if let Some(p) = self.nodes.get_mut(&parent) {
             p.entries.insert(name.to_owned(), ino);
         }
@@ -164,7 +175,11 @@ mod tests {
         s.nodes.get_mut(&a).unwrap().data = b"durable".to_vec();
         s.nodes.get_mut(&a).unwrap().durable_data = b"durable".to_vec();
         s.nodes.get_mut(&1).unwrap().durable_entries = s.nodes[&1].entries.clone();
-        s.nodes.get_mut(&a).unwrap().data.extend_from_slice(b"+volatile");
+        s.nodes
+            .get_mut(&a)
+            .unwrap()
+            .data
+            .extend_from_slice(b"+volatile");
         let _b = s.add(1, OsStr::new("b"), false, 0o644).unwrap();
         let (cut, r) = s.power_cut(None);
         assert_eq!(cut.nodes[&1].entries.len(), 1, "b's entry was never synced");

@@ -26,7 +26,10 @@ use crate::manifest::SegmentMeta;
 use crate::schema::TableSchema;
 use crate::sections;
 
-pub use pq::{band_column, fsl, join_bands, parquet_schema, PARQUET_BANDS_KEY, PARQUET_SCHEMA_KEY, ROW_GROUP_ROWS};
+pub use pq::{
+    band_column, fsl, join_bands, parquet_schema, PARQUET_BANDS_KEY, PARQUET_SCHEMA_KEY,
+    ROW_GROUP_ROWS,
+};
 pub use writer::{SegmentSpec, SegmentWriter, SidecarMeta, SIDECAR_LAYOUT};
 
 use pq::VerifiedBytes;
@@ -88,9 +91,8 @@ impl Segment {
             ));
         }
         let sm = read_meta(&sidecar)?;
-        check_meta(&sm, meta, schema).map_err(|r| {
-            StorageError::corrupt(sidecar.path().display().to_string(), r)
-        })?;
+        check_meta(&sm, meta, schema)
+            .map_err(|r| StorageError::corrupt(sidecar.path().display().to_string(), r))?;
         let crcs = sidecar
             .typed::<u32>(sections::PARQUET_CRCS, blockcrc::blocks(bytes.len()))?
             .to_vec();
@@ -113,7 +115,9 @@ impl Segment {
             group_rows: sm.row_group_rows as usize,
             bands: schema.bands(),
             band_pages,
-            columns: (0..schema.columns().len()).map(|_| OnceLock::new()).collect(),
+            columns: (0..schema.columns().len())
+                .map(|_| OnceLock::new())
+                .collect(),
             pieces: Mutex::new(read::PieceCache::default()),
             pk_bounds: OnceLock::new(),
             roots: roots(schema),
@@ -140,7 +144,9 @@ impl Segment {
         }
         let groups = md.num_row_groups();
         if groups != self.band_pages.len() / self.bands.len().max(1) {
-            return Err(bad(format!("{groups} row groups, the sidecar describes another count")));
+            return Err(bad(format!(
+                "{groups} row groups, the sidecar describes another count"
+            )));
         }
         for g in 0..groups {
             let (a, b) = self.group_range(g);
@@ -151,7 +157,9 @@ impl Segment {
                 let start = self.band_pages[g * self.bands.len() + bi];
                 let end = start.checked_add(((b - a) * (e - s) * 4) as u64);
                 if end.is_none_or(|end| end > self.meta.parquet_bytes) {
-                    return Err(bad(format!("band {bi} of row group {g} lies outside the file")));
+                    return Err(bad(format!(
+                        "band {bi} of row group {g} lies outside the file"
+                    )));
                 }
             }
         }

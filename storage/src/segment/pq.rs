@@ -53,7 +53,10 @@ pub fn parquet_schema(schema: &TableSchema) -> SchemaRef {
 }
 
 /// Writer properties of a segment's Parquet file (see the module docs).
-pub fn writer_properties(schema: &TableSchema, meta: Vec<parquet::file::metadata::KeyValue>) -> WriterProperties {
+pub fn writer_properties(
+    schema: &TableSchema,
+    meta: Vec<parquet::file::metadata::KeyValue>,
+) -> WriterProperties {
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("zstd level 1 exists"),

@@ -115,7 +115,8 @@ impl Segment {
             return Ok(None);
         };
         self.sidecar.verify(&raw, 0..4)?;
-        self.sidecar.verify(&raw, (order.len() - 1) * 4..order.len() * 4)?;
+        self.sidecar
+            .verify(&raw, (order.len() - 1) * 4..order.len() * 4)?;
         Ok(Some((self.pk(a as usize)?, self.pk(b as usize)?)))
     }
 
@@ -144,7 +145,9 @@ impl Segment {
         let (a, z) = self.group_range(g);
         let start = self.band_pages[g * self.bands.len() + b] as usize;
         let len = (z - a) * (e - s) * 4;
-        self.parquet.ensure(start, len).map_err(|e| self.pq_err(e))?;
+        self.parquet
+            .ensure(start, len)
+            .map_err(|e| self.pq_err(e))?;
         Ok(&self.parquet.bytes[start..start + len])
     }
 
@@ -215,9 +218,16 @@ impl Segment {
             return self.vectors(offsets);
         }
         if let Some(c) = self.columns[idx].get() {
-            return Ok(arrow_select::take::take(c, &UInt32Array::from(offsets.to_vec()), None)?);
+            return Ok(arrow_select::take::take(
+                c,
+                &UInt32Array::from(offsets.to_vec()),
+                None,
+            )?);
         }
-        let mut groups: Vec<usize> = offsets.iter().map(|&o| o as usize / self.group_rows).collect();
+        let mut groups: Vec<usize> = offsets
+            .iter()
+            .map(|&o| o as usize / self.group_rows)
+            .collect();
         groups.sort_unstable();
         groups.dedup();
         let pieces: Vec<ArrayRef> = groups
@@ -239,7 +249,11 @@ impl Segment {
             })
             .collect();
         let all = concat(&pieces)?;
-        Ok(arrow_select::take::take(&all, &UInt32Array::from(idx), None)?)
+        Ok(arrow_select::take::take(
+            &all,
+            &UInt32Array::from(idx),
+            None,
+        )?)
     }
 
     fn vectors(&self, offsets: &[u32]) -> Result<ArrayRef> {
@@ -293,9 +307,7 @@ impl Segment {
             b = b.with_projection(mask);
         }
         let reader = b.build().map_err(|e| self.pq_err(e))?;
-        reader
-            .map(|r| r.map_err(|e| StorageError::Arrow(e)))
-            .collect()
+        reader.map(|r| r.map_err(StorageError::Arrow)).collect()
     }
 
     /// Every row of row group `g`: user columns in the table's canonical schema (the vector
@@ -307,7 +319,12 @@ impl Segment {
         let schema = self.schema.clone();
         let mut merged: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
         let cols = |j: usize| -> Result<ArrayRef> {
-            concat(&parts.iter().map(|p| p.column(j).clone()).collect::<Vec<_>>())
+            concat(
+                &parts
+                    .iter()
+                    .map(|p| p.column(j).clone())
+                    .collect::<Vec<_>>(),
+            )
         };
         for (i, r) in self.roots.iter().enumerate() {
             if i == self.vector_index {

@@ -91,7 +91,12 @@ impl Write for HashSink {
 
 impl SegmentWriter {
     /// Starts segment `id` of a table with `schema` in `dir`.
-    pub fn create(dir: &Path, id: u64, schema: &TableSchema, spec: SegmentSpec) -> Result<SegmentWriter> {
+    pub fn create(
+        dir: &Path,
+        id: u64,
+        schema: &TableSchema,
+        spec: SegmentSpec,
+    ) -> Result<SegmentWriter> {
         let meta = SegmentMeta {
             id,
             rows: spec.rows as u64,
@@ -111,7 +116,8 @@ impl SegmentWriter {
         let props = pq::writer_properties(schema, kv);
         let writer = ArrowWriter::try_new(sink, pq::parquet_schema(schema), Some(props))
             .map_err(|e| StorageError::parquet(&parquet_tmp, e))?;
-        let mut sidecar = ContainerWriter::create(&dir.join(meta.sidecar_name()), FileKind::Sidecar)?;
+        let mut sidecar =
+            ContainerWriter::create(&dir.join(meta.sidecar_name()), FileKind::Sidecar)?;
         let n = spec.rows as u64;
         let rowids = sidecar.reserve(sections::ROWIDS, n * 8);
         let pks_sec = sidecar.reserve(sections::PKS, n * 8);
@@ -147,10 +153,15 @@ impl SegmentWriter {
         let n = batch.num_rows();
         let bad = |r: String| StorageError::corrupt(format!("segment {}", self.meta.id), r);
         if rowids.len() != n || engine.len() != self.engine.len() {
-            return Err(bad("row ids or engine sections do not match the batch".into()));
+            return Err(bad(
+                "row ids or engine sections do not match the batch".into()
+            ));
         }
         if self.written + n > self.meta.rows as usize {
-            return Err(bad(format!("more than the {} rows declared", self.meta.rows)));
+            return Err(bad(format!(
+                "more than the {} rows declared",
+                self.meta.rows
+            )));
         }
         let pks = batch
             .column(self.schema.pk_index())
@@ -166,13 +177,17 @@ impl SegmentWriter {
         }
         let out = RecordBatch::try_new(pq::parquet_schema(&self.schema), cols)?;
         let w = self.parquet.as_mut().expect("open until finish");
-        w.write(&out).map_err(|e| StorageError::parquet(&self.parquet_tmp, e))?;
+        w.write(&out)
+            .map_err(|e| StorageError::parquet(&self.parquet_tmp, e))?;
         let sc = self.sidecar.as_mut().expect("open until finish");
         sc.write(self.rowids, as_bytes(rowids))?;
         sc.write(self.pks_sec, as_bytes(pks))?;
         for (&(tag, width, id), bytes) in self.engine.iter().zip(engine) {
             if bytes.len() != n * width {
-                return Err(bad(format!("engine section {tag}: {} bytes for {n} rows", bytes.len())));
+                return Err(bad(format!(
+                    "engine section {tag}: {} bytes for {n} rows",
+                    bytes.len()
+                )));
             }
             sc.write(id, bytes)?;
         }
@@ -183,7 +198,10 @@ impl SegmentWriter {
 
     /// Adds a whole engine section (written after the per-row ones).
     pub fn add_section(&mut self, tag: u32, bytes: &[u8]) -> Result<()> {
-        self.sidecar.as_mut().expect("open until finish").append(tag, bytes)
+        self.sidecar
+            .as_mut()
+            .expect("open until finish")
+            .append(tag, bytes)
     }
 
     /// Finishes both files (fsync, rename into place) and returns the segment's manifest entry.
@@ -270,7 +288,12 @@ fn pk_order(pks: &[i64]) -> Vec<u32> {
 
 /// Where each band's values start in each row group, checking that every band chunk is one
 /// uncompressed PLAIN page without dictionary (so the values are the chunk's last bytes).
-fn band_pages(schema: &TableSchema, md: &ParquetMetaData, rows: usize, path: &Path) -> Result<Vec<u64>> {
+fn band_pages(
+    schema: &TableSchema,
+    md: &ParquetMetaData,
+    rows: usize,
+    path: &Path,
+) -> Result<Vec<u64>> {
     let bad = |r: String| StorageError::corrupt(path.display().to_string(), r);
     let oi = md
         .offset_index()
@@ -281,7 +304,9 @@ fn band_pages(schema: &TableSchema, md: &ParquetMetaData, rows: usize, path: &Pa
         let n = rg.num_rows() as usize;
         let expect = pq::ROW_GROUP_ROWS.min(rows - seen);
         if n != expect {
-            return Err(bad(format!("row group {g} has {n} rows, expected {expect}")));
+            return Err(bad(format!(
+                "row group {g} has {n} rows, expected {expect}"
+            )));
         }
         for (b, (s, e)) in schema.bands().into_iter().enumerate() {
             let leaf = 1 + schema.vector_index() + b;
@@ -292,7 +317,9 @@ fn band_pages(schema: &TableSchema, md: &ParquetMetaData, rows: usize, path: &Pa
                 .and_then(|r| r.get(leaf))
                 .map_or(0, |o| o.page_locations().len());
             if pages != 1 || col.dictionary_page_offset().is_some() {
-                return Err(bad(format!("band {b} of row group {g} is not a single plain page")));
+                return Err(bad(format!(
+                    "band {b} of row group {g} is not a single plain page"
+                )));
             }
             let (start, len) = col.byte_range();
             let end = start + len;
