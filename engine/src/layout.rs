@@ -74,7 +74,6 @@ impl Layout {
             None => v,
         }
     }
-
 }
 
 /// `m x` for a `rows x cols` row-major matrix `m`.
@@ -91,4 +90,3 @@ pub fn normalize(v: &mut [f32]) {
         v.iter_mut().for_each(|x| *x /= n);
     }
 }
-

@@ -36,16 +36,19 @@ mod filter;
 #[doc(hidden)]
 pub mod index;
 #[cfg(not(feature = "internals"))]
+#[allow(dead_code)] // some items serve only the benches (feature `internals`)
 mod index;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod kernels;
 #[cfg(not(feature = "internals"))]
+#[allow(dead_code)] // some items serve only the benches (feature `internals`)
 mod kernels;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod layout;
 #[cfg(not(feature = "internals"))]
+#[allow(dead_code)] // some items serve only the benches (feature `internals`)
 mod layout;
 #[cfg(feature = "load")]
 pub mod load;
@@ -64,6 +67,7 @@ mod table;
 #[doc(hidden)]
 pub mod topk;
 #[cfg(not(feature = "internals"))]
+#[allow(dead_code)] // some items serve only the benches (feature `internals`)
 mod topk;
 
 pub use arrow_array::RecordBatch;

@@ -113,14 +113,20 @@ pub fn check_recall_target(v: f32) -> Result<f32, OptionError> {
     if v > 0.0 && v <= 1.0 {
         Ok(v)
     } else {
-        Err(invalid("recall_target", &v.to_string(), "must be in (0, 1]"))
+        Err(invalid(
+            "recall_target",
+            &v.to_string(),
+            "must be in (0, 1]",
+        ))
     }
 }
 
 impl TableOptions {
     /// Options from `name = value` pairs (SQL's `WITH (...)`, the Python bindings); `metric`
     /// belongs to the schema and is skipped here.
-    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<TableOptions, OptionError> {
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<TableOptions, OptionError> {
         let mut o = TableOptions::default();
         for (k, v) in pairs {
             if !k.eq_ignore_ascii_case("metric") {
@@ -132,7 +138,11 @@ impl TableOptions {
 
     /// Applies one option given as text.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), OptionError> {
-        let num = |v: &str| v.trim().parse::<f64>().map_err(|_| invalid(name, v, "expected a number"));
+        let num = |v: &str| {
+            v.trim()
+                .parse::<f64>()
+                .map_err(|_| invalid(name, v, "expected a number"))
+        };
         let count = |v: &str| match v.trim().parse::<usize>() {
             Ok(n) if n > 0 => Ok(n),
             _ => Err(invalid(name, v, "expected a positive integer")),
@@ -147,7 +157,8 @@ impl TableOptions {
                 self.holdout_radius = r as f32;
             }
             "rotation" => {
-                self.index.rotation = RotationMode::parse(value).ok_or_else(|| invalid(name, value, "expected auto, on or off"))?
+                self.index.rotation = RotationMode::parse(value)
+                    .ok_or_else(|| invalid(name, value, "expected auto, on or off"))?
             }
             "partitions" => self.index.partitions = Some(count(value)?),
             "coarse_dims" => self.index.coarse_dims = Some(count(value)?),
@@ -155,7 +166,10 @@ impl TableOptions {
             "sample_rows" => self.index.sample_rows = count(value)?.max(100),
             "sample_queries" => self.index.sample_queries = count(value)?,
             "seed" => {
-                self.index.seed = value.trim().parse::<u64>().map_err(|_| invalid(name, value, "expected a non-negative integer"))?
+                self.index.seed = value
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| invalid(name, value, "expected a non-negative integer"))?
             }
             _ => return Err(OptionError::Unknown { name: name.into() }),
         }
@@ -163,10 +177,21 @@ impl TableOptions {
     }
 
     /// Reads options stored in a table definition.
-    pub fn from_map(table: &str, map: &serde_json::Map<String, serde_json::Value>) -> Result<TableOptions, OptionError> {
+    pub fn from_map(
+        table: &str,
+        map: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<TableOptions, OptionError> {
         const STORED: [&str; 10] = [
-            "recall_target", "holdout_radius", "rotation", "partitions", "coarse_dims", "min_rows",
-            "sample_rows", "sample_queries", "k", "seed",
+            "recall_target",
+            "holdout_radius",
+            "rotation",
+            "partitions",
+            "coarse_dims",
+            "min_rows",
+            "sample_rows",
+            "sample_queries",
+            "k",
+            "seed",
         ];
         if let Some(k) = map.keys().find(|k| !STORED.contains(&k.as_str())) {
             return Err(OptionError::Stored {
@@ -174,9 +199,11 @@ impl TableOptions {
                 reason: format!("unknown option \"{k}\""),
             });
         }
-        serde_json::from_value(serde_json::Value::Object(map.clone())).map_err(|e| OptionError::Stored {
-            table: table.into(),
-            reason: e.to_string(),
+        serde_json::from_value(serde_json::Value::Object(map.clone())).map_err(|e| {
+            OptionError::Stored {
+                table: table.into(),
+                reason: e.to_string(),
+            }
         })
     }
 

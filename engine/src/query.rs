@@ -6,14 +6,14 @@ use std::time::Instant;
 
 use arrow_array::RecordBatch;
 
-use crate::search::explain::Explain;
-use crate::search::rerank::{Rerank, RerankQuery};
-use crate::search::{plan, results, PreparedQuery};
 use crate::error::{QueryError, Result};
 use crate::filter::{Filter, Selection};
 use crate::index::IndexModel;
-pub use crate::search::plan::SearchParams;
 use crate::options::check_recall_target;
+use crate::search::explain::Explain;
+pub use crate::search::plan::SearchParams;
+use crate::search::rerank::{Rerank, RerankQuery};
+use crate::search::{plan, results, PreparedQuery};
 use crate::snapshot::Snapshot;
 use crate::table::CachedSelection;
 
@@ -132,7 +132,15 @@ impl Search {
         let p = self.prepare()?;
         let target = self.target()?;
         let serving = self.snap.table.effective_target(target);
-        let mut e = plan::choose(&self.snap.version, p.model.as_deref(), &self.params, self.k, serving, p.matching, true);
+        let mut e = plan::choose(
+            &self.snap.version,
+            p.model.as_deref(),
+            &self.params,
+            self.k,
+            serving,
+            p.matching,
+            true,
+        );
         e.promised = Some(target);
         Ok(e)
     }
@@ -158,13 +166,27 @@ impl Search {
         let v = &self.snap.version;
         let model = self.snap.table.model_for(v)?;
         let layout = crate::index::layout_for(&v.def.schema, model.as_deref());
-        let q = PreparedQuery::new(&self.query, &layout, model.as_deref(), v.def.schema.vector_name())?;
+        let q = PreparedQuery::new(
+            &self.query,
+            &layout,
+            model.as_deref(),
+            v.def.schema.vector_name(),
+        )?;
         let sel = match &self.filter {
             Some(f) => self.snap.table.selection_for(v, f)?,
             None => Arc::new(CachedSelection::unfiltered(Selection::all(v))),
         };
-        let matching = if sel.selection.is_all() { v.count() } else { sel.selection.count(v) as usize };
-        Ok(Prepared { q, sel, model, matching })
+        let matching = if sel.selection.is_all() {
+            v.count()
+        } else {
+            sel.selection.count(v) as usize
+        };
+        Ok(Prepared {
+            q,
+            sel,
+            model,
+            matching,
+        })
     }
 
     fn run(&self, analyze: bool) -> Result<(RecordBatch, Explain)> {
@@ -189,10 +211,21 @@ impl Search {
         }
         let p = self.prepare()?;
         let v = &self.snap.version;
-        let fetch = self.rerank.as_ref().map_or(self.k, |r| r.candidates_for(self.k));
+        let fetch = self
+            .rerank
+            .as_ref()
+            .map_or(self.k, |r| r.candidates_for(self.k));
         let target = self.target()?;
         let serving = self.snap.table.effective_target(target);
-        let mut explain = plan::choose(v, p.model.as_deref(), &self.params, fetch, serving, p.matching, analyze);
+        let mut explain = plan::choose(
+            v,
+            p.model.as_deref(),
+            &self.params,
+            fetch,
+            serving,
+            p.matching,
+            analyze,
+        );
         explain.promised = Some(target);
         let target = plan::Target {
             v,
@@ -202,7 +235,9 @@ impl Search {
             gathered: p.sel.gathered.as_ref(),
         };
         let hits = plan::execute(&target, fetch, &mut explain, analyze)?;
-        self.snap.table.observe(v, &self.query, self.filter.as_ref(), fetch, &explain, &hits);
+        self.snap
+            .table
+            .observe(v, &self.query, self.filter.as_ref(), fetch, &explain, &hits);
         let mut batch = results::build(v, &hits, &select, true)?;
         if let Some(r) = &self.rerank {
             let rq = RerankQuery {

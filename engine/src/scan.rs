@@ -42,7 +42,12 @@ pub struct Scan {
 
 impl Scan {
     /// Rows of `v` kept by `filter` (all live rows without one), at most `limit`.
-    pub fn new(v: Arc<TableVersion>, proj: Projection, filter: Option<Filter>, limit: Option<usize>) -> Scan {
+    pub fn new(
+        v: Arc<TableVersion>,
+        proj: Projection,
+        filter: Option<Filter>,
+        limit: Option<usize>,
+    ) -> Scan {
         Scan {
             schema: schema_of(&v, &proj),
             v,
@@ -53,11 +58,6 @@ impl Scan {
             emitted: 0,
             next: (0, 0),
         }
-    }
-
-    /// The batches' schema.
-    pub fn schema(&self) -> SchemaRef {
-        self.schema.clone()
     }
 
     fn selection(&mut self) -> Result<()> {
@@ -73,7 +73,9 @@ impl Scan {
 
     /// The next batch (None when done).
     fn step(&mut self) -> Result<Option<RecordBatch>> {
-        let left = self.limit.map_or(usize::MAX, |l| l.saturating_sub(self.emitted));
+        let left = self
+            .limit
+            .map_or(usize::MAX, |l| l.saturating_sub(self.emitted));
         if left == 0 {
             return Ok(None);
         }
@@ -96,10 +98,15 @@ impl Scan {
                 let (a, z) = s.group_range(g);
                 let offs: Vec<u32> = match &sel.segments[src] {
                     RowSet::Nothing => Vec::new(),
-                    _ => (a as u32..z as u32).filter(|&o| sel.keep_segment_row(&v, src, o)).take(left).collect(),
+                    _ => (a as u32..z as u32)
+                        .filter(|&o| sel.keep_segment_row(&v, src, o))
+                        .take(left)
+                        .collect(),
                 };
                 let ids = if with_ids {
-                    offs.iter().map(|&o| s.rowid(o as usize)).collect::<Result<_, _>>()?
+                    offs.iter()
+                        .map(|&o| s.rowid(o as usize))
+                        .collect::<Result<_, _>>()?
                 } else {
                     Vec::new()
                 };
@@ -138,7 +145,11 @@ impl Scan {
                     Some(i) if src < nseg => v.segments[src].take(*i, offs)?,
                     Some(i) => {
                         let col = v.mem.chunks()[src - nseg].batch.column(*i);
-                        arrow_select::take::take(col.as_ref(), &UInt32Array::from(offs.to_vec()), None)?
+                        arrow_select::take::take(
+                            col.as_ref(),
+                            &UInt32Array::from(offs.to_vec()),
+                            None,
+                        )?
                     }
                 })
             })

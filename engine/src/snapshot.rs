@@ -9,8 +9,8 @@ use nestdb_storage::TableVersion;
 
 use crate::error::{QueryError, Result};
 use crate::filter::Filter;
-use crate::search::results;
 use crate::filter::Selection;
+use crate::search::results;
 use crate::table::Table;
 use crate::topk::Cand;
 

@@ -78,9 +78,30 @@ fn table_cell(a: &ArrayRef, f: &ArrayFormatter<'_>, row: usize, shorten_text: bo
             format!("[{}]", head.join(", "))
         };
     }
+    if a.data_type() == &DataType::Float32 {
+        return f32_cell(a.as_primitive::<Float32Type>().value(row));
+    }
     let s = f.value(row).to_string();
     if shorten_text {
         shorten(&s)
+    } else {
+        s
+    }
+}
+
+/// A REAL (distances, scores) in table output: six decimals, trailing zeros trimmed, so the
+/// shell prints the same digits whichever SIMD kernels computed it (they differ around 1e-7).
+/// CSV and JSON keep full precision.
+fn f32_cell(x: f32) -> String {
+    let s = format!("{x:.6}");
+    let s = s.trim_end_matches('0');
+    let s = if s.ends_with('.') {
+        format!("{s}0")
+    } else {
+        s.to_string()
+    };
+    if s == "-0.0" {
+        "0.0".into()
     } else {
         s
     }
@@ -251,5 +272,23 @@ pub fn status(command: &str, rows: usize, fmt: Format) -> String {
             }
             _ => format!("{command}\n"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::f32_cell;
+
+    /// Defect: golden output expected `_distance` 0.0 for a vector against itself, and the
+    /// AVX2 kernels print 4.4701665e-8.
+    #[test]
+    fn distances_print_the_same_on_every_kernel() {
+        assert_eq!(f32_cell(0.0), "0.0");
+        assert_eq!(f32_cell(4.4701665e-8), "0.0");
+        assert_eq!(f32_cell(-4.47e-8), "0.0");
+        assert_eq!(f32_cell(0.0061162515), "0.006116");
+        assert_eq!(f32_cell(1.0), "1.0");
+        assert_eq!(f32_cell(-2.5), "-2.5");
+        assert_eq!(f32_cell(f32::NAN), "NaN");
     }
 }

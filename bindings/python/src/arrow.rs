@@ -8,7 +8,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use arrow_array::ffi::{from_ffi, FFI_ArrowArray, FFI_ArrowSchema};
-use arrow_array::ffi_stream::{FFI_ArrowArrayStream, ArrowArrayStreamReader};
+use arrow_array::ffi_stream::{ArrowArrayStreamReader, FFI_ArrowArrayStream};
 use arrow_array::{make_array, Array, ArrayRef, RecordBatch, RecordBatchOptions, StructArray};
 use arrow_data::transform::MutableArrayData;
 use arrow_data::ArrayData;
@@ -138,7 +138,7 @@ fn owned(col: &ArrayRef) -> ArrayRef {
     let len = data.len();
     let copy = || -> Result<ArrayData, ArrowError> {
         let mut m = MutableArrayData::new(vec![&data], false, len);
-        m.extend(0, 0, len);
+        m.try_extend(0, 0, len)?;
         Ok(m.freeze())
     };
     match copy() {
@@ -262,4 +262,39 @@ pub fn f32_rows<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<F32Rows<'a>> {
         unsafe { std::slice::from_raw_parts(addr as *const f32, len) }
     };
     Ok(F32Rows { data, rows, dim })
+}
+
+/// A query's batches for pyarrow: computed one at a time as the reader is read.
+struct QueryReader {
+    schema: arrow_schema::SchemaRef,
+    stream: nestdb::sql::Stream,
+}
+
+impl Iterator for QueryReader {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.stream
+            .next()
+            .map(|r| r.map_err(|e| ArrowError::ExternalError(Box::new(e))))
+    }
+}
+
+impl arrow_array::RecordBatchReader for QueryReader {
+    fn schema(&self) -> arrow_schema::SchemaRef {
+        self.schema.clone()
+    }
+}
+
+/// A streaming query as a `pyarrow.RecordBatchReader` (batches are computed as it is read).
+pub fn stream_to_py<'py>(
+    py: Python<'py>,
+    schema: arrow_schema::SchemaRef,
+    stream: nestdb::sql::Stream,
+) -> PyResult<Bound<'py, PyAny>> {
+    let ffi = FFI_ArrowArrayStream::new(Box::new(QueryReader { schema, stream }));
+    let cap = PyCapsule::new_with_value(py, ffi, c"arrow_array_stream")?;
+    py.import("pyarrow")?
+        .getattr(intern!(py, "RecordBatchReader"))?
+        .call_method1(intern!(py, "_import_from_c_capsule"), (cap,))
 }

@@ -162,6 +162,14 @@ impl PyDatabase {
         Ok(Some(batch_to_py(py, &batch)?))
     }
 
+    /// Runs one query and returns a pyarrow.RecordBatchReader that computes its batches as
+    /// they are read (large results are never collected in memory).
+    fn sql_reader<'py>(&self, py: Python<'py>, sql: String) -> PyResult<Bound<'py, PyAny>> {
+        let h = self.shared.get()?;
+        let (schema, stream) = engine(py, move || h.db.session().query_stream(&sql))?;
+        crate::arrow::stream_to_py(py, schema, stream)
+    }
+
     /// Creates a table from a pyarrow schema (see `nestdb.Database.create_table`).
     #[pyo3(signature = (
         name,

@@ -65,7 +65,11 @@ impl LabelSet {
     /// The dictionary of every label added.
     pub fn dictionary(self) -> LabelDict {
         let labels: Vec<String> = self.set.into_iter().map(|k| k.0).collect();
-        let ids = labels.iter().enumerate().map(|(i, l)| (l.clone(), i as u32)).collect();
+        let ids = labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.clone(), i as u32))
+            .collect();
         LabelDict { labels, ids }
     }
 }
@@ -116,9 +120,18 @@ impl LabelDict {
         }
         vec![
             (label_tag(col, sections::LABEL_BYTES), bytes),
-            (label_tag(col, sections::LABEL_STARTS), as_bytes(&offs).to_vec()),
-            (label_tag(col, sections::LABEL_POSTINGS_STARTS), as_bytes(&starts).to_vec()),
-            (label_tag(col, sections::LABEL_POSTINGS), as_bytes(&postings).to_vec()),
+            (
+                label_tag(col, sections::LABEL_STARTS),
+                as_bytes(&offs).to_vec(),
+            ),
+            (
+                label_tag(col, sections::LABEL_POSTINGS_STARTS),
+                as_bytes(&starts).to_vec(),
+            ),
+            (
+                label_tag(col, sections::LABEL_POSTINGS),
+                as_bytes(&postings).to_vec(),
+            ),
         ]
     }
 }

@@ -35,7 +35,11 @@ pub fn write_rows(
     rowids: &[u64],
 ) -> Result<SegmentMeta> {
     let schema = w.schema().clone();
-    let coded = CodedRows::code(model, layout, vector_values(batch.column(schema.vector_index())));
+    let coded = CodedRows::code(
+        model,
+        layout,
+        vector_values(batch.column(schema.vector_index())),
+    );
     let (batch, rowids, coded) = match model {
         Some(m) => {
             let order = partition_order(&coded.parts);

@@ -66,8 +66,12 @@ impl CodedRows {
         let (d, c, mid) = (layout.dim, m.meta.coarse_dims, m.meta.mid_dims);
         let mut x = block.to_vec();
         layout.transform_rows(&mut x);
-        let coarse: Vec<f32> = x.chunks_exact(d).flat_map(|r| r[..c].iter().copied()).collect();
-        self.parts.extend(kmeans::assign(&coarse, c, &m.centroids, m.spherical()));
+        let coarse: Vec<f32> = x
+            .chunks_exact(d)
+            .flat_map(|r| r[..c].iter().copied())
+            .collect();
+        self.parts
+            .extend(kmeans::assign(&coarse, c, &m.centroids, m.spherical()));
         let bb = m.bits_bytes();
         for row in x.chunks_exact(d) {
             let at = self.codes.len();
@@ -78,7 +82,8 @@ impl CodedRows {
             m.quant.encode_range(row, c..mid, &mut self.mid[at..]);
             let at = self.bits.len();
             self.bits.resize(at + bb, 0);
-            m.quant.encode_bits(row, m.meta.bits_dims, &mut self.bits[at..]);
+            m.quant
+                .encode_bits(row, m.meta.bits_dims, &mut self.bits[at..]);
             if layout.metric == Metric::L2 {
                 let sc: f32 = row[..c].iter().map(|v| v * v).sum();
                 let sm: f32 = row[c..mid].iter().map(|v| v * v).sum();
@@ -97,9 +102,15 @@ impl CodedRows {
             out
         };
         let (c, mw, bb) = model.map_or((0, 0, 0), |m| {
-            (m.meta.coarse_dims, m.meta.mid_dims - m.meta.coarse_dims, m.bits_bytes())
+            (
+                m.meta.coarse_dims,
+                m.meta.mid_dims - m.meta.coarse_dims,
+                m.bits_bytes(),
+            )
         });
-        let i8s = |v: &[i8], w: usize| -> Vec<i8> { pick(as_bytes(v), w).into_iter().map(|b| b as i8).collect() };
+        let i8s = |v: &[i8], w: usize| -> Vec<i8> {
+            pick(as_bytes(v), w).into_iter().map(|b| b as i8).collect()
+        };
         let f32s = |v: &[f32], w: usize| -> Vec<f32> {
             let mut out = Vec::with_capacity(order.len() * w);
             for &o in order {
@@ -108,12 +119,35 @@ impl CodedRows {
             out
         };
         CodedRows {
-            parts: order.iter().filter_map(|&o| self.parts.get(o as usize).copied()).collect(),
-            codes: if c > 0 { i8s(&self.codes, c) } else { Vec::new() },
-            mid: if mw > 0 { i8s(&self.mid, mw) } else { Vec::new() },
-            bits: if bb > 0 { pick(&self.bits, bb) } else { Vec::new() },
-            aux: if self.aux.is_empty() { Vec::new() } else { f32s(&self.aux, 2) },
-            inv_norms: if self.inv_norms.is_empty() { Vec::new() } else { f32s(&self.inv_norms, 1) },
+            parts: order
+                .iter()
+                .filter_map(|&o| self.parts.get(o as usize).copied())
+                .collect(),
+            codes: if c > 0 {
+                i8s(&self.codes, c)
+            } else {
+                Vec::new()
+            },
+            mid: if mw > 0 {
+                i8s(&self.mid, mw)
+            } else {
+                Vec::new()
+            },
+            bits: if bb > 0 {
+                pick(&self.bits, bb)
+            } else {
+                Vec::new()
+            },
+            aux: if self.aux.is_empty() {
+                Vec::new()
+            } else {
+                f32s(&self.aux, 2)
+            },
+            inv_norms: if self.inv_norms.is_empty() {
+                Vec::new()
+            } else {
+                f32s(&self.inv_norms, 1)
+            },
         }
     }
 
@@ -137,7 +171,11 @@ impl CodedRows {
 
 /// `1 / |x|` (0 for the zero vector, which cosine tables reject on input).
 pub fn inv_norm(x: &[f32]) -> f32 {
-    let n = x.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>().sqrt();
+    let n = x
+        .iter()
+        .map(|v| (*v as f64) * (*v as f64))
+        .sum::<f64>()
+        .sqrt();
     if n > 0.0 {
         (1.0 / n) as f32
     } else {

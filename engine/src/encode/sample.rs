@@ -72,7 +72,14 @@ pub fn vectors_of(v: &TableVersion, rows: &[RowRef]) -> Result<Vec<f32>> {
             v.segments[src].vector(off, &mut out)?;
         } else {
             let chunk = &v.mem.chunks()[src - base];
-            let vals = chunk.batch.column(v.def.schema.vector_index()).as_fixed_size_list().values().as_primitive::<Float32Type>().values().clone();
+            let vals = chunk
+                .batch
+                .column(v.def.schema.vector_index())
+                .as_fixed_size_list()
+                .values()
+                .as_primitive::<Float32Type>()
+                .values()
+                .clone();
             out.extend_from_slice(&vals[off * d..(off + 1) * d]);
         }
     }

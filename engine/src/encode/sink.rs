@@ -5,7 +5,9 @@
 use arrow_array::RecordBatch;
 use nestdb_storage::container::as_bytes;
 use nestdb_storage::segment::ROW_GROUP_ROWS;
-use nestdb_storage::{sections, ColumnType, SegmentFactory, SegmentMeta, SegmentSpec, SegmentWriter, TableSchema};
+use nestdb_storage::{
+    sections, ColumnType, SegmentFactory, SegmentMeta, SegmentSpec, SegmentWriter, TableSchema,
+};
 
 use super::labels::LabelDict;
 use super::rows::{row_spec, CodedRows};
@@ -115,7 +117,14 @@ impl<'m> Sink<'m> {
         }
     }
 
-    fn zone_rows(&mut self, batch: &RecordBatch, ords: &[Vec<u32>], coded: &CodedRows, a: usize, b: usize) {
+    fn zone_rows(
+        &mut self,
+        batch: &RecordBatch,
+        ords: &[Vec<u32>],
+        coded: &CodedRows,
+        a: usize,
+        b: usize,
+    ) {
         let slice_ords: Vec<Vec<u32>> = ords.iter().map(|o| o[a..b].to_vec()).collect();
         if self.model.is_some() {
             let p = coded.parts[a] as usize;
@@ -142,7 +151,8 @@ impl<'m> Sink<'m> {
             for (i, c) in self.part_counts.iter().enumerate() {
                 offs[i + 1] = offs[i] + c;
             }
-            self.w.add_section(sections::PARTITION_OFFSETS, as_bytes(&offs))?;
+            self.w
+                .add_section(sections::PARTITION_OFFSETS, as_bytes(&offs))?;
         }
         let layout = serde_json::json!({
             "layout": 2,
@@ -154,7 +164,8 @@ impl<'m> Sink<'m> {
             "bits_dims": self.model.map_or(0, |m| m.meta.bits_dims),
             "partitions": self.model.map_or(0, |m| m.meta.partitions),
         });
-        self.w.add_section(sections::LAYOUT, layout.to_string().as_bytes())?;
+        self.w
+            .add_section(sections::LAYOUT, layout.to_string().as_bytes())?;
         for ((&c, d), o) in self.path_cols.iter().zip(&self.dicts).zip(&self.ordinals) {
             for (tag, bytes) in d.sections(c, o) {
                 self.w.add_section(tag, &bytes)?;
@@ -168,5 +179,7 @@ impl<'m> Sink<'m> {
 
 /// `[a, b)` ranges of at most `size` covering `0..n`.
 pub fn chunks(n: usize, size: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..n).step_by(size.max(1)).map(move |a| (a, (a + size).min(n)))
+    (0..n)
+        .step_by(size.max(1))
+        .map(move |a| (a, (a + size).min(n)))
 }

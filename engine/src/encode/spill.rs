@@ -7,6 +7,7 @@
 //!    range (Arrow IPC, `*.tmp` in the table folder, removed at open after a crash);
 //! 2. each bucket in turn is read back, sorted by partition (stably), coded and written to the
 //!    new segment.
+//!
 //! Without an index there is nothing to cluster: the labels pass reads only the PATH columns,
 //! and the rows stream straight into the segment.
 
@@ -71,7 +72,12 @@ pub fn estimate_bytes(v: &TableVersion) -> usize {
             vec_bytes + (s.meta().parquet_bytes as usize).saturating_sub(vec_bytes) * 4
         })
         .sum();
-    let mem: usize = v.mem.chunks().iter().map(|c| c.batch.get_array_memory_size()).sum();
+    let mem: usize = v
+        .mem
+        .chunks()
+        .iter()
+        .map(|c| c.batch.get_array_memory_size())
+        .sum();
     seg + mem
 }
 
@@ -86,8 +92,16 @@ pub fn live_chunks(v: &TableVersion) -> impl Iterator<Item = Result<(RecordBatch
                 return Ok((batch, ids));
             }
             let keep: BooleanArray = (a..z).map(|o| Some(!d.contains(o as u32))).collect();
-            let ids = ids.iter().zip(a..z).filter(|(_, o)| !d.contains(*o as u32)).map(|(r, _)| *r).collect();
-            Ok((arrow_select::filter::filter_record_batch(&batch, &keep)?, ids))
+            let ids = ids
+                .iter()
+                .zip(a..z)
+                .filter(|(_, o)| !d.contains(*o as u32))
+                .map(|(r, _)| *r)
+                .collect();
+            Ok((
+                arrow_select::filter::filter_record_batch(&batch, &keep)?,
+                ids,
+            ))
         })
     });
     let schema = v.def.schema.arrow_schema();
@@ -129,7 +143,12 @@ fn dictionaries(v: &TableVersion) -> Result<Vec<LabelDict>> {
 }
 
 /// Unindexed: stream the live rows straight into the segment.
-fn stream(w: &mut dyn SegmentFactory, v: &TableVersion, layout: &Layout, live: usize) -> Result<SegmentMeta> {
+fn stream(
+    w: &mut dyn SegmentFactory,
+    v: &TableVersion,
+    layout: &Layout,
+    live: usize,
+) -> Result<SegmentMeta> {
     let dicts = dictionaries(v)?;
     let mut sink = Sink::new(w, None, layout, live, dicts)?;
     let vi = v.def.schema.vector_index();
@@ -187,7 +206,10 @@ pub fn partitions(m: &IndexModel, layout: &Layout, vectors: &[f32]) -> Vec<u32> 
     for block in vectors.chunks(4096 * d) {
         let mut x = block.to_vec();
         layout.transform_rows(&mut x);
-        let coarse: Vec<f32> = x.chunks_exact(d).flat_map(|r| r[..c].iter().copied()).collect();
+        let coarse: Vec<f32> = x
+            .chunks_exact(d)
+            .flat_map(|r| r[..c].iter().copied())
+            .collect();
         out.extend(kmeans::assign(&coarse, c, &m.centroids, m.spherical()));
     }
     out
@@ -224,13 +246,26 @@ impl Buckets {
             let path = dir.join(format!("spill-{stamp}-{b}.tmp"));
             let f = File::create(&path).map_err(|e| StorageError::io(&path, e))?;
             files.push(BucketFile { path });
-            writers.push(FileWriter::try_new(BufWriter::with_capacity(1 << 20, f), &schema)?);
+            writers.push(FileWriter::try_new(
+                BufWriter::with_capacity(1 << 20, f),
+                &schema,
+            )?);
         }
-        Ok(Buckets { writers, files, schema })
+        Ok(Buckets {
+            writers,
+            files,
+            schema,
+        })
     }
 
     /// Appends each row of `batch` to the bucket `bucket_of(partition)` names.
-    fn append(&mut self, batch: &RecordBatch, ids: &[u64], parts: &[u32], bucket_of: impl Fn(u32) -> usize) -> Result<()> {
+    fn append(
+        &mut self,
+        batch: &RecordBatch,
+        ids: &[u64],
+        parts: &[u32],
+        bucket_of: impl Fn(u32) -> usize,
+    ) -> Result<()> {
         let mut rows: Vec<Vec<u32>> = vec![Vec::new(); self.writers.len()];
         for (r, &p) in parts.iter().enumerate() {
             rows[bucket_of(p).min(self.writers.len() - 1)].push(r as u32);
@@ -242,8 +277,12 @@ impl Buckets {
                 .iter()
                 .map(|c| arrow_select::take::take(c.as_ref(), &idx, None))
                 .collect::<Result<Vec<ArrayRef>, _>>()?;
-            cols.push(Arc::new(UInt64Array::from(sel.iter().map(|&r| ids[r as usize]).collect::<Vec<_>>())));
-            cols.push(Arc::new(UInt32Array::from(sel.iter().map(|&r| parts[r as usize]).collect::<Vec<_>>())));
+            cols.push(Arc::new(UInt64Array::from(
+                sel.iter().map(|&r| ids[r as usize]).collect::<Vec<_>>(),
+            )));
+            cols.push(Arc::new(UInt32Array::from(
+                sel.iter().map(|&r| parts[r as usize]).collect::<Vec<_>>(),
+            )));
             self.writers[b].write(&RecordBatch::try_new(self.schema.clone(), cols)?)?;
         }
         Ok(())
@@ -265,8 +304,18 @@ fn read_bucket(f: &BucketFile) -> Result<(RecordBatch, Vec<u64>, Vec<u32>)> {
     let parts: Vec<RecordBatch> = reader.collect::<Result<_, _>>()?;
     let all = arrow_select::concat::concat_batches(&schema, &parts)?;
     let n = all.num_columns();
-    let ids = all.column(n - 2).as_any().downcast_ref::<UInt64Array>().map(|a| a.values().to_vec()).unwrap_or_default();
-    let pa = all.column(n - 1).as_any().downcast_ref::<UInt32Array>().map(|a| a.values().to_vec()).unwrap_or_default();
+    let ids = all
+        .column(n - 2)
+        .as_any()
+        .downcast_ref::<UInt64Array>()
+        .map(|a| a.values().to_vec())
+        .unwrap_or_default();
+    let pa = all
+        .column(n - 1)
+        .as_any()
+        .downcast_ref::<UInt32Array>()
+        .map(|a| a.values().to_vec())
+        .unwrap_or_default();
     let table_schema = Arc::new(Schema::new(schema.fields()[..n - 2].to_vec()));
     let batch = RecordBatch::try_new(table_schema, all.columns()[..n - 2].to_vec())?;
     Ok((batch, ids, pa))

@@ -57,7 +57,12 @@ struct Acc {
 
 impl Acc {
     fn new() -> Acc {
-        Acc { min: 0, max: 0, nulls: 0, any: false }
+        Acc {
+            min: 0,
+            max: 0,
+            nulls: 0,
+            any: false,
+        }
     }
 }
 
@@ -93,7 +98,9 @@ impl ZoneBuilder {
                 ZoneKind::I64 => {
                     let c = batch.column(col);
                     let vals: Box<dyn Iterator<Item = Option<i64>>> = match c.data_type() {
-                        arrow_schema::DataType::Int64 => Box::new(c.as_primitive::<Int64Type>().iter()),
+                        arrow_schema::DataType::Int64 => {
+                            Box::new(c.as_primitive::<Int64Type>().iter())
+                        }
                         _ => Box::new(c.as_primitive::<TimestampMicrosecondType>().iter()),
                     };
                     for v in vals {

@@ -10,9 +10,9 @@ use nestdb_storage::{label, ColumnType, Segment, TableSchema, TableVersion};
 use roaring::RoaringBitmap;
 
 use super::labels::LabelIndex;
+use super::selection::{RowSet, Selection};
 use super::{CmpOp, Filter, Value};
 use crate::error::{QueryError, Result};
-use super::selection::{RowSet, Selection};
 
 /// Rows where a predicate is TRUE and where it is UNKNOWN.
 #[derive(Clone, Debug, Default)]

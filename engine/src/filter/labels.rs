@@ -9,7 +9,7 @@ use nestdb_storage::container::{cast_slice, Container};
 use nestdb_storage::sections::{self, label_tag};
 use nestdb_storage::StorageError;
 
-pub use crate::encode::labels::{preorder_cmp, NULL_ORDINAL};
+pub use crate::encode::labels::preorder_cmp;
 
 /// A segment's label dictionary for one PATH column, read in place from the sidecar.
 pub struct LabelIndex<'a> {
@@ -21,7 +21,10 @@ pub struct LabelIndex<'a> {
 
 impl<'a> LabelIndex<'a> {
     /// The dictionary of column `col` in `sidecar` (verified), if the segment has one.
-    pub fn open(sidecar: &'a Container, col: usize) -> Result<Option<LabelIndex<'a>>, StorageError> {
+    pub fn open(
+        sidecar: &'a Container,
+        col: usize,
+    ) -> Result<Option<LabelIndex<'a>>, StorageError> {
         let sec = |k| sidecar.section(label_tag(col, k));
         let (Some(bytes), Some(offs), Some(starts), Some(postings)) = (
             sec(sections::LABEL_BYTES)?,
@@ -57,11 +60,6 @@ impl<'a> LabelIndex<'a> {
     /// Number of labels (ancestors included).
     pub fn len(&self) -> usize {
         self.offs.len() - 1
-    }
-
-    /// Whether the dictionary is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Label `i`'s bytes.
@@ -105,11 +103,6 @@ impl<'a> LabelIndex<'a> {
         (!r.is_empty()).then_some(r.start)
     }
 
-    /// Rows labelled with a label in `ids` (a contiguous id range).
-    pub fn count(&self, ids: Range<usize>) -> usize {
-        (self.starts[ids.end] - self.starts[ids.start]) as usize
-    }
-
     /// Row offsets of the labels in `ids` (a contiguous id range).
     pub fn rows(&self, ids: Range<usize>) -> &'a [u32] {
         &self.postings[self.starts[ids.start] as usize..self.starts[ids.end] as usize]
@@ -119,4 +112,3 @@ impl<'a> LabelIndex<'a> {
 fn is_descendant(l: &[u8], root: &[u8]) -> bool {
     l.len() >= root.len() && l.starts_with(root) && (l.len() == root.len() || l[root.len()] == b'/')
 }
-

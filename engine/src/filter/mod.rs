@@ -178,16 +178,40 @@ impl fmt::Display for Filter {
             Filter::Or(p) => list(f, p, "OR"),
             Filter::Not(x) => write!(f, "NOT ({x})"),
             Filter::Cmp { column, op, value } => write!(f, "{column} {op} {value}"),
-            Filter::In { column, values, negated } => {
+            Filter::In {
+                column,
+                values,
+                negated,
+            } => {
                 let v: Vec<String> = values.iter().map(|v| v.to_string()).collect();
-                write!(f, "{column} {}IN ({})", if *negated { "NOT " } else { "" }, v.join(", "))
+                write!(
+                    f,
+                    "{column} {}IN ({})",
+                    if *negated { "NOT " } else { "" },
+                    v.join(", ")
+                )
             }
-            Filter::IsNull { column, negated } => write!(f, "{column} IS {}NULL", if *negated { "NOT " } else { "" }),
-            Filter::Like { column, pattern, negated } => {
-                write!(f, "{column} {}LIKE {}", if *negated { "NOT " } else { "" }, Value::Str(pattern.clone()))
+            Filter::IsNull { column, negated } => {
+                write!(f, "{column} IS {}NULL", if *negated { "NOT " } else { "" })
             }
-            Filter::Descendant { column, label } => write!(f, "{column} <@ {}", Value::Str(label.clone())),
-            Filter::Ancestor { column, label } => write!(f, "{column} @> {}", Value::Str(label.clone())),
+            Filter::Like {
+                column,
+                pattern,
+                negated,
+            } => {
+                write!(
+                    f,
+                    "{column} {}LIKE {}",
+                    if *negated { "NOT " } else { "" },
+                    Value::Str(pattern.clone())
+                )
+            }
+            Filter::Descendant { column, label } => {
+                write!(f, "{column} <@ {}", Value::Str(label.clone()))
+            }
+            Filter::Ancestor { column, label } => {
+                write!(f, "{column} @> {}", Value::Str(label.clone()))
+            }
             Filter::Const(b) => write!(f, "{b}"),
         }
     }
@@ -198,7 +222,9 @@ impl Filter {
     pub fn descendant(column: &str, label: &str) -> Filter {
         Filter::Descendant {
             column: column.into(),
-            label: crate::label::normalize(label).map(|l| l.into_owned()).unwrap_or_else(|_| label.into()),
+            label: crate::label::normalize(label)
+                .map(|l| l.into_owned())
+                .unwrap_or_else(|_| label.into()),
         }
     }
 
@@ -206,7 +232,9 @@ impl Filter {
     pub fn ancestor(column: &str, label: &str) -> Filter {
         Filter::Ancestor {
             column: column.into(),
-            label: crate::label::normalize(label).map(|l| l.into_owned()).unwrap_or_else(|_| label.into()),
+            label: crate::label::normalize(label)
+                .map(|l| l.into_owned())
+                .unwrap_or_else(|_| label.into()),
         }
     }
 

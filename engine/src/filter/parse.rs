@@ -7,7 +7,7 @@ use sqlparser::tokenizer::Span;
 
 use super::{CmpOp, Filter, Value};
 use crate::error::{QueryError, Result};
-use nestdb_storage::{label, ColumnType, TableSchema};
+use nestdb_storage::label;
 
 /// A filter that does not make sense, with where it is (line, column; 0 when unknown).
 #[derive(Clone, Debug, PartialEq)]
@@ -156,7 +156,11 @@ pub fn from_expr(e: &Expr) -> Result<Filter, FilterError> {
             op: UnaryOperator::Not,
             expr,
         } => Ok(Filter::Not(Box::new(from_expr(expr)?))),
-        Expr::InList { expr, list, negated } => {
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => {
             let Some(column) = column_name(expr) else {
                 return err("IN needs a column on its left", expr);
             };
@@ -234,7 +238,6 @@ pub fn from_expr(e: &Expr) -> Result<Filter, FilterError> {
         },
     }
 }
-
 
 #[cfg(test)]
 mod tests {

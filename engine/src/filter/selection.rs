@@ -50,7 +50,10 @@ impl Selection {
 
     /// Whether the selection keeps every live row.
     pub fn is_all(&self) -> bool {
-        self.segments.iter().chain(&self.mem).all(|r| matches!(r, RowSet::All))
+        self.segments
+            .iter()
+            .chain(&self.mem)
+            .all(|r| matches!(r, RowSet::All))
     }
 
     /// Whether row `off` of segment `pos` is selected.
@@ -88,7 +91,11 @@ impl Selection {
             .sum();
         let mem: u64 = (0..v.mem.chunks().len())
             .map(|c| match &self.mem[c] {
-                RowSet::All => v.mem.chunks()[c].rowids.iter().filter(|r| !v.mem.is_dead(**r)).count() as u64,
+                RowSet::All => v.mem.chunks()[c]
+                    .rowids
+                    .iter()
+                    .filter(|r| !v.mem.is_dead(**r))
+                    .count() as u64,
                 RowSet::Some(b) => b.len(),
                 RowSet::Nothing => 0,
             })

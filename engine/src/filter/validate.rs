@@ -1,6 +1,6 @@
 //! Type-checking a filter against a table's schema before it runs.
 
-use super::{CmpOp, Filter, Value};
+use super::{Filter, Value};
 use crate::error::{QueryError, Result};
 use nestdb_storage::{ColumnType, TableSchema};
 

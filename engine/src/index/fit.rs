@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{kmeans, pca, IndexError, IndexModel, Int8Quantizer, ModelMeta, RotationMode, TuningInfo};
+use super::{
+    kmeans, pca, IndexError, IndexModel, Int8Quantizer, ModelMeta, RotationMode, TuningInfo,
+};
 use crate::layout::Layout;
 use nestdb_storage::TableSchema;
 
@@ -99,22 +101,46 @@ pub fn fit(
     let mut x = sample.to_vec();
     layout.transform_rows(&mut x); // normalize only: no rotation yet
     let p = pca::fit(&x[..m.min(50_000) * d], m.min(50_000), d)?;
-    let (rotate, reason) = rotation_choice(opts.rotation, p.raw_fraction(coarse), p.rotated_fraction(coarse), coarse);
+    let (rotate, reason) = rotation_choice(
+        opts.rotation,
+        p.raw_fraction(coarse),
+        p.rotated_fraction(coarse),
+        coarse,
+    );
     let variance_profile = schema
         .band_ends()
         .iter()
-        .map(|&e| (e as usize, p.raw_fraction(e as usize), p.rotated_fraction(e as usize)))
+        .map(|&e| {
+            (
+                e as usize,
+                p.raw_fraction(e as usize),
+                p.rotated_fraction(e as usize),
+            )
+        })
         .collect();
     if rotate {
         layout.rotation = Some(std::sync::Arc::new(p.rotation));
         layout.rotate_rows(&mut x);
     }
     let nparts = opts.partitions_for(rows).min(m);
-    let prefix: Vec<f32> = x.chunks_exact(d).flat_map(|r| r[..mid].iter().copied()).collect();
-    let coarse_prefix: Vec<f32> = prefix.chunks_exact(mid).flat_map(|r| r[..coarse].iter().copied()).collect();
+    let prefix: Vec<f32> = x
+        .chunks_exact(d)
+        .flat_map(|r| r[..mid].iter().copied())
+        .collect();
+    let coarse_prefix: Vec<f32> = prefix
+        .chunks_exact(mid)
+        .flat_map(|r| r[..coarse].iter().copied())
+        .collect();
     let train_rows = (nparts * 64).max(20_000).min(m);
     let spherical = schema.metric() != nestdb_storage::Metric::L2;
-    let centroids = kmeans::train(&coarse_prefix[..train_rows * coarse], coarse, nparts, 10, spherical, opts.seed);
+    let centroids = kmeans::train(
+        &coarse_prefix[..train_rows * coarse],
+        coarse,
+        nparts,
+        10,
+        spherical,
+        opts.seed,
+    );
     let quant = Int8Quantizer::fit(&prefix, mid);
     let model = IndexModel {
         meta: ModelMeta {

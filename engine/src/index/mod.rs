@@ -165,26 +165,38 @@ impl IndexModel {
         s
     }
 
-    /// Parses a verified index file.
-    pub fn from_container(c: &Container) -> Result<IndexModel, StorageError> {
+    /// Parses a verified index file of a table with vectors of `dim` dimensions compared
+    /// by `metric`; every length is checked before it is used.
+    pub fn from_container(
+        c: &Container,
+        dim: usize,
+        metric: Metric,
+    ) -> Result<IndexModel, StorageError> {
         let path = c.path();
         let bad = |r: &str| StorageError::corrupt(path.display().to_string(), r);
         let meta: ModelMeta = serde_json::from_slice(c.require(sections::INDEX_META)?)
             .map_err(|e| bad(&format!("index metadata: {e}")))?;
         let d = meta.dim;
+        if d != dim || meta.metric != metric {
+            return Err(bad(&format!(
+                "index of {d}-dimensional {:?} vectors, but the table has {dim}-dimensional {metric:?} vectors",
+                meta.metric
+            )));
+        }
+        let too_big = || bad("index section sizes overflow");
         let rotation = if meta.rotated {
+            let n = d.checked_mul(d).ok_or_else(too_big)?;
             Some(Arc::new(
-                c.typed::<f32>(sections::INDEX_ROTATION, d * d)?.to_vec(),
+                c.typed::<f32>(sections::INDEX_ROTATION, n)?.to_vec(),
             ))
         } else {
             None
         };
-        let centroids = c
-            .typed::<f32>(
-                sections::INDEX_CENTROIDS,
-                meta.partitions * meta.coarse_dims,
-            )?
-            .to_vec();
+        let n = meta
+            .partitions
+            .checked_mul(meta.coarse_dims)
+            .ok_or_else(too_big)?;
+        let centroids = c.typed::<f32>(sections::INDEX_CENTROIDS, n)?.to_vec();
         if meta.coarse_dims == 0
             || meta.coarse_dims > meta.mid_dims
             || meta.mid_dims > d
@@ -192,11 +204,12 @@ impl IndexModel {
             || meta.schedules.is_empty()
             || meta.partitions == 0
         {
-            return Err(bad("index dimensions are inconsistent, or it has no partition or schedule"));
+            return Err(bad(
+                "index dimensions are inconsistent, or it has no partition or schedule",
+            ));
         }
-        let quant = Int8Quantizer::from_floats(
-            c.typed::<f32>(sections::INDEX_QUANT, 2 * meta.mid_dims)?,
-        );
+        let quant =
+            Int8Quantizer::from_floats(c.typed::<f32>(sections::INDEX_QUANT, 2 * meta.mid_dims)?);
         Ok(IndexModel {
             version: meta.version,
             centroid_norms: norms(&centroids, meta.coarse_dims),

@@ -38,7 +38,10 @@ impl Stage {
     /// Candidates kept.
     pub fn keep(&self) -> usize {
         match *self {
-            Stage::Bits { keep } | Stage::Int8 { keep } | Stage::Mid { keep } | Stage::F32 { keep, .. } => keep,
+            Stage::Bits { keep }
+            | Stage::Int8 { keep }
+            | Stage::Mid { keep }
+            | Stage::F32 { keep, .. } => keep,
         }
     }
 
@@ -119,7 +122,15 @@ impl Schedule {
     /// - under a filter, partitions are probed until the selected rows covered reach what the
     ///   unfiltered schedule scans times `filter_factor(selectivity)` (filtered neighbors lie
     ///   farther out).
-    pub fn scaled(&self, k: usize, selectivity: f64, rows: usize, fit_rows: usize, partitions: usize, filter_factor: f64) -> Schedule {
+    pub fn scaled(
+        &self,
+        k: usize,
+        selectivity: f64,
+        rows: usize,
+        fit_rows: usize,
+        partitions: usize,
+        filter_factor: f64,
+    ) -> Schedule {
         let grow_k = (k as f64 / self.k.max(1) as f64).max(1.0);
         let grow_n = (rows as f64 / fit_rows.max(1) as f64).max(1.0);
         let mut s = self.clone();
@@ -130,7 +141,9 @@ impl Schedule {
         s.stages = self
             .stages
             .iter()
-            .map(|st| st.with_keep(((st.keep() as f64) * grow_k * grow_n).ceil().max(k as f64) as usize))
+            .map(|st| {
+                st.with_keep(((st.keep() as f64) * grow_k * grow_n).ceil().max(k as f64) as usize)
+            })
             .collect();
         s.k = k;
         s

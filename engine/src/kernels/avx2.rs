@@ -150,7 +150,10 @@ fn hsum(v: __m256i) -> i32 {
 
 /// `out[r] = m[r] . x` for a `rows x cols` row-major matrix; any shape.
 pub fn matvec(m: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
-    assert!(m.len() >= rows * cols && x.len() >= cols && out.len() >= rows, "matvec shapes");
+    assert!(
+        m.len() >= rows * cols && x.len() >= cols && out.len() >= rows,
+        "matvec shapes"
+    );
     #[cfg(target_arch = "x86_64")]
     if available() {
         // SAFETY: AVX2 and FMA were just checked; `m` holds rows*cols floats (asserted), so
@@ -163,7 +166,10 @@ pub fn matvec(m: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
 
 /// `out[r] = q . row r` for `n` rows of `q.len()` little-endian f32 stored back to back.
 pub fn matvec_le(rows: &[u8], n: usize, q: &[f32], out: &mut [f32]) {
-    assert!(rows.len() >= n * q.len() * 4 && out.len() >= n, "matvec_le shapes");
+    assert!(
+        rows.len() >= n * q.len() * 4 && out.len() >= n,
+        "matvec_le shapes"
+    );
     #[cfg(target_arch = "x86_64")]
     if available() {
         // SAFETY: AVX2 and FMA were just checked; `rows` holds n*q.len()*4 bytes (asserted);
@@ -258,12 +264,24 @@ unsafe fn dot_ptr(q: &[f32], x: *const u8) -> f32 {
     let mut j = 0;
     // SAFETY (every read): j + 16 <= n (or j + 8 <= n, or j < n) keeps reads inside both.
     while j + 16 <= n {
-        a0 = _mm256_fmadd_ps(unsafe { _mm256_loadu_ps(xp.add(j)) }, unsafe { _mm256_loadu_ps(q.as_ptr().add(j)) }, a0);
-        a1 = _mm256_fmadd_ps(unsafe { _mm256_loadu_ps(xp.add(j + 8)) }, unsafe { _mm256_loadu_ps(q.as_ptr().add(j + 8)) }, a1);
+        a0 = _mm256_fmadd_ps(
+            unsafe { _mm256_loadu_ps(xp.add(j)) },
+            unsafe { _mm256_loadu_ps(q.as_ptr().add(j)) },
+            a0,
+        );
+        a1 = _mm256_fmadd_ps(
+            unsafe { _mm256_loadu_ps(xp.add(j + 8)) },
+            unsafe { _mm256_loadu_ps(q.as_ptr().add(j + 8)) },
+            a1,
+        );
         j += 16;
     }
     while j + 8 <= n {
-        a0 = _mm256_fmadd_ps(unsafe { _mm256_loadu_ps(xp.add(j)) }, unsafe { _mm256_loadu_ps(q.as_ptr().add(j)) }, a0);
+        a0 = _mm256_fmadd_ps(
+            unsafe { _mm256_loadu_ps(xp.add(j)) },
+            unsafe { _mm256_loadu_ps(q.as_ptr().add(j)) },
+            a0,
+        );
         j += 8;
     }
     let mut s = hsum_ps(_mm256_add_ps(a0, a1));
@@ -285,7 +303,9 @@ unsafe fn l2sq_ptr(q: &[f32], x: *const u8) -> f32 {
     let mut j = 0;
     // SAFETY (every read): j + 8 <= n (or j < n) keeps reads inside both.
     while j + 8 <= n {
-        let d = _mm256_sub_ps(unsafe { _mm256_loadu_ps(q.as_ptr().add(j)) }, unsafe { _mm256_loadu_ps(xp.add(j)) });
+        let d = _mm256_sub_ps(unsafe { _mm256_loadu_ps(q.as_ptr().add(j)) }, unsafe {
+            _mm256_loadu_ps(xp.add(j))
+        });
         a = _mm256_fmadd_ps(d, d, a);
         j += 8;
     }

@@ -22,7 +22,10 @@ pub fn available() -> bool {
 
 /// `out[r] = m[r] . x` for a `rows x cols` row-major matrix; any shape.
 pub fn matvec(m: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
-    assert!(m.len() >= rows * cols && x.len() >= cols && out.len() >= rows, "matvec shapes");
+    assert!(
+        m.len() >= rows * cols && x.len() >= cols && out.len() >= rows,
+        "matvec shapes"
+    );
     #[cfg(target_arch = "x86_64")]
     if available() {
         // SAFETY: AVX-512F was just checked; `m` holds rows*cols floats (asserted).
@@ -34,7 +37,10 @@ pub fn matvec(m: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
 
 /// `out[r] = q . row r` for `n` rows of `q.len()` little-endian f32 stored back to back.
 pub fn matvec_le(rows: &[u8], n: usize, q: &[f32], out: &mut [f32]) {
-    assert!(rows.len() >= n * q.len() * 4 && out.len() >= n, "matvec_le shapes");
+    assert!(
+        rows.len() >= n * q.len() * 4 && out.len() >= n,
+        "matvec_le shapes"
+    );
     #[cfg(target_arch = "x86_64")]
     if available() {
         // SAFETY: AVX-512F was just checked; `rows` holds n*q.len()*4 bytes (asserted); loads

@@ -111,7 +111,10 @@ pub fn dot_i8_rows(q: &[i8], rows: &[i8], out: &mut [i32]) {
 
 /// `out[r] = m[r] . x` for a `rows x cols` row-major matrix.
 pub fn matvec(m: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
-    assert!(m.len() >= rows * cols && x.len() >= cols && out.len() >= rows, "matvec shapes");
+    assert!(
+        m.len() >= rows * cols && x.len() >= cols && out.len() >= rows,
+        "matvec shapes"
+    );
     for (r, o) in out.iter_mut().take(rows).enumerate() {
         *o = dot(&m[r * cols..(r + 1) * cols], &x[..cols], f64::from) as f32;
     }
@@ -126,7 +129,10 @@ pub fn le(b: &[u8], i: usize) -> f32 {
 /// `q . x` where `x` is `q.len()` little-endian `f32` (any alignment).
 pub fn dot_f32_le(q: &[f32], x: &[u8]) -> f32 {
     assert!(x.len() >= 4 * q.len(), "row shorter than the query");
-    q.iter().enumerate().map(|(i, &a)| a as f64 * le(x, i) as f64).sum::<f64>() as f32
+    q.iter()
+        .enumerate()
+        .map(|(i, &a)| a as f64 * le(x, i) as f64)
+        .sum::<f64>() as f32
 }
 
 /// `|q - x|^2` where `x` is `q.len()` little-endian `f32` (any alignment).

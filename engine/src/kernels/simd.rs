@@ -6,7 +6,6 @@
 use half::f16;
 use simsimd::{BinarySimilarity, SpatialSimilarity};
 
-
 /// Whether this CPU has an instruction set simsimd accelerates.
 pub fn available() -> bool {
     use simsimd::capabilities as c;

@@ -291,19 +291,7 @@ pub fn extract(
         let Some((kind, name)) = kinds.get(&n.id) else {
             continue;
         };
-        // enclosing definitions, innermost last
-        let mut encl = Vec::new();
-        let mut p = n.parent;
-        while let Some(pid) = p {
-            if let Some(k) = kinds.get(&pid) {
-                encl.push(k.clone());
-            }
-            p = index.get(&pid).and_then(|&i| nodes[i].parent);
-            if encl.len() > 32 {
-                break;
-            }
-        }
-        encl.reverse();
+        let encl = enclosing(n, &nodes, &index, &kinds)?;
         let mut kind = kind.clone();
         if kind == "function"
             && encl
@@ -343,6 +331,37 @@ pub fn extract(
     })
 }
 
+/// The definitions enclosing `n`, outermost first (at most 32 levels). Parent links that
+/// form a cycle are an error, not an endless walk.
+fn enclosing(
+    n: &Node,
+    nodes: &[Node],
+    index: &HashMap<usize, usize>,
+    kinds: &HashMap<usize, (String, String)>,
+) -> Result<Vec<(String, String)>, String> {
+    let mut encl = Vec::new();
+    let mut p = n.parent;
+    let mut steps = 0usize;
+    while let Some(pid) = p {
+        steps += 1;
+        if steps > nodes.len() {
+            return Err(format!(
+                "the AST's parent links form a cycle (at node {})",
+                n.id
+            ));
+        }
+        if let Some(k) = kinds.get(&pid) {
+            encl.push(k.clone());
+        }
+        p = index.get(&pid).and_then(|&i| nodes[i].parent);
+        if encl.len() > 32 {
+            break;
+        }
+    }
+    encl.reverse();
+    Ok(encl)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,5 +389,23 @@ mod tests {
         assert_eq!(m.text, "def f(self):\n        return 1");
         assert_eq!((m.start_line, m.end_line), (2, 3));
         assert!(extract("python", code, "{not json", 10).is_err());
+    }
+
+    /// Defect: parent links forming a cycle through non-definition nodes made COPY loop
+    /// forever while holding the writer locks.
+    #[test]
+    fn mlcpd_parent_cycle_is_rejected() {
+        let code = "def f():\n    return 1\n";
+        let json = r#"{"ast":{"nodes":[
+            {"id":0,"type":"block","parent":1,"children":[],"start_point":{"row":0,"column":0},"end_point":{"row":1,"column":12}},
+            {"id":1,"type":"block","parent":0,"children":[],"start_point":{"row":0,"column":0},"end_point":{"row":1,"column":12}},
+            {"id":2,"type":"function_definition","parent":0,"children":[],"start_point":{"row":0,"column":0},"end_point":{"row":1,"column":12}}]}}"#;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || drop(tx.send(extract("python", code, json, 1))));
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("extract must not loop on a parent cycle");
+        let err = got.expect_err("a cycle is an error");
+        assert!(err.contains("cycle"), "{err}");
     }
 }

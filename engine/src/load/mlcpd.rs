@@ -170,12 +170,19 @@ pub fn load(
         reason: "FORMAT mlcpd embeds the chunks: name an embedding model, e.g. MODEL 'minilm'"
             .into(),
     })?;
-    let dim = db.model_dim(&model)?;
-    let chunks_t = open_or_create(db, table, || chunks_schema(dim as u32))?;
     let files_name = opts
         .files_table
         .clone()
         .unwrap_or_else(|| format!("{table}_files"));
+    if files_name.eq_ignore_ascii_case(table) {
+        return Err(LoadError::Option {
+            name: "FILES_TABLE".into(),
+            reason: format!("'{files_name}' is the target table itself: name another table"),
+        }
+        .into());
+    }
+    let dim = db.model_dim(&model)?;
+    let chunks_t = open_or_create(db, table, || chunks_schema(dim as u32))?;
     let files_t = open_or_create(db, &files_name, || files_schema(dim as u32))?;
     for t in [&chunks_t, &files_t] {
         if t.schema().dim() != dim {

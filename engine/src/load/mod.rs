@@ -10,6 +10,7 @@ pub mod chunk;
 pub mod mlcpd;
 pub mod options;
 pub mod parquet;
+mod reader;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

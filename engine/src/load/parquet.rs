@@ -1,107 +1,21 @@
 //! COPY ... (FORMAT parquet): rows of any Parquet file, columns matched by name.
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
+use crate::table::BulkSink;
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use nestdb_storage::WriteError;
-use crate::table::BulkSink;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ProjectionMask;
 
+pub use super::reader::{spawn_reader, SourceBatch};
 use super::{
     check_cancel, CopyOptions, CopyReport, LoadError, OnError, ProgressFn, SKIPPED_LISTED,
 };
 use crate::error::Result;
 use crate::{Database, Table};
-
-/// A decoded batch of one file.
-pub struct SourceBatch {
-    /// Index of the file.
-    pub file: usize,
-    /// Row offset of the batch in its file.
-    pub offset: usize,
-    /// The rows (projected columns present in the file).
-    pub batch: RecordBatch,
-    /// Progress estimate in bytes.
-    pub bytes_done: u64,
-}
-
-/// Decodes `files` on a background thread, `batch_size` rows at a time, reading only the
-/// named columns (all when `None`). At most two batches wait in the channel.
-pub fn spawn_reader(
-    files: Vec<PathBuf>,
-    columns: Option<Vec<String>>,
-    batch_size: usize,
-) -> Receiver<std::result::Result<SourceBatch, LoadError>> {
-    let (tx, rx) = sync_channel(2);
-    std::thread::spawn(move || {
-        let mut bytes_before = 0u64;
-        for (fi, path) in files.iter().enumerate() {
-            let not_parquet = |e: &dyn std::fmt::Display| LoadError::NotParquet {
-                file: path.clone(),
-                reason: e.to_string(),
-            };
-            let file = match File::open(path) {
-                Ok(f) => f,
-                Err(e) => return drop(tx.send(Err(not_parquet(&e)))),
-            };
-            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-            let b = match ParquetRecordBatchReaderBuilder::try_new(file) {
-                Ok(b) => b,
-                Err(e) => return drop(tx.send(Err(not_parquet(&e)))),
-            };
-            let total = b.metadata().file_metadata().num_rows().max(1) as u64;
-            let mask = columns.as_ref().map(|cols| {
-                let idx: Vec<usize> = b
-                    .schema()
-                    .fields()
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, f)| cols.iter().any(|c| c == f.name()))
-                    .map(|(i, _)| i)
-                    .collect();
-                ProjectionMask::roots(b.parquet_schema(), idx)
-            });
-            let mut b = b.with_batch_size(batch_size);
-            if let Some(m) = mask {
-                b = b.with_projection(m);
-            }
-            let reader = match b.build() {
-                Ok(r) => r,
-                Err(e) => return drop(tx.send(Err(not_parquet(&e)))),
-            };
-            let mut offset = 0;
-            for batch in reader {
-                let batch = match batch {
-                    Ok(b) => b,
-                    Err(e) => return drop(tx.send(Err(not_parquet(&e)))),
-                };
-                let n = batch.num_rows();
-                let bytes_done = bytes_before + size * (offset + n) as u64 / total;
-                if tx
-                    .send(Ok(SourceBatch {
-                        file: fi,
-                        offset,
-                        batch,
-                        bytes_done,
-                    }))
-                    .is_err()
-                {
-                    return;
-                }
-                offset += n;
-            }
-            bytes_before += size;
-        }
-    });
-    rx
-}
 
 /// Total bytes of `files`.
 pub fn total_bytes(files: &[PathBuf]) -> u64 {

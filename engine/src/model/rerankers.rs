@@ -32,12 +32,17 @@ impl Reranker for CrossEncoder {
             )
             .into());
         };
-        let col = b
-            .column_by_name(&self.column)
-            .ok_or_else(|| QueryError::Rerank(format!("the candidates carry no column \"{}\"", self.column)))?;
+        let col = b.column_by_name(&self.column).ok_or_else(|| {
+            QueryError::Rerank(format!(
+                "the candidates carry no column \"{}\"",
+                self.column
+            ))
+        })?;
         let col = arrow_cast::cast(col, &DataType::Utf8)?;
         let s = col.as_string::<i32>();
-        let docs: Vec<&str> = (0..s.len()).map(|i| if s.is_null(i) { "" } else { s.value(i) }).collect();
+        let docs: Vec<&str> = (0..s.len())
+            .map(|i| if s.is_null(i) { "" } else { s.value(i) })
+            .collect();
         Ok(self.db.model(&self.model)?.cross_score(text, &docs)?)
     }
 }
@@ -55,14 +60,18 @@ impl Reranker for VectorScorer {
     }
 
     fn score(&self, q: &RerankQuery<'_>, b: &RecordBatch) -> Result<Vec<f32>> {
-        let col = b.column_by_name(&self.column).ok_or_else(|| ModelError::Input {
-            model: self.model.clone(),
-            reason: "the candidates carry no vectors".into(),
-        })?;
+        let col = b
+            .column_by_name(&self.column)
+            .ok_or_else(|| ModelError::Input {
+                model: self.model.clone(),
+                reason: "the candidates carry no vectors".into(),
+            })?;
         let l = col.as_fixed_size_list();
         let d = l.value_length() as usize;
         let vals = l.values().as_primitive::<Float32Type>().values();
-        let rows: Vec<&[f32]> = (0..l.len()).map(|i| &vals[(l.offset() + i) * d..(l.offset() + i + 1) * d]).collect();
+        let rows: Vec<&[f32]> = (0..l.len())
+            .map(|i| &vals[(l.offset() + i) * d..(l.offset() + i + 1) * d])
+            .collect();
         Ok(self.db.model(&self.model)?.vector_score(q.vector, &rows)?)
     }
 
@@ -73,7 +82,13 @@ impl Reranker for VectorScorer {
 
 /// The reranker model `model` names for table `t`: a cross-encoder over `column`, or (no
 /// column) a vector scorer over the table's vector.
-pub fn build(db: &Database, t: &Table, model: &str, column: Option<&str>, candidates: Option<usize>) -> Result<Rerank> {
+pub fn build(
+    db: &Database,
+    t: &Table,
+    model: &str,
+    column: Option<&str>,
+    candidates: Option<usize>,
+) -> Result<Rerank> {
     let kind = db.model(model)?.kind();
     let reranker: Arc<dyn Reranker> = match (kind, column) {
         (ModelKind::CrossEncoder, Some(c)) => {
@@ -104,5 +119,8 @@ pub fn build(db: &Database, t: &Table, model: &str, column: Option<&str>, candid
             .into())
         }
     };
-    Ok(Rerank { reranker, candidates })
+    Ok(Rerank {
+        reranker,
+        candidates,
+    })
 }

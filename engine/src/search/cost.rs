@@ -38,11 +38,6 @@ pub fn exact_rows(cands: f64, dim: usize, bands: usize) -> f64 {
     cands * (40.0 + 15.0 * bands as f64 + dim as f64 / 4.0)
 }
 
-/// An exact scan streaming `rows` whole rows.
-pub fn brute(rows: f64, dim: usize) -> f64 {
-    rows * (dim as f64 / 5.0)
-}
-
 /// A schedule's cost per query when its first stage scans `scanned` rows (probing included
 /// unless it scans every selected row).
 pub fn schedule(model: &IndexModel, s: &Schedule, scanned: f64, bands: &[(usize, usize)]) -> f64 {
@@ -52,7 +47,10 @@ pub fn schedule(model: &IndexModel, s: &Schedule, scanned: f64, bands: &[(usize,
         probe(model.meta.partitions, model.meta.coarse_dims)
     };
     c += scan(scanned, model.meta.coarse_dims);
-    let mut incoming = s.stages.first().map_or(scanned, |st| (st.keep() as f64).min(scanned));
+    let mut incoming = s
+        .stages
+        .first()
+        .map_or(scanned, |st| (st.keep() as f64).min(scanned));
     for st in s.stages.iter().skip(1) {
         c += rescore(incoming, st, model, bands);
         incoming = incoming.min(st.keep() as f64);

@@ -49,9 +49,15 @@ pub fn search(
     // Waking the thread pool costs more than scoring a few thousand rows.
     let selected = sel.count(v) as usize;
     let mut top = if selected >= PAR_ROWS {
-        tasks.par_iter().map(run).reduce(|| Ok(TopK::new(k)), merge)?
+        tasks
+            .par_iter()
+            .map(run)
+            .reduce(|| Ok(TopK::new(k)), merge)?
     } else {
-        tasks.iter().map(run).try_fold(TopK::new(k), |a, b| merge(Ok(a), b))?
+        tasks
+            .iter()
+            .map(run)
+            .try_fold(TopK::new(k), |a, b| merge(Ok(a), b))?
     };
     top.merge(mem_search(v, q, k, sel));
     Ok(top.into_sorted())
@@ -73,9 +79,11 @@ fn scan_group(
     }
     if q.metric == Metric::L2 || selected * 4 < z - a {
         let mut err = None;
-        rows.for_each(a as u32, z as u32, |off| match row_score(view, q, off as usize) {
-            Ok(s) => t.push(to_distance(q.metric, s), Cand::addr(pos, off as usize)),
-            Err(e) => err = Some(e),
+        rows.for_each(a as u32, z as u32, |off| {
+            match row_score(view, q, off as usize) {
+                Ok(s) => t.push(to_distance(q.metric, s), Cand::addr(pos, off as usize)),
+                Err(e) => err = Some(e),
+            }
         });
         return err.map_or(Ok(()), Err);
     }
@@ -132,10 +140,17 @@ pub fn mem_search(v: &TableVersion, q: &PreparedQuery, k: usize, sel: &Selection
     let mut t = TopK::new(k);
     for (c, chunk) in v.mem.chunks().iter().enumerate() {
         let col = chunk.batch.column(v.def.schema.vector_index());
-        let vals = col.as_fixed_size_list().values().as_primitive::<Float32Type>().values();
+        let vals = col
+            .as_fixed_size_list()
+            .values()
+            .as_primitive::<Float32Type>()
+            .values();
         for off in 0..chunk.rowids.len() {
             if sel.keep_mem_row(v, c, off) {
-                t.push(q.raw_distance(&vals[off * d..(off + 1) * d]), Cand::addr(base + c, off));
+                t.push(
+                    q.raw_distance(&vals[off * d..(off + 1) * d]),
+                    Cand::addr(base + c, off),
+                );
             }
         }
     }

@@ -101,10 +101,17 @@ impl Explain {
         s.push_str(&format!(" rows={} matching={}", self.rows, self.matching));
         if let Some(sc) = &self.schedule {
             let stages: Vec<String> = sc.stages.iter().map(|st| st.to_string()).collect();
-            s.push_str(&format!(" nprobe={} stages=[{}]", sc.nprobe, stages.join(", ")));
+            s.push_str(&format!(
+                " nprobe={} stages=[{}]",
+                sc.nprobe,
+                stages.join(", ")
+            ));
         }
         if let Some(r) = self.estimate {
-            s.push_str(&format!(" estimated_recall={:.3} [{:.3}, {:.3}]", r.mean, r.lo, r.hi));
+            s.push_str(&format!(
+                " estimated_recall={:.3} [{:.3}, {:.3}]",
+                r.mean, r.lo, r.hi
+            ));
         }
         s
     }

@@ -37,7 +37,12 @@ pub fn choose_partitions(ctx: &QueryCtx<'_>, sched: &Schedule) -> Vec<usize> {
 
 /// Runs `sched` for the best `k`; returns them with reported distances, best first, and
 /// appends per-stage statistics to `stats` (when it records).
-pub fn run(ctx: &QueryCtx<'_>, sched: &Schedule, k: usize, stats: &mut StageLog) -> Result<Vec<Cand>, StorageError> {
+pub fn run(
+    ctx: &QueryCtx<'_>,
+    sched: &Schedule,
+    k: usize,
+    stats: &mut StageLog,
+) -> Result<Vec<Cand>, StorageError> {
     let m = ctx.model;
     let t = Instant::now();
     let probes = (!sched.scan_all).then(|| choose_partitions(ctx, sched));
@@ -51,7 +56,11 @@ pub fn run(ctx: &QueryCtx<'_>, sched: &Schedule, k: usize, stats: &mut StageLog)
             time: t.elapsed(),
         });
     }
-    let first = sched.stages.first().copied().unwrap_or(Stage::Int8 { keep: k });
+    let first = sched
+        .stages
+        .first()
+        .copied()
+        .unwrap_or(Stage::Int8 { keep: k });
     let t = Instant::now();
     let ranges = ctx.ranges(probes.as_deref());
     let (mut cands, scanned) = ctx.first_stage(&ranges, first)?;
@@ -76,10 +85,19 @@ pub fn run(ctx: &QueryCtx<'_>, sched: &Schedule, k: usize, stats: &mut StageLog)
     Ok(out)
 }
 
-fn stage_stats(ctx: &QueryCtx<'_>, st: &Stage, n_in: usize, n_out: usize, t: Instant) -> StageStats {
+fn stage_stats(
+    ctx: &QueryCtx<'_>,
+    st: &Stage,
+    n_in: usize,
+    n_out: usize,
+    t: Instant,
+) -> StageStats {
     let m = ctx.model;
     let (name, bytes) = match *st {
-        Stage::Int8 { .. } => (format!("int8[0:{}]", m.meta.coarse_dims), m.meta.coarse_dims),
+        Stage::Int8 { .. } => (
+            format!("int8[0:{}]", m.meta.coarse_dims),
+            m.meta.coarse_dims,
+        ),
         Stage::Mid { .. } => (format!("int8[0:{}]", m.meta.mid_dims), m.meta.mid_dims),
         Stage::Bits { .. } => (format!("bits[0:{}]", m.meta.bits_dims), m.bits_bytes()),
         Stage::F32 { bands, .. } => {

@@ -34,9 +34,6 @@ pub struct PreparedQuery {
     pub original: Vec<f32>,
     /// Unit length under cosine, else as given: the exact stage scores stored vectors with it.
     pub unit: Vec<f32>,
-    /// `unit` rotated by the index's rotation, its first `mid_dims` dims (the space of the
-    /// codes; empty without an index).
-    pub rotated: Vec<f32>,
     /// The metric.
     pub metric: Metric,
     /// Quantized for the index's stages, when there is an index.
@@ -56,7 +53,12 @@ pub struct QueryCoded {
 
 impl PreparedQuery {
     /// Checks `q` against the table and transforms it for `model` (or for exact search).
-    pub fn new(q: &[f32], layout: &Layout, model: Option<&IndexModel>, column: &str) -> Result<PreparedQuery, QueryError> {
+    pub fn new(
+        q: &[f32],
+        layout: &Layout,
+        model: Option<&IndexModel>,
+        column: &str,
+    ) -> Result<PreparedQuery, QueryError> {
         if q.len() != layout.dim {
             return Err(QueryError::Dimension {
                 column: column.into(),
@@ -94,7 +96,6 @@ impl PreparedQuery {
         Ok(PreparedQuery {
             original: q.to_vec(),
             unit,
-            rotated,
             metric: layout.metric,
             codes,
         })

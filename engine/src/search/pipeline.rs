@@ -52,7 +52,11 @@ impl<'a> QueryCtx<'a> {
         for (p, &d) in raw.iter().enumerate() {
             let dot = self.qc.coarse.offset + self.qc.coarse.scale * d as f32;
             // L2: |q - c|^2 = |q|^2 - 2 q.c + |c|^2, and |q|^2 is the same for every partition
-            let s = if m.spherical() { -dot } else { m.centroid_norms[p] - 2.0 * dot };
+            let s = if m.spherical() {
+                -dot
+            } else {
+                m.centroid_norms[p] - 2.0 * dot
+            };
             top.push(s, p as u64);
         }
         top.into_sorted().iter().map(|c| c.addr as usize).collect()
@@ -63,7 +67,11 @@ impl<'a> QueryCtx<'a> {
         self.views
             .iter()
             .zip(self.rows)
-            .filter_map(|(v, r)| v.partitions.filter(|o| p + 1 < o.len()).map(|o| r.count(o[p], o[p + 1])))
+            .filter_map(|(v, r)| {
+                v.partitions
+                    .filter(|o| p + 1 < o.len())
+                    .map(|o| r.count(o[p], o[p + 1]))
+            })
             .sum()
     }
 
@@ -101,7 +109,11 @@ impl<'a> QueryCtx<'a> {
 
     /// The first stage over `ranges` with `stage`: the best `stage.keep()` selected rows, in
     /// address order, and the number of selected rows scanned.
-    pub fn first_stage(&self, ranges: &[Range], stage: Stage) -> Result<(Vec<Cand>, usize), StorageError> {
+    pub fn first_stage(
+        &self,
+        ranges: &[Range],
+        stage: Stage,
+    ) -> Result<(Vec<Cand>, usize), StorageError> {
         let total: usize = ranges
             .iter()
             .map(|&(vi, a, b)| self.rows[vi].count(a, b) as usize)
@@ -111,12 +123,17 @@ impl<'a> QueryCtx<'a> {
         let top = if total >= PAR_ROWS {
             ranges
                 .par_iter()
-                .try_fold(fresh, |mut t, r| self.scan_range(&mut t, *r, stage).map(|_| t))
+                .try_fold(fresh, |mut t, r| {
+                    self.scan_range(&mut t, *r, stage).map(|_| t)
+                })
                 .map(|t| t.map(|t| t.top))
-                .try_reduce(|| TopK::new(keep), |mut a, b| {
-                    a.merge(b);
-                    Ok(a)
-                })?
+                .try_reduce(
+                    || TopK::new(keep),
+                    |mut a, b| {
+                        a.merge(b);
+                        Ok(a)
+                    },
+                )?
         } else {
             let mut t = fresh();
             for r in ranges {
@@ -127,7 +144,12 @@ impl<'a> QueryCtx<'a> {
         Ok((top.into_by_addr(), total))
     }
 
-    fn scan_range(&self, st: &mut Scratch, (vi, a, b): Range, stage: Stage) -> Result<(), StorageError> {
+    fn scan_range(
+        &self,
+        st: &mut Scratch,
+        (vi, a, b): Range,
+        stage: Stage,
+    ) -> Result<(), StorageError> {
         let v = &self.views[vi];
         let rows = &self.rows[vi];
         let (Stage::Int8 { .. }, Some(codes)) = (stage, v.codes.as_ref()) else {
@@ -143,7 +165,11 @@ impl<'a> QueryCtx<'a> {
         let dense = rows.count(a, b) * 4 >= u64::from(b - a);
         if dense {
             st.dots.resize((b - a) as usize, 0);
-            kernel(&self.qc.coarse.codes, codes.range(a as usize, b as usize)?, &mut st.dots);
+            kernel(
+                &self.qc.coarse.codes,
+                codes.range(a as usize, b as usize)?,
+                &mut st.dots,
+            );
             let Scratch { top, dots, .. } = st;
             if rows.is_all() {
                 return self.push_int8(top, v, vi, (a..b).zip(dots.iter().copied()));
@@ -171,7 +197,12 @@ impl<'a> QueryCtx<'a> {
         };
         st.dots.resize(g.offs.len(), 0);
         kernel(&self.qc.coarse.codes, &g.codes, &mut st.dots);
-        self.push_int8(&mut st.top, v, vi, g.offs.iter().copied().zip(st.dots.iter().copied()))
+        self.push_int8(
+            &mut st.top,
+            v,
+            vi,
+            g.offs.iter().copied().zip(st.dots.iter().copied()),
+        )
     }
 
     /// Pushes int8-scored rows `(offset, dot)` into `top`. Under cosine and dot the score
@@ -180,10 +211,19 @@ impl<'a> QueryCtx<'a> {
     /// so float rounding never drops a row the heap would keep), and the bound is refreshed only
     /// after a push moved the threshold.
     #[inline]
-    fn push_int8(&self, top: &mut TopK, v: &SegView<'_>, vi: usize, rows: impl Iterator<Item = (u32, i32)>) -> Result<(), StorageError> {
+    fn push_int8(
+        &self,
+        top: &mut TopK,
+        v: &SegView<'_>,
+        vi: usize,
+        rows: impl Iterator<Item = (u32, i32)>,
+    ) -> Result<(), StorageError> {
         if self.q.metric == Metric::L2 {
             for (off, d) in rows {
-                top.push(self.int8_score(v, off as usize, d)?, Cand::addr(vi, off as usize));
+                top.push(
+                    self.int8_score(v, off as usize, d)?,
+                    Cand::addr(vi, off as usize),
+                );
             }
             return Ok(());
         }
@@ -221,7 +261,9 @@ impl<'a> QueryCtx<'a> {
                 let bits = v.bits.as_ref().ok_or_else(|| not_indexed(v))?;
                 Ok((k.hamming)(&self.qc.bits, bits.row(off)?) as f32)
             }
-            Stage::F32 { bands, .. } => self.prefix_score(vi, off, bands.clamp(1, self.bands.len())),
+            Stage::F32 { bands, .. } => {
+                self.prefix_score(vi, off, bands.clamp(1, self.bands.len()))
+            }
         }
     }
 
@@ -235,7 +277,10 @@ impl<'a> QueryCtx<'a> {
         };
         let dc = (k.dot_i8)(&self.qc.coarse.codes, codes.row(off)?);
         let dm = (k.dot_i8)(&self.qc.mid.codes, mid.row(off)?);
-        let dot = self.qc.coarse.offset + self.qc.coarse.scale * dc + self.qc.mid.offset + self.qc.mid.scale * dm;
+        let dot = self.qc.coarse.offset
+            + self.qc.coarse.scale * dc
+            + self.qc.mid.offset
+            + self.qc.mid.scale * dm;
         Ok(match self.q.metric {
             Metric::L2 => aux(v, off, 1)? - 2.0 * dot,
             _ => -dot,
@@ -255,7 +300,10 @@ impl<'a> QueryCtx<'a> {
             };
         }
         if self.q.metric == Metric::Cosine {
-            let inv = v.inv_norms.as_ref().map_or(Ok(1.0), |n| n.row(off).map(|r| r[0]))?;
+            let inv = v
+                .inv_norms
+                .as_ref()
+                .map_or(Ok(1.0), |n| n.row(off).map(|r| r[0]))?;
             acc *= inv;
         }
         Ok(acc)
@@ -295,11 +343,14 @@ impl<'a> QueryCtx<'a> {
 }
 
 fn aux(v: &SegView<'_>, r: usize, i: usize) -> Result<f32, StorageError> {
-    Ok(v.aux.as_ref().map_or(Ok(0.0), |a| a.row(r).map(|x| x[i]))?)
+    v.aux.as_ref().map_or(Ok(0.0), |a| a.row(r).map(|x| x[i]))
 }
 
 fn not_indexed(v: &SegView<'_>) -> StorageError {
-    StorageError::corrupt(format!("segment {}", v.seg.meta().id), "not encoded under the table's index")
+    StorageError::corrupt(
+        format!("segment {}", v.seg.meta().id),
+        "not encoded under the table's index",
+    )
 }
 
 /// Per-thread buffers of a first-stage scan.

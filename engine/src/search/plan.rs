@@ -56,7 +56,11 @@ pub fn choose(
     let mut e = Explain {
         rows,
         matching,
-        selectivity: if rows == 0 { 1.0 } else { matching as f64 / rows as f64 },
+        selectivity: if rows == 0 {
+            1.0
+        } else {
+            matching as f64 / rows as f64
+        },
         ..Explain::default()
     };
     let Some(model) = model.filter(|_| !params.exact) else {
@@ -72,13 +76,20 @@ pub fn choose(
     };
     let bands = v.def.schema.bands();
     let factor = filter_factor(model, e.selectivity);
-    let mut s = model
-        .schedule_for(target)
-        .scaled(k, e.selectivity, rows, model.meta.fit_rows, model.meta.partitions, factor);
+    let mut s = model.schedule_for(target).scaled(
+        k,
+        e.selectivity,
+        rows,
+        model.meta.fit_rows,
+        model.meta.partitions,
+        factor,
+    );
     let tuned = apply_overrides(&mut s, params, k, model.meta.partitions);
     let per_partition = rows as f64 / model.meta.partitions.max(1) as f64;
     let unfiltered_scan = s.nprobe as f64 * per_partition;
-    let scan_rows = s.min_candidates.map_or(unfiltered_scan, |m| m as f64 / e.selectivity.max(1e-9));
+    let scan_rows = s
+        .min_candidates
+        .map_or(unfiltered_scan, |m| m as f64 / e.selectivity.max(1e-9));
     let funnel_cost = cost::schedule(model, &s, scan_rows.min(rows as f64), &bands);
     if e.selectivity < 1.0 && params.nprobe.is_none() {
         let brute = cost::exact_rows(matching as f64, model.meta.dim, bands.len());
@@ -116,7 +127,11 @@ pub fn choose(
             "learned index v{} ({} partitions), recall target {target}{}",
             model.version,
             model.meta.partitions,
-            if e.selectivity < 1.0 { "; filtered probing" } else { "" }
+            if e.selectivity < 1.0 {
+                "; filtered probing"
+            } else {
+                ""
+            }
         )
     });
     e.estimate = tuned.then_some(s.estimate);
@@ -130,7 +145,11 @@ fn filter_factor(model: &IndexModel, selectivity: f64) -> f64 {
     let f = &model.meta.tuning.filter_factors;
     let default = 1.0 + (1.0 / selectivity.max(1e-9)).log2() / 2.0;
     f.iter()
-        .min_by(|a, b| (a.0.ln() - selectivity.max(1e-9).ln()).abs().total_cmp(&(b.0.ln() - selectivity.max(1e-9).ln()).abs()))
+        .min_by(|a, b| {
+            (a.0.ln() - selectivity.max(1e-9).ln())
+                .abs()
+                .total_cmp(&(b.0.ln() - selectivity.max(1e-9).ln()).abs())
+        })
         .map_or(default, |p| p.1.max(1.0))
 }
 
@@ -181,12 +200,11 @@ pub struct Target<'a> {
 /// Runs the plan in `e`; returns the best `k`, best first. Stage statistics are recorded when
 /// `analyze`.
 pub fn execute(t: &Target<'_>, k: usize, e: &mut Explain, analyze: bool) -> Result<Vec<Cand>> {
-    let views = t
-        .v
-        .segments
-        .iter()
-        .map(|s| SegView::new(s, t.model))
-        .collect::<Result<Vec<_>, _>>()?;
+    let views =
+        t.v.segments
+            .iter()
+            .map(|s| SegView::new(s, t.model))
+            .collect::<Result<Vec<_>, _>>()?;
     let mut stats = StageLog::new(analyze);
     let mut hits = match (&e.schedule, t.model) {
         (Some(s), Some(m)) => run_funnel(t, m, &views, s, k, &mut stats)?,
@@ -194,7 +212,10 @@ pub fn execute(t: &Target<'_>, k: usize, e: &mut Explain, analyze: bool) -> Resu
     };
     if e.schedule.is_none() || hits.len() < k.min(e.matching) {
         if e.schedule.is_some() && analyze {
-            e.reason.push_str(&format!("; the funnel found {} of {k} rows, finished exactly", hits.len()));
+            e.reason.push_str(&format!(
+                "; the funnel found {} of {k} rows, finished exactly",
+                hits.len()
+            ));
         }
         let start = Instant::now();
         hits = exact::search(t.v, &views, t.q, k, t.sel)?;
@@ -234,11 +255,14 @@ fn run_funnel(
             gathered: t.gathered.and_then(|g| g.segments.get(pos)),
         })
         .collect();
-    let qc = t.q.codes.as_ref().ok_or(crate::error::QueryError::Setting {
-        name: "query".into(),
-        value: String::new(),
-        reason: "prepared without the index".into(),
-    })?;
+    let qc =
+        t.q.codes
+            .as_ref()
+            .ok_or(crate::error::QueryError::Setting {
+                name: "query".into(),
+                value: String::new(),
+                reason: "prepared without the index".into(),
+            })?;
     let bands = t.v.def.schema.bands();
     let ctx = QueryCtx {
         model: m,

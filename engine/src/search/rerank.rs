@@ -63,7 +63,11 @@ impl Rerank {
     pub fn apply(&self, q: &RerankQuery<'_>, b: &RecordBatch, k: usize) -> Result<RecordBatch> {
         let scores = self.reranker.score(q, b)?;
         let mut order: Vec<u32> = (0..scores.len() as u32).collect();
-        order.sort_by(|&a, &c| scores[c as usize].total_cmp(&scores[a as usize]).then(a.cmp(&c)));
+        order.sort_by(|&a, &c| {
+            scores[c as usize]
+                .total_cmp(&scores[a as usize])
+                .then(a.cmp(&c))
+        });
         order.truncate(k);
         let idx = UInt32Array::from(order.clone());
         let mut cols: Vec<arrow_array::ArrayRef> = b
@@ -71,9 +75,16 @@ impl Rerank {
             .iter()
             .map(|c| arrow_select::take::take(c.as_ref(), &idx, None))
             .collect::<std::result::Result<_, _>>()?;
-        let mut fields: Vec<Field> = b.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<Field> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
         fields.push(Field::new(SCORE, DataType::Float32, false));
-        cols.push(Arc::new(Float32Array::from_iter_values(order.iter().map(|&i| scores[i as usize]))));
+        cols.push(Arc::new(Float32Array::from_iter_values(
+            order.iter().map(|&i| scores[i as usize]),
+        )));
         Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
     }
 }

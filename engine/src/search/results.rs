@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, Float32Array, Int64Array, RecordBatch, UInt32Array, UInt64Array};
+use arrow_array::{
+    Array, ArrayRef, Float32Array, Int64Array, RecordBatch, UInt32Array, UInt64Array,
+};
 use arrow_schema::{DataType, Field, Schema};
 use nestdb_storage::schema::ROWID;
 use nestdb_storage::TableVersion;
@@ -27,7 +29,12 @@ pub fn gather(v: &TableVersion, idx: usize, addrs: &[u64]) -> Result<ArrayRef> {
                     Ok(v.segments[c.source()].pk(c.offset())?)
                 } else {
                     let chunk = &v.mem.chunks()[c.source() - nseg];
-                    Ok(chunk.batch.column(idx).as_any().downcast_ref::<Int64Array>().map_or(0, |a| a.value(c.offset())))
+                    Ok(chunk
+                        .batch
+                        .column(idx)
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .map_or(0, |a| a.value(c.offset())))
                 }
             })
             .collect::<Result<Vec<i64>>>()?;
@@ -83,7 +90,12 @@ pub fn rowids(v: &TableVersion, addrs: &[u64]) -> Result<UInt64Array> {
 
 /// Builds the result batch for `hits` (best first): columns `select` (schema indices), then
 /// `_rowid`, then `_distance` when `with_distance`.
-pub fn build(v: &TableVersion, hits: &[Cand], select: &[usize], with_distance: bool) -> Result<RecordBatch> {
+pub fn build(
+    v: &TableVersion,
+    hits: &[Cand],
+    select: &[usize],
+    with_distance: bool,
+) -> Result<RecordBatch> {
     let addrs: Vec<u64> = hits.iter().map(|c| c.addr).collect();
     let schema = v.def.schema.arrow_schema();
     let mut fields: Vec<Field> = Vec::with_capacity(select.len() + 2);
@@ -96,7 +108,9 @@ pub fn build(v: &TableVersion, hits: &[Cand], select: &[usize], with_distance: b
     cols.push(Arc::new(rowids(v, &addrs)?));
     if with_distance {
         fields.push(Field::new(DISTANCE, DataType::Float32, false));
-        cols.push(Arc::new(Float32Array::from_iter_values(hits.iter().map(|c| c.dist))));
+        cols.push(Arc::new(Float32Array::from_iter_values(
+            hits.iter().map(|c| c.dist),
+        )));
     }
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
 }
@@ -110,7 +124,8 @@ pub fn project(b: &RecordBatch, keep: &[String]) -> Result<RecordBatch> {
         .iter()
         .enumerate()
         .filter(|(_, f)| {
-            keep.contains(f.name()) || [ROWID, DISTANCE, super::rerank::SCORE].contains(&f.name().as_str())
+            keep.contains(f.name())
+                || [ROWID, DISTANCE, super::rerank::SCORE].contains(&f.name().as_str())
         })
         .map(|(i, _)| i)
         .collect();

@@ -59,16 +59,6 @@ impl ViewRows<'_> {
         matches!(self.set, RowSet::All) && self.deleted.is_empty()
     }
 
-    /// Whether row `off` is selected.
-    #[inline]
-    pub fn contains(&self, off: u32) -> bool {
-        match self.set {
-            RowSet::All => !self.deleted.contains(off),
-            RowSet::Some(bm) => bm.contains(off),
-            RowSet::Nothing => false,
-        }
-    }
-
     /// Calls `f` for each selected row in `a..b`.
     #[inline]
     pub fn for_each(&self, a: u32, b: u32, f: impl FnMut(u32)) {

@@ -12,7 +12,13 @@ use crate::topk::{Cand, TopK};
 
 /// For each query (rows of `qs`, `dim` each, prepared like `PreparedQuery::unit`), its best
 /// `n` rows of `views` by full-dimension score (smaller is better), best first.
-pub fn nearest(views: &[SegView<'_>], qs: &[f32], dim: usize, metric: Metric, n: usize) -> Result<Vec<Vec<Cand>>, StorageError> {
+pub fn nearest(
+    views: &[SegView<'_>],
+    qs: &[f32],
+    dim: usize,
+    metric: Metric,
+    n: usize,
+) -> Result<Vec<Vec<Cand>>, StorageError> {
     let nq = qs.len() / dim.max(1);
     let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(n)).collect();
     for (vi, v) in views.iter().enumerate() {
@@ -65,13 +71,23 @@ fn group_vectors(v: &SegView<'_>, g: usize) -> Result<Vec<f32>, StorageError> {
 }
 
 /// Per row: `1 / |x|` (cosine), `|x|^2` (l2), unused (dot).
-fn row_terms(v: &SegView<'_>, metric: Metric, x: &[f32], dim: usize, a: usize, z: usize) -> Result<Vec<f32>, StorageError> {
+fn row_terms(
+    v: &SegView<'_>,
+    metric: Metric,
+    x: &[f32],
+    dim: usize,
+    a: usize,
+    z: usize,
+) -> Result<Vec<f32>, StorageError> {
     Ok(match metric {
         Metric::Cosine => match &v.inv_norms {
             Some(n) => n.range(a, z)?.to_vec(),
             None => vec![1.0; z - a],
         },
-        Metric::L2 => x.chunks_exact(dim).map(|r| r.iter().map(|v| v * v).sum()).collect(),
+        Metric::L2 => x
+            .chunks_exact(dim)
+            .map(|r| r.iter().map(|v| v * v).sum())
+            .collect(),
         Metric::Dot => Vec::new(),
     })
 }

@@ -31,8 +31,12 @@ use crate::layout::Layout;
 use crate::topk::Cand;
 
 /// Recall targets a model keeps a schedule for.
-pub const TARGETS: [f32; 12] = [0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999];
-const KEEP1: [usize; 14] = [20, 30, 40, 60, 80, 120, 160, 240, 320, 480, 640, 960, 1280, 1920];
+pub const TARGETS: [f32; 12] = [
+    0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999,
+];
+const KEEP1: [usize; 14] = [
+    20, 30, 40, 60, 80, 120, 160, 240, 320, 480, 640, 960, 1280, 1920,
+];
 const KEEP2: [usize; 9] = [10, 15, 20, 30, 40, 60, 80, 120, 160];
 /// Near-duplicates held out per query at most (queries with more are skipped).
 const MAX_HELD: usize = 64;
@@ -62,17 +66,30 @@ type GridRun = Vec<(usize, usize)>;
 
 /// The grid of schedules: (nprobe, keep1, keep2), ascending in that order.
 fn grid(partitions: usize, k: usize) -> Vec<(usize, usize, usize)> {
-    let mut probes: Vec<usize> = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 320, 384, 512]
-        .into_iter()
-        .filter(|&p| p <= partitions && p * 8 <= partitions.max(64))
-        .collect();
+    let mut probes: Vec<usize> = [
+        1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 320,
+        384, 512,
+    ]
+    .into_iter()
+    .filter(|&p| p <= partitions && p * 8 <= partitions.max(64))
+    .collect();
     if probes.is_empty() {
         probes.push(partitions.max(1));
     }
+    // keeps of at least k; for k beyond the fixed lists, multiples of k
+    let mut keep2: Vec<usize> = KEEP2.iter().copied().filter(|&k2| k2 >= k).collect();
+    if keep2.is_empty() {
+        keep2 = vec![k, 2 * k];
+    }
+    let mut keep1: Vec<usize> = KEEP1.to_vec();
+    let top = keep2[keep2.len() - 1];
+    if top > KEEP1[KEEP1.len() - 1] {
+        keep1.extend([top, 2 * top, 4 * top]);
+    }
     let mut out = Vec::new();
     for &np in &probes {
-        for &k1 in &KEEP1 {
-            for &k2 in KEEP2.iter().filter(|&&k2| k2 <= k1 && k2 >= k) {
+        for &k1 in &keep1 {
+            for &k2 in keep2.iter().filter(|&&k2| k2 <= k1) {
                 out.push((np, k1, k2));
             }
         }
@@ -82,12 +99,20 @@ fn grid(partitions: usize, k: usize) -> Vec<(usize, usize, usize)> {
 
 /// Tunes a schedule per target in [`TARGETS`] for `model` over `views` (every row of the
 /// table, encoded under `model`). Returns the schedules and how many queries chose/measured.
-pub fn tune(model: &IndexModel, layout: &Layout, views: &[SegView<'_>], p: &TuneParams) -> Result<(Vec<Schedule>, usize, usize), StorageError> {
+pub fn tune(
+    model: &IndexModel,
+    layout: &Layout,
+    views: &[SegView<'_>],
+    p: &TuneParams,
+) -> Result<(Vec<Schedule>, usize, usize), StorageError> {
     let samples = samples(model, layout, views, p)?;
     if samples.len() < 4 {
         return Ok((vec![fallback(model, p.k)], 0, 0));
     }
     let g = grid(model.meta.partitions, p.k);
+    if g.is_empty() {
+        return Ok((vec![fallback(model, p.k)], 0, 0));
+    }
     let runs: Vec<GridRun> = samples
         .par_iter()
         .map(|s| evaluate(model, layout, views, s, &g, p.k))
@@ -97,18 +122,25 @@ pub fn tune(model: &IndexModel, layout: &Layout, views: &[SegView<'_>], p: &Tune
     let bands = layout.bands.clone();
     let costs: Vec<f64> = (0..g.len())
         .map(|i| {
-            let scanned = choose.iter().map(|r| r[i].1 as f64).sum::<f64>() / choose.len().max(1) as f64;
+            let scanned =
+                choose.iter().map(|r| r[i].1 as f64).sum::<f64>() / choose.len().max(1) as f64;
             cost::schedule(model, &schedule_of(g[i], p.k), scanned, &bands)
         })
         .collect();
-    let recall = |runs: &[GridRun], i: usize| -> Vec<f32> { runs.iter().map(|r| r[i].0 as f32 / p.k as f32).collect() };
+    let recall = |runs: &[GridRun], i: usize| -> Vec<f32> {
+        runs.iter().map(|r| r[i].0 as f32 / p.k as f32).collect()
+    };
     let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
     let mut by_cost: Vec<usize> = (0..g.len()).collect();
     by_cost.sort_by(|&a, &b| costs[a].total_cmp(&costs[b]));
     let best = *by_cost
         .iter()
-        .max_by(|&&a, &&b| mean(&recall(choose, a)).total_cmp(&mean(&recall(choose, b))).then(costs[b].total_cmp(&costs[a])))
-        .expect("non-empty grid");
+        .max_by(|&&a, &&b| {
+            mean(&recall(choose, a))
+                .total_cmp(&mean(&recall(choose, b)))
+                .then(costs[b].total_cmp(&costs[a]))
+        })
+        .unwrap_or(&0);
     let schedules = TARGETS
         .iter()
         .map(|&target| {
@@ -116,7 +148,10 @@ pub fn tune(model: &IndexModel, layout: &Layout, views: &[SegView<'_>], p: &Tune
             // grows until the calibration half agrees (or the most accurate point is reached)
             let mut margin = 0.005;
             let pick = loop {
-                let cand = by_cost.iter().copied().find(|&i| mean(&recall(choose, i)) >= (target + margin).min(1.0));
+                let cand = by_cost
+                    .iter()
+                    .copied()
+                    .find(|&i| mean(&recall(choose, i)) >= (target + margin).min(1.0));
                 match cand {
                     Some(i) if mean(&recall(calib, i)) >= target || margin >= 0.05 => break i,
                     Some(_) => margin += 0.005,
@@ -166,7 +201,12 @@ pub fn fallback(model: &IndexModel, k: usize) -> Schedule {
 }
 
 /// Sample queries with their held-out rows and ground truth.
-fn samples(model: &IndexModel, layout: &Layout, views: &[SegView<'_>], p: &TuneParams) -> Result<Vec<Sample>, StorageError> {
+fn samples(
+    model: &IndexModel,
+    layout: &Layout,
+    views: &[SegView<'_>],
+    p: &TuneParams,
+) -> Result<Vec<Sample>, StorageError> {
     let total: usize = views.iter().map(|v| v.rows).sum();
     let m = p.queries.min(total.saturating_sub(p.k + 1));
     if m == 0 {
@@ -182,21 +222,45 @@ fn samples(model: &IndexModel, layout: &Layout, views: &[SegView<'_>], p: &TuneP
     }
     let near = super::truth::nearest(views, &qs, d, layout.metric, p.k + MAX_HELD + 1)?;
     let mut out = Vec::with_capacity(m);
-    for (a, list) in addrs.into_iter().zip(near) {
+    for (i, (a, list)) in addrs.into_iter().zip(near).enumerate() {
+        let q = &qs[i * d..(i + 1) * d];
         let held: Vec<u64> = list
             .iter()
-            .filter(|c| c.addr == a || to_distance(layout.metric, c.dist) < p.holdout_radius)
+            .filter(|c| c.addr == a || near_duplicate(layout.metric, q, c.dist, p.holdout_radius))
             .map(|c| c.addr)
             .collect();
         if held.len() > MAX_HELD {
             continue;
         }
-        let truth: HashSet<u64> = list.iter().filter(|c| !held.contains(&c.addr)).take(p.k).map(|c| c.addr).collect();
+        let truth: HashSet<u64> = list
+            .iter()
+            .filter(|c| !held.contains(&c.addr))
+            .take(p.k)
+            .map(|c| c.addr)
+            .collect();
         if truth.len() == p.k {
-            out.push(Sample { addr: a, held, truth });
+            out.push(Sample {
+                addr: a,
+                held,
+                truth,
+            });
         }
     }
     Ok(out)
+}
+
+/// Whether a row scored `score` by [`super::truth::nearest`] against query `q` lies within
+/// `radius` of it. Under L2 the score lacks the query's own squared norm (it is
+/// `|x|^2 - 2 q.x`); under dot there is no distance, so only the row itself is held out.
+fn near_duplicate(metric: Metric, q: &[f32], score: f32, radius: f32) -> bool {
+    match metric {
+        Metric::Cosine => to_distance(metric, score) < radius,
+        Metric::L2 => {
+            let qn: f32 = q.iter().map(|x| x * x).sum();
+            to_distance(metric, score + qn) < radius
+        }
+        Metric::Dot => false,
+    }
 }
 
 /// The address of the `i`-th row over `views`.
@@ -211,21 +275,48 @@ fn addr_of(views: &[SegView<'_>], mut i: usize) -> u64 {
 }
 
 /// The stored vector at `addr` prepared as a query.
-fn query_vector(model: &IndexModel, layout: &Layout, views: &[SegView<'_>], addr: u64) -> Result<PreparedQuery, StorageError> {
+fn query_vector(
+    model: &IndexModel,
+    layout: &Layout,
+    views: &[SegView<'_>],
+    addr: u64,
+) -> Result<PreparedQuery, StorageError> {
     let c = Cand { dist: 0.0, addr };
     let mut x = Vec::with_capacity(layout.dim);
     views[c.source()].seg.vector(c.offset(), &mut x)?;
-    PreparedQuery::new(&x, layout, Some(model), "vector").map_err(|e| StorageError::corrupt("tuning sample", e.to_string()))
+    PreparedQuery::new(&x, layout, Some(model), "vector")
+        .map_err(|e| StorageError::corrupt("tuning sample", e.to_string()))
 }
 
 /// Hits and scanned rows of every grid point for one sample query (see the module docs).
-fn evaluate(model: &IndexModel, layout: &Layout, views: &[SegView<'_>], s: &Sample, grid: &[(usize, usize, usize)], k: usize) -> Result<GridRun, StorageError> {
+fn evaluate(
+    model: &IndexModel,
+    layout: &Layout,
+    views: &[SegView<'_>],
+    s: &Sample,
+    grid: &[(usize, usize, usize)],
+    k: usize,
+) -> Result<GridRun, StorageError> {
     let q = query_vector(model, layout, views, s.addr)?;
     let qc = q.codes.clone().expect("prepared with a model");
     let empty = roaring::RoaringBitmap::new();
     let all = RowSet::All;
-    let rows: Vec<ViewRows<'_>> = views.iter().map(|_| ViewRows { set: &all, deleted: &empty, gathered: None }).collect();
-    let ctx = QueryCtx { model, q: &q, qc: &qc, views, rows: &rows, bands: &layout.bands };
+    let rows: Vec<ViewRows<'_>> = views
+        .iter()
+        .map(|_| ViewRows {
+            set: &all,
+            deleted: &empty,
+            gathered: None,
+        })
+        .collect();
+    let ctx = QueryCtx {
+        model,
+        q: &q,
+        qc: &qc,
+        views,
+        rows: &rows,
+        bands: &layout.bands,
+    };
     let order = ctx.probe_order(grid.last().map_or(1, |g| g.0));
     let max1 = KEEP1[KEEP1.len() - 1];
     let mut sorted1: Vec<Cand> = Vec::new();
@@ -241,13 +332,23 @@ fn evaluate(model: &IndexModel, layout: &Layout, views: &[SegView<'_>], s: &Samp
         for &p in &order[probed..np.min(order.len())] {
             for &(vi, a, b) in &ctx.ranges(Some(&[p])) {
                 let v = &views[vi];
-                let codes = v.codes.as_ref().ok_or_else(|| StorageError::corrupt("tuning", "segment without codes"))?;
+                let codes = v
+                    .codes
+                    .as_ref()
+                    .ok_or_else(|| StorageError::corrupt("tuning", "segment without codes"))?;
                 dots.resize((b - a) as usize, 0);
-                (crate::kernels::get().dot_i8_rows)(&qc.coarse.codes, codes.range(a as usize, b as usize)?, &mut dots);
+                (crate::kernels::get().dot_i8_rows)(
+                    &qc.coarse.codes,
+                    codes.range(a as usize, b as usize)?,
+                    &mut dots,
+                );
                 for (j, &d) in dots.iter().enumerate() {
                     let addr = Cand::addr(vi, a as usize + j);
                     if !s.held.contains(&addr) {
-                        fresh.push(Cand { dist: ctx.int8_score(v, a as usize + j, d)?, addr });
+                        fresh.push(Cand {
+                            dist: ctx.int8_score(v, a as usize + j, d)?,
+                            addr,
+                        });
                     }
                 }
                 scanned += (b - a) as usize;
@@ -260,7 +361,12 @@ fn evaluate(model: &IndexModel, layout: &Layout, views: &[SegView<'_>], s: &Samp
             let prefix = &sorted1[..k1.min(sorted1.len())];
             let mut by_mid: Vec<Cand> = prefix
                 .iter()
-                .map(|c| Ok(Cand { dist: cached(&mut mids, c.addr, || ctx.mid_score(c.source(), c.offset()))?, addr: c.addr }))
+                .map(|c| {
+                    Ok(Cand {
+                        dist: cached(&mut mids, c.addr, || ctx.mid_score(c.source(), c.offset()))?,
+                        addr: c.addr,
+                    })
+                })
                 .collect::<Result<_, StorageError>>()?;
             by_mid.sort_unstable();
             while i < grid.len() && grid[i].0 == np && grid[i].1 == k1 {
@@ -268,12 +374,21 @@ fn evaluate(model: &IndexModel, layout: &Layout, views: &[SegView<'_>], s: &Samp
                 let mut fin: Vec<Cand> = by_mid[..k2.min(by_mid.len())]
                     .iter()
                     .map(|c| {
-                        let sc = cached(&mut exact, c.addr, || ctx.prefix_score(c.source(), c.offset(), layout.bands.len()))?;
-                        Ok(Cand { dist: to_distance(q.metric, sc), addr: c.addr })
+                        let sc = cached(&mut exact, c.addr, || {
+                            ctx.prefix_score(c.source(), c.offset(), layout.bands.len())
+                        })?;
+                        Ok(Cand {
+                            dist: to_distance(q.metric, sc),
+                            addr: c.addr,
+                        })
                     })
                     .collect::<Result<_, StorageError>>()?;
                 fin.sort_unstable();
-                let hits = fin.iter().take(k).filter(|c| s.truth.contains(&c.addr)).count();
+                let hits = fin
+                    .iter()
+                    .take(k)
+                    .filter(|c| s.truth.contains(&c.addr))
+                    .count();
                 out.push((hits, scanned));
                 i += 1;
             }
@@ -282,7 +397,11 @@ fn evaluate(model: &IndexModel, layout: &Layout, views: &[SegView<'_>], s: &Samp
     Ok(out)
 }
 
-fn cached(m: &mut std::collections::HashMap<u64, f32>, addr: u64, f: impl FnOnce() -> Result<f32, StorageError>) -> Result<f32, StorageError> {
+fn cached(
+    m: &mut std::collections::HashMap<u64, f32>,
+    addr: u64,
+    f: impl FnOnce() -> Result<f32, StorageError>,
+) -> Result<f32, StorageError> {
     if let Some(&v) = m.get(&addr) {
         return Ok(v);
     }
@@ -315,7 +434,24 @@ fn merge_sorted(best: &mut Vec<Cand>, fresh: &mut Vec<Cand>, keep: usize) {
     }
 }
 
-#[allow(dead_code)]
-fn _metric_is_used(m: Metric) -> Metric {
-    m
+#[cfg(test)]
+#[path = "tune_tests.rs"]
+mod equivalence;
+
+#[cfg(test)]
+mod tests {
+    use super::grid;
+
+    /// Defect: IndexOptions with k > 160 left the tuner an empty grid, and it panicked.
+    #[test]
+    fn tuner_grid_covers_k_over_160() {
+        for k in [1, 10, 160, 161, 200, 1000] {
+            let g = grid(256, k);
+            assert!(!g.is_empty(), "k = {k}");
+            assert!(
+                g.iter().all(|&(_, k1, k2)| k2 >= k && k1 >= k2),
+                "k = {k}: {g:?}"
+            );
+        }
+    }
 }

@@ -18,12 +18,22 @@ pub struct Rows<'a, T> {
 }
 
 impl<'a, T: Pod> Rows<'a, T> {
-    fn open(c: &'a Container, tag: u32, rows: usize, width: usize) -> Result<Option<Rows<'a, T>>, StorageError> {
+    fn open(
+        c: &'a Container,
+        tag: u32,
+        rows: usize,
+        width: usize,
+    ) -> Result<Option<Rows<'a, T>>, StorageError> {
         if !c.has(tag) {
             return Ok(None);
         }
         let (data, raw) = c.typed_raw::<T>(tag, rows * width)?;
-        Ok(Some(Rows { data, raw, container: c, width }))
+        Ok(Some(Rows {
+            data,
+            raw,
+            container: c,
+            width,
+        }))
     }
 
     /// Rows `a..b`, verified.
@@ -95,7 +105,12 @@ impl<'a> SegView<'a> {
         }
         v.partitions = Some(p);
         v.codes = Rows::open(c, sections::CODES_I8, rows, m.meta.coarse_dims)?;
-        v.mid = Rows::open(c, sections::CODES_MID, rows, m.meta.mid_dims - m.meta.coarse_dims)?;
+        v.mid = Rows::open(
+            c,
+            sections::CODES_MID,
+            rows,
+            m.meta.mid_dims - m.meta.coarse_dims,
+        )?;
         v.bits = Rows::open(c, sections::CODES_BITS, rows, m.bits_bytes())?;
         v.aux = Rows::open(c, sections::CODES_AUX, rows, 2)?;
         if v.codes.is_none() || v.mid.is_none() {
@@ -127,10 +142,5 @@ impl<'a> SegView<'a> {
         if let Some(n) = &self.inv_norms {
             n.row_unverified(r).map(kernels::prefetch);
         }
-    }
-
-    /// Whether the segment carries the index's codes.
-    pub fn indexed(&self) -> bool {
-        self.codes.is_some()
     }
 }

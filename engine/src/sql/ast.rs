@@ -84,4 +84,3 @@ pub struct CreateTable {
     /// Other `WITH` options.
     pub options: Vec<(String, String)>,
 }
-

@@ -8,10 +8,11 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Int64Type};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
-use datafusion::sql::sqlparser::ast::{
-    self as sa, Assignment, AssignmentTarget, Expr, OnInsert, SetExpr, Statement, TableFactor, TableObject, Value as SqlValue,
-};
 use datafusion::sql::sqlparser::ast::Spanned;
+use datafusion::sql::sqlparser::ast::{
+    self as sa, Assignment, AssignmentTarget, Expr, OnInsert, SetExpr, Statement, TableFactor,
+    TableObject, Value as SqlValue,
+};
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Span;
 
@@ -59,15 +60,26 @@ fn insert(s: &mut Session, ins: &sa::Insert, span: Span, sql: &str) -> Result<Ou
     };
     let t = table_of(s, &ident(name), name.span(), sql)?;
     let cols: Vec<String> = if ins.columns.is_empty() {
-        t.schema().columns().iter().map(|c| c.name.clone()).collect()
+        t.schema()
+            .columns()
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
     } else {
         ins.columns.iter().map(ident).collect()
     };
     let upsert = match &ins.on {
         None => false,
-        Some(OnInsert::OnConflict(c)) if matches!(c.action, sa::OnConflictAction::DoUpdate(_)) => true,
+        Some(OnInsert::OnConflict(c)) if matches!(c.action, sa::OnConflictAction::DoUpdate(_)) => {
+            true
+        }
         Some(_) => {
-            return Err(SqlError::unsupported("ON CONFLICT ... DO UPDATE SET ... (an upsert) is the supported form", span, sql).into())
+            return Err(SqlError::unsupported(
+                "ON CONFLICT ... DO UPDATE SET ... (an upsert) is the supported form",
+                span,
+                sql,
+            )
+            .into())
         }
     };
     let Some(src) = &ins.source else {
@@ -78,7 +90,16 @@ fn insert(s: &mut Session, ins: &sa::Insert, span: Span, sql: &str) -> Result<Ou
             let mut rows = Vec::with_capacity(vals.rows.len());
             for r in &vals.rows {
                 if r.content.len() != cols.len() {
-                    return Err(SqlError::semantic(format!("INSERT has {} values for {} columns", r.content.len(), cols.len()), span, sql).into());
+                    return Err(SqlError::semantic(
+                        format!(
+                            "INSERT has {} values for {} columns",
+                            r.content.len(),
+                            cols.len()
+                        ),
+                        span,
+                        sql,
+                    )
+                    .into());
                 }
                 let row = r
                     .content
@@ -92,14 +113,23 @@ fn insert(s: &mut Session, ins: &sa::Insert, span: Span, sql: &str) -> Result<Ou
         }
         _ => query_batch(s, &t, &cols, &Statement::Query(src.clone()), sql)?,
     };
-    let n = if upsert { t.upsert(&batch)? } else { t.insert(&batch)? };
+    let n = if upsert {
+        t.upsert(&batch)?
+    } else {
+        t.insert(&batch)?
+    };
     Ok(status("INSERT", n))
 }
 
 /// The value of one INSERT expression for column `col`: literals directly, anything else
 /// (embed(...), a subquery, a function) computed with DataFusion.
 fn cell(s: &Session, t: &Table, col: &str, e: &Expr, sql: &str) -> Result<Cell> {
-    let is_vector = matches!(t.schema().index_of(col).map(|i| &t.schema().columns()[i].ty), Some(ColumnType::Vector { .. }));
+    let is_vector = matches!(
+        t.schema()
+            .index_of(col)
+            .map(|i| &t.schema().columns()[i].ty),
+        Some(ColumnType::Vector { .. })
+    );
     if let Expr::Value(v) = e {
         if let SqlValue::Placeholder(p) = &v.value {
             return param(s, p);
@@ -107,7 +137,9 @@ fn cell(s: &Session, t: &Table, col: &str, e: &Expr, sql: &str) -> Result<Cell> 
     }
     if let Some(v) = crate::filter::parse::literal(e) {
         return Ok(match v {
-            Value::Str(x) if is_vector => Cell::Vector(values::parse_vector(&x).map_err(QueryError::Value)?),
+            Value::Str(x) if is_vector => {
+                Cell::Vector(values::parse_vector(&x).map_err(QueryError::Value)?)
+            }
             other => Cell::Scalar(other),
         });
     }
@@ -115,10 +147,24 @@ fn cell(s: &Session, t: &Table, col: &str, e: &Expr, sql: &str) -> Result<Cell> 
     let a = b.column(0);
     Ok(match a.data_type() {
         DataType::FixedSizeList(_, _) | DataType::List(_) => {
-            let f = arrow_cast::cast(a, &DataType::List(Arc::new(Field::new("item", DataType::Float32, true))))?;
-            Cell::Vector(f.as_list::<i32>().value(0).as_primitive::<Float32Type>().values().to_vec())
+            let f = arrow_cast::cast(
+                a,
+                &DataType::List(Arc::new(Field::new("item", DataType::Float32, true))),
+            )?;
+            Cell::Vector(
+                f.as_list::<i32>()
+                    .value(0)
+                    .as_primitive::<Float32Type>()
+                    .values()
+                    .to_vec(),
+            )
         }
-        _ => Cell::Scalar(super::df::filters::scalar(&datafusion::common::ScalarValue::try_from_array(a, 0).map_err(super::df::df)?).unwrap_or(Value::Null)),
+        _ => Cell::Scalar(
+            super::df::filters::scalar(
+                &datafusion::common::ScalarValue::try_from_array(a, 0).map_err(super::df::df)?,
+            )
+            .unwrap_or(Value::Null),
+        ),
     })
 }
 
@@ -127,25 +173,47 @@ fn param(s: &Session, p: &str) -> Result<Cell> {
     match s.params.get(i.wrapping_sub(1)) {
         Some(Param::Vector(v)) => Ok(Cell::Vector(v.clone())),
         Some(Param::Value(x)) => Ok(Cell::Scalar(x.clone())),
-        None => Err(QueryError::UnboundParameter { index: i, given: s.params.len() }.into()),
+        None => Err(QueryError::UnboundParameter {
+            index: i,
+            given: s.params.len(),
+        }
+        .into()),
     }
 }
 
 /// The rows of a query, with the table's column names and types (cast where needed).
-fn query_batch(s: &Session, t: &Table, cols: &[String], q: &Statement, sql: &str) -> Result<RecordBatch> {
+fn query_batch(
+    s: &Session,
+    t: &Table,
+    cols: &[String],
+    q: &Statement,
+    sql: &str,
+) -> Result<RecordBatch> {
     let b = s.eval(&q.to_string(), sql)?;
     if b.num_columns() != cols.len() {
-        return Err(QueryError::Value(format!("the query returns {} columns for {} target columns", b.num_columns(), cols.len())).into());
+        return Err(QueryError::Value(format!(
+            "the query returns {} columns for {} target columns",
+            b.num_columns(),
+            cols.len()
+        ))
+        .into());
     }
     let schema = t.schema().arrow_schema();
     let mut fields = Vec::with_capacity(cols.len());
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(cols.len());
     for (c, a) in cols.iter().zip(b.columns()) {
-        let f = schema.field_with_name(c).map_err(|_| QueryError::UnknownColumn {
-            column: c.clone(),
-            table: t.name().into(),
-            known: schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", "),
-        })?;
+        let f = schema
+            .field_with_name(c)
+            .map_err(|_| QueryError::UnknownColumn {
+                column: c.clone(),
+                table: t.name().into(),
+                known: schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
         arrays.push(arrow_cast::cast(a, f.data_type())?);
         fields.push(f.clone());
     }
@@ -191,14 +259,32 @@ fn update(s: &mut Session, u: &sa::Update, span: Span, sql: &str) -> Result<Outp
         };
         let col = ident(c);
         let Some(i) = schema.index_of(&col) else {
-            return Err(SqlError::semantic(format!("column \"{col}\" does not exist in table \"{}\"", t.name()), c.span(), sql).into());
+            return Err(SqlError::semantic(
+                format!("column \"{col}\" does not exist in table \"{}\"", t.name()),
+                c.span(),
+                sql,
+            )
+            .into());
         };
         if i == schema.pk_index() {
-            return Err(SqlError::unsupported("changing the primary key (delete and insert instead)", c.span(), sql).into());
+            return Err(SqlError::unsupported(
+                "changing the primary key (delete and insert instead)",
+                c.span(),
+                sql,
+            )
+            .into());
         }
         let expr = match (&schema.columns()[i].ty, value) {
             (ColumnType::Vector { .. }, Expr::Value(v)) => match &v.value {
-                SqlValue::SingleQuotedString(x) => format!("[{}]", values::parse_vector(x).map_err(QueryError::Value)?.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(", ")),
+                SqlValue::SingleQuotedString(x) => format!(
+                    "[{}]",
+                    values::parse_vector(x)
+                        .map_err(QueryError::Value)?
+                        .iter()
+                        .map(|f| f.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 _ => value.to_string(),
             },
             _ => value.to_string(),
@@ -214,7 +300,11 @@ fn update(s: &mut Session, u: &sa::Update, span: Span, sql: &str) -> Result<Outp
         })
         .collect();
     let q = match &u.selection {
-        Some(cond) => format!("SELECT {} FROM \"{}\" WHERE {cond}", items.join(", "), t.name()),
+        Some(cond) => format!(
+            "SELECT {} FROM \"{}\" WHERE {cond}",
+            items.join(", "),
+            t.name()
+        ),
         None => format!("SELECT {} FROM \"{}\"", items.join(", "), t.name()),
     };
     let cols: Vec<String> = schema.columns().iter().map(|c| c.name.clone()).collect();

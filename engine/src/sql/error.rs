@@ -88,8 +88,15 @@ impl SqlError {
     }
 
     /// A DataFusion diagnostic (its message and, when it has one, its position).
-    pub fn diagnostic(d: &datafusion::common::Diagnostic, inner: &datafusion::common::DataFusionError) -> SqlError {
-        let mut e = SqlError::plain(if d.message.is_empty() { super::df::clean(&inner.strip_backtrace()) } else { d.message.clone() });
+    pub fn diagnostic(
+        d: &datafusion::common::Diagnostic,
+        inner: &datafusion::common::DataFusionError,
+    ) -> SqlError {
+        let mut e = SqlError::plain(if d.message.is_empty() {
+            super::df::clean(&inner.strip_backtrace())
+        } else {
+            d.message.clone()
+        });
         if let Some(span) = &d.span {
             e.line = span.start.line;
             e.column = span.start.column;

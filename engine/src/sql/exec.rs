@@ -41,14 +41,25 @@ fn own(s: &mut Session, stmt: Statement, st: &StmtTokens, sql: &str) -> Result<O
     match stmt {
         Statement::CreateTable(c) => create_table(s, c, st, sql),
         Statement::DropTable { name, if_exists } => {
-            if !(if_exists && !db.list_tables()?.contains(&name)) {
+            if !if_exists || db.list_tables()?.contains(&name) {
                 db.drop_table(&name)?;
             }
             s.invalidate_plans();
             Ok(status("DROP TABLE", 0))
         }
-        Statement::Copy { table, source, options } => {
-            let report = crate::load::copy(&db, &table, &source, &options, &s.cancel, s.progress.as_deref())?;
+        Statement::Copy {
+            table,
+            source,
+            options,
+        } => {
+            let report = crate::load::copy(
+                &db,
+                &table,
+                &source,
+                &options,
+                &s.cancel,
+                s.progress.as_deref(),
+            )?;
             let rows = report.rows;
             s.last_copy = Some(report);
             Ok(status("COPY", rows))
@@ -59,17 +70,27 @@ fn own(s: &mut Session, stmt: Statement, st: &StmtTokens, sql: &str) -> Result<O
         Statement::ShowSetting(name) => show::one_column(&name, vec![s.settings().show(&name)?]),
         Statement::Describe(t) => show::describe(&db, &t),
         Statement::Set { name, value } => {
-            s.settings.write().unwrap_or_else(|e| e.into_inner()).set(&name, &value)?;
+            s.settings
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .set(&name, &value)?;
             Ok(status("SET", 0))
         }
         Statement::Reset(name) => {
-            s.settings.write().unwrap_or_else(|e| e.into_inner()).reset(name.as_deref())?;
+            s.settings
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .reset(name.as_deref())?;
             Ok(status("RESET", 0))
         }
         Statement::Flush(t) => Ok(status("FLUSH", db.table(&t)?.flush()?.rows)),
         Statement::Compact(t) => Ok(status("COMPACT", db.table(&t)?.compact()?.rows)),
         Statement::Analyze(t) => Ok(status("ANALYZE", db.table(&t)?.analyze()?.rows)),
-        Statement::CreateModel { name, path, options } => {
+        Statement::CreateModel {
+            name,
+            path,
+            options,
+        } => {
             db.create_model(&name, &path, &options)?;
             Ok(status("CREATE MODEL", 0))
         }

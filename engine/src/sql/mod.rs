@@ -24,6 +24,7 @@ use std::sync::{Arc, RwLock};
 
 use arrow_array::RecordBatch;
 
+pub use df::Stream;
 pub use error::{SqlError, SqlErrorKind};
 pub use settings::Settings;
 pub use values::parse_vector;
@@ -96,7 +97,10 @@ impl Session {
 
     /// The current settings.
     pub fn settings(&self) -> Settings {
-        self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Sets `$1`, `$2`, ... for the next statements.
@@ -170,13 +174,16 @@ impl Session {
                 let pool = match &self.pool {
                     Some((m, p)) if *m == n => p.clone(),
                     _ => {
-                        let p = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| {
-                            crate::QueryError::Setting {
-                                name: "threads".into(),
-                                value: n.to_string(),
-                                reason: e.to_string(),
-                            }
-                        })?);
+                        let p = Arc::new(
+                            rayon::ThreadPoolBuilder::new()
+                                .num_threads(n)
+                                .build()
+                                .map_err(|e| crate::QueryError::Setting {
+                                    name: "threads".into(),
+                                    value: n.to_string(),
+                                    reason: e.to_string(),
+                                })?,
+                        );
                         self.pool = Some((n, p.clone()));
                         p
                     }
@@ -196,7 +203,9 @@ impl Session {
         match query::run(self, st, text) {
             Ok(Output::Rows(b)) => Ok(b),
             Ok(_) => Err(SqlError::plain("expected rows").into()),
-            Err(crate::Error::Sql(e)) if e.source_line.is_none() => Err(crate::Error::Sql(e.with_source(orig))),
+            Err(crate::Error::Sql(e)) if e.source_line.is_none() => {
+                Err(crate::Error::Sql(e.with_source(orig)))
+            }
             Err(e) => Err(e),
         }
     }

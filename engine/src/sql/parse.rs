@@ -166,9 +166,11 @@ pub fn is_own(st: &StmtTokens) -> bool {
     let (t0, t1) = (st.get(0), st.get(1));
     (is_word(t0, "CREATE") && (is_word(t1, "TABLE") || is_word(t1, "MODEL")))
         || (is_word(t0, "DROP") && (is_word(t1, "TABLE") || is_word(t1, "MODEL")))
-        || ["SHOW", "DESCRIBE", "DESC", "SET", "RESET", "FLUSH", "COMPACT", "ANALYZE", "COPY"]
-            .iter()
-            .any(|w| is_word(t0, w))
+        || [
+            "SHOW", "DESCRIBE", "DESC", "SET", "RESET", "FLUSH", "COMPACT", "ANALYZE", "COPY",
+        ]
+        .iter()
+        .any(|w| is_word(t0, w))
 }
 
 /// Parses one of nestdb's own statements.

@@ -9,13 +9,14 @@
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow_array::types::Float32Type;
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast::{
-    Expr, ExcludeSelectItem, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, LimitClause, ObjectName, OrderByKind, Query,
-    SelectItem, SetExpr, Statement, TableFactor, Value, ValueWithSpan,
+    ExcludeSelectItem, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, LimitClause,
+    ObjectName, OrderByKind, Query, SelectItem, SetExpr, Statement, TableFactor, Value,
+    ValueWithSpan,
 };
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Span, Token, TokenWithSpan};
@@ -45,16 +46,18 @@ pub fn run(s: &Session, st: &StmtTokens, sql: &str) -> Result<Output> {
         .with_tokens_with_locations(tokens.clone())
         .parse_statement()
         .map_err(|e| parser_error(e, st, sql))?;
-    let (mut stmt, explain) = match stmt {
-        Statement::Explain { .. } => (stmt, true),
-        Statement::Query(_) => (stmt, false),
-        other => return Err(SqlError::unsupported(format!("{}", first_words(&other)), st.span, sql).into()),
+    let (mut stmt, explain, analyze) = match stmt {
+        Statement::Explain { analyze, .. } => (stmt, true, analyze),
+        Statement::Query(_) => (stmt, false, false),
+        other => return Err(SqlError::unsupported(first_words(&other), st.span, sql).into()),
     };
     let q = match &mut stmt {
         Statement::Query(q) => q,
         Statement::Explain { statement, .. } => match statement.as_mut() {
             Statement::Query(q) => q,
-            _ => return Err(SqlError::unsupported("EXPLAIN works on queries", st.span, sql).into()),
+            _ => {
+                return Err(SqlError::unsupported("EXPLAIN works on queries", st.span, sql).into())
+            }
         },
         _ => unreachable_query(st, sql)?,
     };
@@ -64,17 +67,43 @@ pub fn run(s: &Session, st: &StmtTokens, sql: &str) -> Result<Output> {
     };
     rewrite(s, q, plan_rerank.is_some(), sql)?;
     let query_text = query_text(q);
-    let stream = plan_and_run(s, stmt, sql)?;
-    let schema = stream.schema();
-    let batches = stream.collect()?;
+    let batches = with_analyze(s, analyze, || {
+        let stream = plan_and_run(s, stmt, sql)?;
+        let schema = stream.schema();
+        Ok((schema, stream.collect()?))
+    });
+    let (schema, batches) = batches?;
     let batch = arrow_select::concat::concat_batches(&schema, &batches)?;
     if explain {
         return Ok(Output::Rows(explain_rows(&batch)?));
     }
     match (rerank, plan_rerank) {
-        (Some(_), Some(p)) => Ok(Output::Rows(apply_rerank(s, p, query_text.as_deref(), &batch)?)),
+        (Some(_), Some(p)) => Ok(Output::Rows(apply_rerank(
+            s,
+            p,
+            query_text.as_deref(),
+            &batch,
+        )?)),
         _ => Ok(Output::Rows(batch)),
     }
+}
+
+/// Runs `f` with the session's searches recording per-stage statistics when `analyze`
+/// (EXPLAIN ANALYZE); plain queries never pay for the instrumentation.
+fn with_analyze<T>(s: &Session, analyze: bool, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    if !analyze {
+        return f();
+    }
+    let set = |on: bool| {
+        s.settings
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .analyze = on
+    };
+    set(true);
+    let r = f();
+    set(false);
+    r
 }
 
 fn unreachable_query<T>(st: &StmtTokens, sql: &str) -> Result<T> {
@@ -97,9 +126,15 @@ fn plan_and_run(s: &Session, stmt: Statement, sql: &str) -> Result<super::df::St
 }
 
 /// Streams the batches of a plain query (no RERANK; EXPLAIN is collected).
-pub fn stream(s: &Session, st: &StmtTokens, sql: &str) -> Result<(arrow_schema::SchemaRef, super::df::Stream)> {
+pub fn stream(
+    s: &Session,
+    st: &StmtTokens,
+    sql: &str,
+) -> Result<(arrow_schema::SchemaRef, super::df::Stream)> {
     if find_pair(&st.tokens, "RERANK", "BY").is_some() {
-        return Err(SqlError::unsupported("streaming a RERANK query (use sql())", st.span, sql).into());
+        return Err(
+            SqlError::unsupported("streaming a RERANK query (use sql())", st.span, sql).into(),
+        );
     }
     let mut stmt = Parser::new(&DIALECT)
         .with_tokens_with_locations(st.tokens.clone())
@@ -107,7 +142,14 @@ pub fn stream(s: &Session, st: &StmtTokens, sql: &str) -> Result<(arrow_schema::
         .map_err(|e| parser_error(e, st, sql))?;
     match &mut stmt {
         Statement::Query(q) => rewrite(s, q, false, sql)?,
-        _ => return Err(SqlError::unsupported("streaming statements other than queries", st.span, sql).into()),
+        _ => {
+            return Err(SqlError::unsupported(
+                "streaming statements other than queries",
+                st.span,
+                sql,
+            )
+            .into())
+        }
     }
     let stream = plan_and_run(s, stmt, sql)?;
     Ok((stream.schema(), stream))
@@ -139,7 +181,12 @@ fn split_rerank(st: &StmtTokens, sql: &str) -> Result<(Vec<TokenWithSpan>, Optio
         Some(Token::SingleQuotedString(s)) => Some(s.clone()),
         _ => None,
     };
-    let kind = word(0).ok_or_else(|| err("expected cross_encoder(...) or vector_scorer(...) after RERANK BY", 0))?;
+    let kind = word(0).ok_or_else(|| {
+        err(
+            "expected cross_encoder(...) or vector_scorer(...) after RERANK BY",
+            0,
+        )
+    })?;
     if kind != "cross_encoder" && kind != "vector_scorer" {
         return Err(err(&format!("unknown reranker \"{kind}\" (cross_encoder('model', text_column) or vector_scorer('model'))"), 0));
     }
@@ -151,7 +198,10 @@ fn split_rerank(st: &StmtTokens, sql: &str) -> Result<(Vec<TokenWithSpan>, Optio
     let mut column = None;
     if kind == "cross_encoder" {
         if !matches!(rest.get(i).map(|t| &t.token), Some(Token::Comma)) {
-            return Err(err("cross_encoder takes the model and a text column: cross_encoder('model', body)", i));
+            return Err(err(
+                "cross_encoder takes the model and a text column: cross_encoder('model', body)",
+                i,
+            ));
         }
         column = Some(word(i + 1).ok_or_else(|| err("expected a text column", i + 1))?);
         i += 2;
@@ -163,7 +213,12 @@ fn split_rerank(st: &StmtTokens, sql: &str) -> Result<(Vec<TokenWithSpan>, Optio
     let mut candidates = None;
     if rest.get(i).is_some_and(|t| is_word(&t.token, "CANDIDATES")) {
         match rest.get(i + 1).map(|t| &t.token) {
-            Some(Token::Number(n, _)) => candidates = Some(n.parse::<usize>().map_err(|_| err("expected a whole number", i + 1))?),
+            Some(Token::Number(n, _)) => {
+                candidates = Some(
+                    n.parse::<usize>()
+                        .map_err(|_| err("expected a whole number", i + 1))?,
+                )
+            }
             _ => return Err(err("expected the number of candidates", i + 1)),
         }
         i += 2;
@@ -194,12 +249,24 @@ struct PlannedRerank {
     query: Option<Expr>,
 }
 
-fn prepare_rerank(s: &Session, q: &mut Query, r: &RerankClause, sql: &str) -> Result<PlannedRerank> {
+fn prepare_rerank(
+    s: &Session,
+    q: &mut Query,
+    r: &RerankClause,
+    sql: &str,
+) -> Result<PlannedRerank> {
     let bad = |m: &str| -> crate::Error { SqlError::semantic(m, r.span, sql).into() };
     let k = match &q.limit_clause {
-        Some(LimitClause::LimitOffset { limit: Some(Expr::Value(ValueWithSpan { value: Value::Number(n, _), .. })), .. }) => {
-            n.parse::<usize>().map_err(|_| bad("RERANK needs a LIMIT"))?
-        }
+        Some(LimitClause::LimitOffset {
+            limit:
+                Some(Expr::Value(ValueWithSpan {
+                    value: Value::Number(n, _),
+                    ..
+                })),
+            ..
+        }) => n
+            .parse::<usize>()
+            .map_err(|_| bad("RERANK needs a LIMIT"))?,
         _ => return Err(bad("RERANK needs ORDER BY <vector> <op> <query> LIMIT k")),
     };
     if order_distance(q).is_none() {
@@ -208,12 +275,19 @@ fn prepare_rerank(s: &Session, q: &mut Query, r: &RerankClause, sql: &str) -> Re
     let table = single_table(q).ok_or_else(|| bad("RERANK works on a query of one table"))?;
     let score = match q.body.as_ref() {
         SetExpr::Select(sel) => sel.projection.iter().any(|i| {
-            matches!(i, SelectItem::Wildcard(_)) || matches!(i, SelectItem::UnnamedExpr(Expr::Identifier(id)) if id.value == SCORE)
+            matches!(i, SelectItem::Wildcard(_))
+                || matches!(i, SelectItem::UnnamedExpr(Expr::Identifier(id)) if id.value == SCORE)
         }),
         _ => false,
     };
     let t = s.database().table(&table)?;
-    let rerank = crate::model::rerankers::build(s.database(), &t, &r.model, r.column.as_deref(), r.candidates)?;
+    let rerank = crate::model::rerankers::build(
+        s.database(),
+        &t,
+        &r.model,
+        r.column.as_deref(),
+        r.candidates,
+    )?;
     let fetch = rerank.candidates_for(k);
     if let Some(LimitClause::LimitOffset { limit: Some(l), .. }) = &mut q.limit_clause {
         *l = Expr::value(Value::Number(fetch.to_string(), false));
@@ -234,14 +308,30 @@ fn prepare_rerank(s: &Session, q: &mut Query, r: &RerankClause, sql: &str) -> Re
         },
         _ => None,
     };
-    Ok(PlannedRerank { rerank, score, k, hidden: cols.len(), query })
+    Ok(PlannedRerank {
+        rerank,
+        score,
+        k,
+        hidden: cols.len(),
+        query,
+    })
 }
 
-fn apply_rerank(s: &Session, p: PlannedRerank, text: Option<&str>, b: &RecordBatch) -> Result<RecordBatch> {
+fn apply_rerank(
+    s: &Session,
+    p: PlannedRerank,
+    text: Option<&str>,
+    b: &RecordBatch,
+) -> Result<RecordBatch> {
     // the reranker reads its columns by name: give the hidden ones their names back
     let n = b.num_columns();
     let names = p.rerank.reranker.columns();
-    let mut fields: Vec<Field> = b.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     for (i, name) in names.iter().enumerate() {
         fields[n - p.hidden + i] = fields[n - p.hidden + i].clone().with_name(name);
     }
@@ -250,9 +340,14 @@ fn apply_rerank(s: &Session, p: PlannedRerank, text: Option<&str>, b: &RecordBat
         (Some(e), true) => vector_of(s, e)?,
         _ => Vec::new(),
     };
-    let rq = RerankQuery { vector: &query, text };
+    let rq = RerankQuery {
+        vector: &query,
+        text,
+    };
     let out = p.rerank.apply(&rq, &view, p.k)?;
-    let keep: Vec<usize> = (0..out.num_columns()).filter(|&i| i < n - p.hidden || (i >= n && p.score)).collect();
+    let keep: Vec<usize> = (0..out.num_columns())
+        .filter(|&i| i < n - p.hidden || (i >= n && p.score))
+        .collect();
     Ok(out.project(&keep)?)
 }
 
@@ -264,9 +359,17 @@ fn vector_of(s: &Session, e: &Expr) -> Result<Vec<f32>> {
         .and_then(|mut p| p.parse_statement())
         .map_err(|e| SqlError::plain(e.to_string()))?;
     let b = plan_and_run(s, stmt, &sql)?.collect()?;
-    let col = b.first().map(|b| b.column(0).clone()).ok_or_else(|| SqlError::plain("the query vector is empty"))?;
+    let col = b
+        .first()
+        .map(|b| b.column(0).clone())
+        .ok_or_else(|| SqlError::plain("the query vector is empty"))?;
     match col.data_type() {
-        DataType::FixedSizeList(_, _) => Ok(col.as_fixed_size_list().value(0).as_primitive::<Float32Type>().values().to_vec()),
+        DataType::FixedSizeList(_, _) => Ok(col
+            .as_fixed_size_list()
+            .value(0)
+            .as_primitive::<Float32Type>()
+            .values()
+            .to_vec()),
         t => Err(SqlError::plain(format!("the query is a {t}, not a vector")).into()),
     }
 }
@@ -274,7 +377,8 @@ fn vector_of(s: &Session, e: &Expr) -> Result<Vec<f32>> {
 /// The rewrites of the module docs, on the top-level query.
 fn rewrite(s: &Session, q: &mut Query, reranked: bool, sql: &str) -> Result<()> {
     let dist = order_distance(q);
-    let nest_table = single_table(q).filter(|t| s.database().list_tables().is_ok_and(|l| l.contains(t)));
+    let nest_table =
+        single_table(q).filter(|t| s.database().list_tables().is_ok_and(|l| l.contains(t)));
     if let SetExpr::Select(sel) = q.body.as_mut() {
         for item in sel.projection.iter_mut() {
             match item {
@@ -287,7 +391,10 @@ fn rewrite(s: &Session, q: &mut Query, reranked: bool, sql: &str) -> Result<()> 
                         alias: Ident::new(DISTANCE),
                     };
                 }
-                SelectItem::ExprWithAlias { expr: Expr::Identifier(id), .. } if id.value == DISTANCE => {
+                SelectItem::ExprWithAlias {
+                    expr: Expr::Identifier(id),
+                    ..
+                } if id.value == DISTANCE => {
                     let Some(d) = &dist else {
                         return Err(no_distance(id.span, sql));
                     };
@@ -296,14 +403,23 @@ fn rewrite(s: &Session, q: &mut Query, reranked: bool, sql: &str) -> Result<()> 
                     }
                 }
                 SelectItem::UnnamedExpr(Expr::Identifier(id)) if id.value == SCORE && !reranked => {
-                    return Err(SqlError::semantic("_score exists only after RERANK BY ...", id.span, sql).into());
+                    return Err(SqlError::semantic(
+                        "_score exists only after RERANK BY ...",
+                        id.span,
+                        sql,
+                    )
+                    .into());
                 }
                 SelectItem::Wildcard(opts) if opts.opt_alias.is_some() => {
                     let a = opts.opt_alias.as_ref().map_or(Span::empty(), |a| a.span);
                     return Err(SqlError::syntax("expected FROM or a comma after *", a, sql).into());
                 }
-                SelectItem::Wildcard(opts) if nest_table.is_some() && opts.opt_exclude.is_none() => {
-                    opts.opt_exclude = Some(ExcludeSelectItem::Single(ObjectName::from(vec![Ident::new("_rowid")])));
+                SelectItem::Wildcard(opts)
+                    if nest_table.is_some() && opts.opt_exclude.is_none() =>
+                {
+                    opts.opt_exclude = Some(ExcludeSelectItem::Single(ObjectName::from(vec![
+                        Ident::new("_rowid"),
+                    ])));
                 }
                 _ => {}
             }
@@ -349,8 +465,12 @@ fn order_distance(q: &Query) -> Option<Expr> {
 
 /// The table a query reads, when it reads exactly one (no join).
 fn single_table(q: &Query) -> Option<String> {
-    let SetExpr::Select(sel) = q.body.as_ref() else { return None };
-    let [t] = sel.from.as_slice() else { return None };
+    let SetExpr::Select(sel) = q.body.as_ref() else {
+        return None;
+    };
+    let [t] = sel.from.as_slice() else {
+        return None;
+    };
     if !t.joins.is_empty() {
         return None;
     }
@@ -362,13 +482,16 @@ fn single_table(q: &Query) -> Option<String> {
 
 /// The text of `embed(model, 'text')` in the query's distance ORDER BY (cross-encoders read it).
 fn query_text(q: &Query) -> Option<String> {
-    let Expr::BinaryOp { left, right, .. } = order_distance(q)? else { return None };
+    let Expr::BinaryOp { left, right, .. } = order_distance(q)? else {
+        return None;
+    };
     [left, right].into_iter().find_map(|e| match e.as_ref() {
         Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("embed") => match &f.args {
             FunctionArguments::List(l) => match l.args.get(1) {
-                Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(t), .. })))) => {
-                    Some(t.clone())
-                }
+                Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(ValueWithSpan {
+                    value: Value::SingleQuotedString(t),
+                    ..
+                })))) => Some(t.clone()),
                 _ => None,
             },
             _ => None,
@@ -383,7 +506,11 @@ fn params(s: &Session, plan: &datafusion::logical_expr::LogicalPlan) -> Result<V
     for name in types.keys() {
         let i: usize = name.trim_start_matches('$').parse().unwrap_or(0);
         if i == 0 || i > s.params.len() {
-            return Err(crate::QueryError::UnboundParameter { index: i, given: s.params.len() }.into());
+            return Err(crate::QueryError::UnboundParameter {
+                index: i,
+                given: s.params.len(),
+            }
+            .into());
         }
     }
     let mut out = Vec::with_capacity(s.params.len());
@@ -422,5 +549,12 @@ fn explain_rows(b: &RecordBatch) -> Result<RecordBatch> {
         lines.extend(plans.value(i).lines().map(|l| l.trim_end().to_string()));
     }
     let col: ArrayRef = Arc::new(StringArray::from(lines));
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(vec![Field::new("QUERY PLAN", DataType::Utf8, false)])), vec![col])?)
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new(
+            "QUERY PLAN",
+            DataType::Utf8,
+            false,
+        )])),
+        vec![col],
+    )?)
 }

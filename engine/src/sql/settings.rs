@@ -17,6 +17,9 @@ pub struct Settings {
     pub threads: Option<usize>,
     /// Exact search.
     pub exact: bool,
+    /// Set while an `EXPLAIN ANALYZE` runs: only then do searches record per-stage
+    /// statistics (not a `SET` name).
+    pub(crate) analyze: bool,
 }
 
 /// Names of the settings.
@@ -54,7 +57,10 @@ impl Settings {
                 let v: f32 = value
                     .parse()
                     .map_err(|_| bad(name, value, "expected a number in (0, 1]"))?;
-                self.recall_target = Some(crate::options::check_recall_target(v).map_err(|e| bad(name, value, &e.to_string()))?);
+                self.recall_target = Some(
+                    crate::options::check_recall_target(v)
+                        .map_err(|e| bad(name, value, &e.to_string()))?,
+                );
             }
             "nprobe" => {
                 self.nprobe = if is_default(value) {

@@ -146,8 +146,29 @@ pub fn recall(db: &Database, table: Option<&str>) -> Result<Output> {
         Some(t) => vec![t.to_string()],
         None => db.list_tables()?,
     };
-    let (mut tab, mut target, mut band, mut n, mut measured, mut lo, mut hi, mut est, mut serving, mut notes) =
-        (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (
+        mut tab,
+        mut target,
+        mut band,
+        mut n,
+        mut measured,
+        mut lo,
+        mut hi,
+        mut est,
+        mut serving,
+        mut notes,
+    ) = (
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+    );
     for name in &names {
         let r = db.table(name)?.recall_report();
         if r.rows.is_empty() {
@@ -161,7 +182,11 @@ pub fn recall(db: &Database, table: Option<&str>) -> Result<Output> {
             est.push(None);
             serving.push(None);
             notes.push(Some(if r.sample_rate > 0.0 {
-                format!("sampling {:.1}% of searches; no sample measured yet ({} pending)", r.sample_rate * 100.0, r.pending)
+                format!(
+                    "sampling {:.1}% of searches; no sample measured yet ({} pending)",
+                    r.sample_rate * 100.0,
+                    r.pending
+                )
             } else {
                 "live recall monitoring is off (recall_sample_rate = 0)".to_string()
             }));
@@ -176,7 +201,10 @@ pub fn recall(db: &Database, table: Option<&str>) -> Result<Output> {
             hi.push(Some(row.measured.hi as f64));
             est.push(row.estimated.map(|x| x as f64));
             serving.push(Some(row.serving as f64));
-            notes.push((row.serving > row.target).then(|| r.adjustments.last().cloned().unwrap_or_default()));
+            notes.push(
+                (row.serving > row.target)
+                    .then(|| r.adjustments.last().cloned().unwrap_or_default()),
+            );
         }
     }
     batch(vec![
@@ -184,11 +212,17 @@ pub fn recall(db: &Database, table: Option<&str>) -> Result<Output> {
         ("target", Arc::new(arrow_array::Float64Array::from(target))),
         ("filter", Arc::new(StringArray::from(band))),
         ("samples", Arc::new(Int64Array::from(n))),
-        ("measured", Arc::new(arrow_array::Float64Array::from(measured))),
+        (
+            "measured",
+            Arc::new(arrow_array::Float64Array::from(measured)),
+        ),
         ("ci_low", Arc::new(arrow_array::Float64Array::from(lo))),
         ("ci_high", Arc::new(arrow_array::Float64Array::from(hi))),
         ("estimated", Arc::new(arrow_array::Float64Array::from(est))),
-        ("serving_target", Arc::new(arrow_array::Float64Array::from(serving))),
+        (
+            "serving_target",
+            Arc::new(arrow_array::Float64Array::from(serving)),
+        ),
         ("note", Arc::new(StringArray::from(notes))),
     ])
 }

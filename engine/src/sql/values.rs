@@ -17,13 +17,20 @@ use crate::schema::{ColumnType, TableSchema};
 /// Parses `[1, 2.5, -3e-2]` (brackets optional).
 pub fn parse_vector(s: &str) -> Result<Vec<f32>, String> {
     let t = s.trim();
-    let inner = t.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(t);
+    let inner = t
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(t);
     if inner.trim().is_empty() {
         return Err("empty vector".into());
     }
     inner
         .split(',')
-        .map(|x| x.trim().parse::<f32>().map_err(|_| format!("invalid vector element \"{}\"", x.trim())))
+        .map(|x| {
+            x.trim()
+                .parse::<f32>()
+                .map_err(|_| format!("invalid vector element \"{}\"", x.trim()))
+        })
         .collect()
 }
 

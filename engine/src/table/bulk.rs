@@ -26,7 +26,10 @@ impl BulkSink<'_, '_> {
         if self.load.full() {
             self.write_buffer().map_err(|e| match e {
                 crate::Error::Storage(s) => WriteError::Storage(s),
-                other => WriteError::Storage(nestdb_storage::StorageError::corrupt("bulk load", other.to_string())),
+                other => WriteError::Storage(nestdb_storage::StorageError::corrupt(
+                    "bulk load",
+                    other.to_string(),
+                )),
             })?;
         }
         Ok(n)
@@ -39,7 +42,13 @@ impl BulkSink<'_, '_> {
 
     fn write_buffer(&mut self) -> Result<()> {
         if let Some((batch, rowids)) = self.load.take()? {
-            let meta = encode::write_rows(&mut self.load, self.model.as_deref(), &self.layout, &batch, &rowids)?;
+            let meta = encode::write_rows(
+                &mut self.load,
+                self.model.as_deref(),
+                &self.layout,
+                &batch,
+                &rowids,
+            )?;
             self.load.written(meta)?;
         }
         Ok(())
@@ -49,7 +58,11 @@ impl BulkSink<'_, '_> {
 impl Table {
     /// Runs a bulk load under this table's writer lock, commits it, then runs the maintenance
     /// the policy asks for (an index fit; its failure does not fail the load).
-    pub(crate) fn bulk<R>(&self, segment_rows: usize, f: impl FnOnce(&mut BulkSink<'_, '_>) -> Result<R>) -> Result<R> {
+    pub(crate) fn bulk<R>(
+        &self,
+        segment_rows: usize,
+        f: impl FnOnce(&mut BulkSink<'_, '_>) -> Result<R>,
+    ) -> Result<R> {
         let mut w = self.inner.store.writer()?;
         let model = self.model_for(&w.snapshot())?;
         let layout = crate::index::layout_for(self.schema(), model.as_deref());
@@ -93,12 +106,22 @@ impl Table {
             let wb = b.inner.store.writer()?;
             (a.inner.store.writer()?, wb)
         };
-        let sink = |t: &Table, m: Option<std::sync::Arc<IndexModel>>| (crate::index::layout_for(t.schema(), m.as_deref()), m);
+        let sink = |t: &Table, m: Option<std::sync::Arc<IndexModel>>| {
+            (crate::index::layout_for(t.schema(), m.as_deref()), m)
+        };
         let (la, ma) = sink(a, a.model_for(&wa.snapshot())?);
         let (lb, mb) = sink(b, b.model_for(&wb.snapshot())?);
         let r = {
-            let mut sa = BulkSink { load: wa.bulk_load(segment_rows), model: ma, layout: la };
-            let mut sb = BulkSink { load: wb.bulk_load(segment_rows), model: mb, layout: lb };
+            let mut sa = BulkSink {
+                load: wa.bulk_load(segment_rows),
+                model: ma,
+                layout: la,
+            };
+            let mut sb = BulkSink {
+                load: wb.bulk_load(segment_rows),
+                model: mb,
+                layout: lb,
+            };
             let r = f(&mut sa, &mut sb)?;
             sa.write_buffer()?;
             sb.write_buffer()?;

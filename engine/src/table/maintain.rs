@@ -8,6 +8,7 @@
 //!   current index (its schedules scale their shortlists with the row count);
 //! - segments are merged (compaction, under the current index) once there are more than
 //!   [`MAX_SEGMENTS`].
+//!
 //! Maintenance after a write runs under the writer lock but never fails the write: a failure
 //! is recorded ([`super::Table::maintenance_error`]) and retried by the next write. Readers are
 //! never blocked: they keep the version they started with until the new one is published.
@@ -75,7 +76,9 @@ impl Table {
     }
 
     pub(super) fn after_write(&self, w: &mut Writer<'_>) {
-        if w.snapshot().mem.live_rows() >= self.inner.db.auto_flush_rows || self.maintenance_error().is_some() {
+        if w.snapshot().mem.live_rows() >= self.inner.db.auto_flush_rows
+            || self.maintenance_error().is_some()
+        {
             let r = self.flush_locked(w).and_then(|_| self.auto_maintain(w));
             self.record_maintenance(r);
         }
@@ -91,7 +94,11 @@ impl Table {
         let v = w.snapshot();
         let rows = v.count() as u64;
         let opts = &self.inner.options.index;
-        let drifted = v.manifest.index.as_ref().is_some_and(|r| rows >= 2 * r.fit_rows || rows * 2 <= r.fit_rows);
+        let drifted = v
+            .manifest
+            .index
+            .as_ref()
+            .is_some_and(|r| rows >= 2 * r.fit_rows || rows * 2 <= r.fit_rows);
         let unindexed = v.manifest.index.is_none() && rows as usize >= opts.min_rows;
         if self.inner.db.auto_index && (drifted || unindexed) {
             return self.compact_locked(w, Refit::IfNeeded);
@@ -112,7 +119,13 @@ impl Table {
         let (batch, rowids) = v.mem.live_batch(&self.schema().arrow_schema())?;
         let mut add = Vec::new();
         if batch.num_rows() > 0 {
-            add.push(encode::write_rows(w, model.as_deref(), &layout, &batch, &rowids)?);
+            add.push(encode::write_rows(
+                w,
+                model.as_deref(),
+                &layout,
+                &batch,
+                &rowids,
+            )?);
         }
         let flushed = flushed_rows(&v);
         let info = w.commit(Commit {
@@ -131,9 +144,15 @@ impl Table {
         let fit = big_enough
             && match (&v.manifest.index, refit) {
                 (_, Refit::Always) | (None, _) => true,
-                (Some(r), Refit::IfNeeded) => rows as u64 >= 2 * r.fit_rows || (rows as u64) * 2 <= r.fit_rows,
+                (Some(r), Refit::IfNeeded) => {
+                    rows as u64 >= 2 * r.fit_rows || (rows as u64) * 2 <= r.fit_rows
+                }
             };
-        let r = if fit { self.refit_locked(w, &v) } else { self.merge_locked(w, &v) };
+        let r = if fit {
+            self.refit_locked(w, &v)
+        } else {
+            self.merge_locked(w, &v)
+        };
         if r.is_ok() {
             self.record_maintenance(Ok(Maintenance::default()));
         }
@@ -184,7 +203,6 @@ impl Table {
             holdout_radius: opts.holdout_radius,
             filter_factors: Vec::new(),
         };
-        drop(views);
         drop(seg);
         let ix = w.write_index(rows as u64, &model.to_sections())?;
         let replaced = v.segments.len();
@@ -217,7 +235,11 @@ fn flushed_rows(v: &TableVersion) -> Flushed {
     let mut f = Flushed::default();
     let pk = v.def.schema.pk_index();
     for c in v.mem.chunks() {
-        let pks = c.batch.column(pk).as_any().downcast_ref::<arrow_array::Int64Array>();
+        let pks = c
+            .batch
+            .column(pk)
+            .as_any()
+            .downcast_ref::<arrow_array::Int64Array>();
         for (i, &r) in c.rowids.iter().enumerate() {
             if !v.mem.is_dead(r) {
                 f.rowids.push(r);

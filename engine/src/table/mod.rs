@@ -118,11 +118,19 @@ impl Table {
     /// The last failure of maintenance that followed a committed write (the write itself
     /// succeeded; the maintenance is retried by the next write, flush or compaction).
     pub fn maintenance_error(&self) -> Option<String> {
-        self.inner.maintenance_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner
+            .maintenance_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn record_maintenance(&self, r: Result<Maintenance>) {
-        let mut slot = self.inner.maintenance_error.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self
+            .inner
+            .maintenance_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         *slot = r.err().map(|e| e.to_string());
     }
 
@@ -136,9 +144,17 @@ impl Table {
             return Ok(Some(m.clone()));
         }
         let file = v.index.as_ref().ok_or_else(|| {
-            nestdb_storage::StorageError::corrupt(format!("table {}", self.name()), "index file not open")
+            nestdb_storage::StorageError::corrupt(
+                format!("table {}", self.name()),
+                "index file not open",
+            )
         })?;
-        let m = Arc::new(IndexModel::from_container(file)?);
+        let schema = self.schema();
+        let m = Arc::new(IndexModel::from_container(
+            file,
+            schema.dim(),
+            schema.metric(),
+        )?);
         *cache = Some(m.clone());
         Ok(Some(m))
     }
@@ -150,13 +166,27 @@ impl Table {
 
     /// The rows of version `v` that `f` keeps, from a small cache of recent (version, filter)
     /// pairs (see [`selections`]).
-    pub(crate) fn selection_for(&self, v: &Arc<TableVersion>, f: &Filter) -> Result<Arc<CachedSelection>> {
+    pub(crate) fn selection_for(
+        &self,
+        v: &Arc<TableVersion>,
+        f: &Filter,
+    ) -> Result<Arc<CachedSelection>> {
         self.inner.selections.get(v, f)
     }
 
     /// Offers a finished search to the live recall monitor (sampled; never blocks).
-    pub(crate) fn observe(&self, v: &Arc<TableVersion>, query: &[f32], filter: Option<&Filter>, k: usize, e: &Explain, hits: &[Cand]) {
-        self.inner.recall.observe(self, v, query, filter, k, e, hits);
+    pub(crate) fn observe(
+        &self,
+        v: &Arc<TableVersion>,
+        query: &[f32],
+        filter: Option<&Filter>,
+        k: usize,
+        e: &Explain,
+        hits: &[Cand],
+    ) {
+        self.inner
+            .recall
+            .observe(self, v, query, filter, k, e, hits);
     }
 
     /// Live recall measured on a sample of this table's searches (`SHOW RECALL`).
@@ -179,4 +209,3 @@ impl Table {
         Ok(self.inner.store.writer()?)
     }
 }
-

@@ -68,7 +68,9 @@ pub struct RecallReport {
 
 struct Job {
     table: Weak<TableInner>,
-    version: Arc<TableVersion>,
+    /// Weak: a queued sample never keeps an old version (and its files) alive; when the
+    /// version is gone by the time the worker gets to it, the sample is dropped.
+    version: Weak<TableVersion>,
     query: Vec<f32>,
     filter: Option<Filter>,
     k: usize,
@@ -140,7 +142,8 @@ impl Monitor {
     }
 
     pub(super) fn set_rate(&self, rate: f64) {
-        self.rate.store(rate.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+        self.rate
+            .store(rate.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
     }
 
     fn rate(&self) -> f64 {
@@ -156,11 +159,24 @@ impl Monitor {
     }
 
     pub(super) fn effective_target(&self, target: f32) -> f32 {
-        self.lock().serving.get(&milli(target)).copied().unwrap_or(target)
+        self.lock()
+            .serving
+            .get(&milli(target))
+            .copied()
+            .unwrap_or(target)
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn observe(&self, t: &Table, v: &Arc<TableVersion>, query: &[f32], filter: Option<&Filter>, k: usize, e: &Explain, hits: &[Cand]) {
+    pub(super) fn observe(
+        &self,
+        t: &Table,
+        v: &Arc<TableVersion>,
+        query: &[f32],
+        filter: Option<&Filter>,
+        k: usize,
+        e: &Explain,
+        hits: &[Cand],
+    ) {
         let rate = self.rate();
         if rate <= 0.0 || e.strategy != crate::search::plan::FUNNEL {
             return;
@@ -175,7 +191,7 @@ impl Monitor {
         let target = e.promised.unwrap_or(t.options().recall_target);
         s.queue.push_back(Job {
             table: Arc::downgrade(&t.inner),
-            version: v.clone(),
+            version: Arc::downgrade(v),
             query: query.to_vec(),
             filter: filter.cloned(),
             k,
@@ -209,7 +225,11 @@ impl Monitor {
                 band,
                 measured: RecallEstimate::from_recalls(&c.recalls),
                 estimated: c.estimated,
-                serving: s.serving.get(&target).copied().unwrap_or(target as f32 / 1000.0),
+                serving: s
+                    .serving
+                    .get(&target)
+                    .copied()
+                    .unwrap_or(target as f32 / 1000.0),
             })
             .collect();
         RecallReport {
@@ -231,7 +251,10 @@ fn worker(shared: Arc<Shared>) {
                 if let Some(j) = s.queue.pop_front() {
                     break Some(j);
                 }
-                let (g, timeout) = shared.cv.wait_timeout(s, Duration::from_secs(30)).unwrap_or_else(|e| e.into_inner());
+                let (g, timeout) = shared
+                    .cv
+                    .wait_timeout(s, Duration::from_secs(30))
+                    .unwrap_or_else(|e| e.into_inner());
                 s = g;
                 if timeout.timed_out() && s.queue.is_empty() {
                     s.worker = false;
@@ -253,14 +276,19 @@ fn worker(shared: Arc<Shared>) {
 /// Recall of the job's results against exact search on the same version and filter.
 fn measure(job: &Job) -> Option<f32> {
     let inner = job.table.upgrade()?;
-    let v = &job.version;
+    let v = &job.version.upgrade()?;
     let sel = match &job.filter {
         Some(f) => f.selection(v).ok()?,
         None => Selection::all(v),
     };
     let layout = crate::index::layout_for(&v.def.schema, None);
     let q = PreparedQuery::new(&job.query, &layout, None, v.def.schema.vector_name()).ok()?;
-    let views = v.segments.iter().map(|s| SegView::new(s, None)).collect::<Result<Vec<_>, _>>().ok()?;
+    let views = v
+        .segments
+        .iter()
+        .map(|s| SegView::new(s, None))
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
     let truth = exact::search(v, &views, &q, job.k, &sel).ok()?;
     drop(inner);
     if truth.is_empty() {
@@ -285,7 +313,11 @@ fn record(shared: &Shared, job: &Job, recall: f32) {
     let mean = all.iter().sum::<f32>() / all.len().max(1) as f32;
     if all.len() >= MIN_SAMPLES && mean < target - TOLERANCE {
         let serving = s.serving.get(&job.target).copied().unwrap_or(target);
-        let next = TARGETS.iter().copied().find(|&t| t > serving + 1e-6).unwrap_or(serving);
+        let next = TARGETS
+            .iter()
+            .copied()
+            .find(|&t| t > serving + 1e-6)
+            .unwrap_or(serving);
         if next > serving {
             s.serving.insert(job.target, next);
             s.adjustments.push(format!(

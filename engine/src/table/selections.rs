@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use nestdb_storage::TableVersion;
 
 use crate::error::Result;
-use crate::filter::{RowSet, Selection, Filter};
+use crate::filter::{Filter, RowSet, Selection};
 use crate::search::rows::GatherCache;
 
 /// Entries kept at most.
@@ -49,7 +49,13 @@ impl CachedSelection {
                 _ => 0,
             })
             .sum();
-        let codes: usize = self.gathered.iter().flat_map(|g| &g.segments).filter_map(|c| c.get()).map(|g| g.codes.len() + 4 * g.offs.len()).sum();
+        let codes: usize = self
+            .gathered
+            .iter()
+            .flat_map(|g| &g.segments)
+            .filter_map(|c| c.get())
+            .map(|g| g.codes.len() + 4 * g.offs.len())
+            .sum();
         sets + codes
     }
 }
@@ -66,7 +72,10 @@ impl SelectionCache {
         let lock = || self.entries.lock().unwrap_or_else(|e| e.into_inner());
         {
             let mut cache = lock();
-            if let Some(pos) = cache.iter().position(|(seq, filt, _)| *seq == v.seq && filt == f) {
+            if let Some(pos) = cache
+                .iter()
+                .position(|(seq, filt, _)| *seq == v.seq && filt == f)
+            {
                 let hit = cache.remove(pos);
                 let sel = hit.2.clone();
                 cache.insert(0, hit);
@@ -92,4 +101,3 @@ impl SelectionCache {
         Ok(sel)
     }
 }
-

@@ -152,6 +152,16 @@ class Database:
         batch = self._db.sql(sql)
         return pa.table({}) if batch is None else _table(batch)
 
+    def sql_reader(self, sql: str, params: Sequence[Any] | None = None) -> pa.RecordBatchReader:
+        """Runs one query and streams its result: batches are computed as the reader is read,
+        so a large scan is never collected in memory. ``params`` as in :meth:`sql`."""
+        if params is not None:
+            try:
+                sql = _params.bind(sql, params)
+            except (IndexError, ValueError) as e:
+                raise QueryError(str(e)) from e
+        return self._db.sql_reader(sql)
+
     def create_table(
         self,
         name: str,

@@ -138,6 +138,10 @@ class Database:
             QueryError: bad SQL (the message points at line and column) or a missing
                 parameter.
         """
+    def sql_reader(self, sql: str, params: Sequence[Any] | None = None) -> pa.RecordBatchReader:
+        """Runs one query (``params`` as in :meth:`sql`) and returns a
+        ``pyarrow.RecordBatchReader``: batches are computed as the reader is read, so a large
+        scan is never collected in memory. Errors while reading raise from the reader."""
     def create_table(
         self,
         name: str,

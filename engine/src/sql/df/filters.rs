@@ -24,8 +24,12 @@ fn translate_with(e: &Expr, placeholders: bool) -> Option<Filter> {
     let val = |e: &Expr| value(e, placeholders);
     match e {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
-            Operator::And => Some(translate_with(left, placeholders)?.and(translate_with(right, placeholders)?)),
-            Operator::Or => Some(translate_with(left, placeholders)?.or(translate_with(right, placeholders)?)),
+            Operator::And => {
+                Some(translate_with(left, placeholders)?.and(translate_with(right, placeholders)?))
+            }
+            Operator::Or => {
+                Some(translate_with(left, placeholders)?.or(translate_with(right, placeholders)?))
+            }
             _ => {
                 let op = cmp(*op)?;
                 match (column(left), column(right)) {
@@ -36,20 +40,48 @@ fn translate_with(e: &Expr, placeholders: bool) -> Option<Filter> {
             }
         },
         Expr::Not(inner) => Some(translate_with(inner, placeholders)?.not()),
-        Expr::IsNull(inner) => Some(Filter::IsNull { column: column(inner)?, negated: false }),
-        Expr::IsNotNull(inner) => Some(Filter::IsNull { column: column(inner)?, negated: true }),
-        Expr::InList(InList { expr, list, negated }) => Some(Filter::In {
+        Expr::IsNull(inner) => Some(Filter::IsNull {
+            column: column(inner)?,
+            negated: false,
+        }),
+        Expr::IsNotNull(inner) => Some(Filter::IsNull {
+            column: column(inner)?,
+            negated: true,
+        }),
+        Expr::InList(InList {
+            expr,
+            list,
+            negated,
+        }) => Some(Filter::In {
             column: column(expr)?,
             values: list.iter().map(val).collect::<Option<_>>()?,
             negated: *negated,
         }),
-        Expr::Like(Like { negated, expr, pattern, escape_char: None, case_insensitive: false }) => {
-            let Value::Str(p) = val(pattern)? else { return None };
-            Some(Filter::Like { column: column(expr)?, pattern: p, negated: *negated })
+        Expr::Like(Like {
+            negated,
+            expr,
+            pattern,
+            escape_char: None,
+            case_insensitive: false,
+        }) => {
+            let Value::Str(p) = val(pattern)? else {
+                return None;
+            };
+            Some(Filter::Like {
+                column: column(expr)?,
+                pattern: p,
+                negated: *negated,
+            })
         }
-        Expr::Between(Between { expr, negated, low, high }) => {
+        Expr::Between(Between {
+            expr,
+            negated,
+            low,
+            high,
+        }) => {
             let c = column(expr)?;
-            let f = Filter::cmp(&c, CmpOp::Ge, val(low)?).and(Filter::cmp(&c, CmpOp::Le, val(high)?));
+            let f =
+                Filter::cmp(&c, CmpOp::Ge, val(low)?).and(Filter::cmp(&c, CmpOp::Le, val(high)?));
             Some(if *negated { f.not() } else { f })
         }
         Expr::ScalarFunction(ScalarFunction { func, args }) => {
@@ -61,7 +93,11 @@ fn translate_with(e: &Expr, placeholders: bool) -> Option<Filter> {
                 _ if placeholders => String::new(),
                 _ => return None,
             };
-            Some(if p.ancestor { Filter::ancestor(&c, &label) } else { Filter::descendant(&c, &label) })
+            Some(if p.ancestor {
+                Filter::ancestor(&c, &label)
+            } else {
+                Filter::descendant(&c, &label)
+            })
         }
         Expr::Column(c) => Some(Filter::eq(&c.name, true)),
         Expr::Literal(ScalarValue::Boolean(Some(b)), _) => Some(Filter::Const(*b)),

@@ -19,10 +19,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
-use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
+use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::common::{DataFusionError, ParamValues, Result as DfResult, ScalarValue};
 use datafusion::execution::context::SessionState;
-use datafusion::execution::{FunctionRegistry, SendableRecordBatchStream, SessionStateBuilder, SessionStateDefaults};
+use datafusion::execution::{
+    FunctionRegistry, SendableRecordBatchStream, SessionStateBuilder, SessionStateDefaults,
+};
 use datafusion::logical_expr::planner::ExprPlanner;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionConfig;
@@ -53,14 +55,19 @@ impl SchemaProvider for NestSchema {
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         match self.db.table(name) {
-            Ok(t) => Ok(Some(Arc::new(provider::NestTable::new(t, self.settings.clone())))),
+            Ok(t) => Ok(Some(Arc::new(provider::NestTable::new(
+                t,
+                self.settings.clone(),
+            )))),
             Err(crate::Error::Catalog(crate::CatalogError::NoSuchTable(_))) => Ok(None),
             Err(e) => Err(exec::external(e)),
         }
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.db.list_tables().is_ok_and(|t| t.iter().any(|n| n == name))
+        self.db
+            .list_tables()
+            .is_ok_and(|t| t.iter().any(|n| n == name))
     }
 }
 
@@ -80,7 +87,8 @@ impl Engine {
             .set_str("datafusion.sql_parser.dialect", "PostgreSQL")
             .set_bool("datafusion.sql_parser.collect_spans", true)
             .set_bool("datafusion.execution.parquet.pushdown_filters", false);
-        let mut planners: Vec<Arc<dyn ExprPlanner>> = vec![Arc::new(planner::NestPlanner::default())];
+        let mut planners: Vec<Arc<dyn ExprPlanner>> =
+            vec![Arc::new(planner::NestPlanner::default())];
         planners.extend(SessionStateDefaults::default_expr_planners());
         let state = SessionStateBuilder::new()
             .with_config(config)
@@ -91,11 +99,19 @@ impl Engine {
             .build();
         let mut state = state;
         for m in [Metric::Cosine, Metric::L2, Metric::Dot] {
-            state.register_udf(Arc::new(udf::DistanceUdf::udf(m))).map_err(df)?;
+            state
+                .register_udf(Arc::new(udf::DistanceUdf::udf(m)))
+                .map_err(df)?;
         }
-        state.register_udf(Arc::new(udf::PathUdf::udf(false))).map_err(df)?;
-        state.register_udf(Arc::new(udf::PathUdf::udf(true))).map_err(df)?;
-        state.register_udf(Arc::new(udf::EmbedUdf::udf(db.clone()))).map_err(df)?;
+        state
+            .register_udf(Arc::new(udf::PathUdf::udf(false)))
+            .map_err(df)?;
+        state
+            .register_udf(Arc::new(udf::PathUdf::udf(true)))
+            .map_err(df)?;
+        state
+            .register_udf(Arc::new(udf::EmbedUdf::udf(db.clone())))
+            .map_err(df)?;
         let catalog = state
             .catalog_list()
             .catalog("datafusion")
@@ -106,7 +122,9 @@ impl Engine {
         let rt = Arc::new(
             tokio::runtime::Builder::new_current_thread()
                 .build()
-                .map_err(|e| crate::Error::Storage(nestdb_storage::StorageError::io("tokio runtime", e)))?,
+                .map_err(|e| {
+                    crate::Error::Storage(nestdb_storage::StorageError::io("tokio runtime", e))
+                })?,
         );
         Ok(Engine {
             state,
@@ -123,7 +141,10 @@ impl Engine {
         }
         let plan = self
             .rt
-            .block_on(self.state.statement_to_plan(DfStatement::Statement(Box::new(stmt))))
+            .block_on(
+                self.state
+                    .statement_to_plan(DfStatement::Statement(Box::new(stmt))),
+            )
             .map_err(df)?;
         let plan = self.state.optimize(&plan).map_err(df)?;
         let mut c = self.plans.lock().unwrap_or_else(|e| e.into_inner());
@@ -147,20 +168,32 @@ impl Engine {
         let plan = if params.is_empty() {
             plan.clone()
         } else {
-            plan.clone().replace_params_with_values(&ParamValues::from(params)).map_err(df)?
+            plan.clone()
+                .replace_params_with_values(&ParamValues::from(params))
+                .map_err(df)?
         };
         let phys = self
             .rt
-            .block_on(self.state.query_planner().create_physical_plan(&plan, &self.state))
+            .block_on(
+                self.state
+                    .query_planner()
+                    .create_physical_plan(&plan, &self.state),
+            )
             .map_err(df)?;
         // EXPLAIN ANALYZE spawns its input on the runtime when it starts
         let _in_runtime = self.rt.enter();
-        let stream = datafusion::physical_plan::execute_stream(phys, self.state.task_ctx()).map_err(df)?;
-        Ok(Stream { rt: self.rt.clone(), inner: stream })
+        let stream =
+            datafusion::physical_plan::execute_stream(phys, self.state.task_ctx()).map_err(df)?;
+        Ok(Stream {
+            rt: self.rt.clone(),
+            inner: stream,
+        })
     }
 
     /// The types of a plan's parameters (`$1` first).
-    pub fn param_types(plan: &LogicalPlan) -> HashMap<String, Option<datafusion::arrow::datatypes::DataType>> {
+    pub fn param_types(
+        plan: &LogicalPlan,
+    ) -> HashMap<String, Option<datafusion::arrow::datatypes::DataType>> {
         plan.get_parameter_types().unwrap_or_default()
     }
 }
@@ -182,9 +215,9 @@ impl Stream {
         self.collect_vec()
     }
 
-    fn collect_vec(mut self) -> Result<Vec<RecordBatch>> {
+    fn collect_vec(self) -> Result<Vec<RecordBatch>> {
         let mut out = Vec::new();
-        while let Some(b) = self.next() {
+        for b in self {
             out.push(b?);
         }
         Ok(out)
@@ -207,7 +240,9 @@ pub fn df(e: DataFusionError) -> crate::Error {
             Err(other) => crate::Error::Sql(crate::sql::SqlError::plain(clean(&other.to_string()))),
         },
         DataFusionError::Context(_, inner) => df(*inner),
-        DataFusionError::Diagnostic(d, inner) => crate::Error::Sql(crate::sql::SqlError::diagnostic(&d, &inner)),
+        DataFusionError::Diagnostic(d, inner) => {
+            crate::Error::Sql(crate::sql::SqlError::diagnostic(&d, &inner))
+        }
         other => crate::Error::Sql(crate::sql::SqlError::plain(clean(&other.strip_backtrace()))),
     }
 }
@@ -232,7 +267,11 @@ pub fn clean(msg: &str) -> String {
             break;
         }
     }
-    let m = m.split("\n\tCandidate functions:").next().unwrap_or(m).trim();
+    let m = m
+        .split("\n\tCandidate functions:")
+        .next()
+        .unwrap_or(m)
+        .trim();
     if let Some((_, inner)) = m.split_once("coercion failed with: ") {
         let inner = inner.split(". No function matches").next().unwrap_or(inner);
         return clean(inner);

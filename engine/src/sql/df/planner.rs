@@ -43,17 +43,23 @@ pub fn op_metric(op: &BinaryOperator) -> Option<Metric> {
     match op {
         BinaryOperator::Spaceship => Some(Metric::Cosine),
         BinaryOperator::LtDashGt => Some(Metric::L2),
-        BinaryOperator::Custom(s) if s == "<#>" || s == "<->" || s == "<=>" => Some(match s.as_str() {
-            "<#>" => Metric::Dot,
-            "<->" => Metric::L2,
-            _ => Metric::Cosine,
-        }),
+        BinaryOperator::Custom(s) if s == "<#>" || s == "<->" || s == "<=>" => {
+            Some(match s.as_str() {
+                "<#>" => Metric::Dot,
+                "<->" => Metric::L2,
+                _ => Metric::Cosine,
+            })
+        }
         _ => None,
     }
 }
 
 impl ExprPlanner for NestPlanner {
-    fn plan_binary_op(&self, e: RawBinaryExpr, schema: &DFSchema) -> Result<PlannerResult<RawBinaryExpr>> {
+    fn plan_binary_op(
+        &self,
+        e: RawBinaryExpr,
+        schema: &DFSchema,
+    ) -> Result<PlannerResult<RawBinaryExpr>> {
         if let Some(m) = op_metric(&e.op) {
             let udf = match m {
                 Metric::Cosine => &self.cosine,
@@ -72,22 +78,34 @@ impl ExprPlanner for NestPlanner {
             };
             let (l, r) = (vectorize(e.left, &ty)?, vectorize(e.right, &ty)?);
             for x in [&l, &r] {
-                if let (Ok(DataType::FixedSizeList(_, n)), DataType::FixedSizeList(_, want)) = (x.get_type(schema), &ty) {
+                if let (Ok(DataType::FixedSizeList(_, n)), DataType::FixedSizeList(_, want)) =
+                    (x.get_type(schema), &ty)
+                {
                     if n != *want {
-                        return plan_err!("query vector has {n} dimensions, the vector column has {want}");
+                        return plan_err!(
+                            "query vector has {n} dimensions, the vector column has {want}"
+                        );
                     }
                 }
             }
             return Ok(PlannerResult::Planned(udf.call(vec![l, r])));
         }
         match e.op {
-            BinaryOperator::ArrowAt => Ok(PlannerResult::Planned(self.within.call(vec![e.left, e.right]))),
-            BinaryOperator::AtArrow => Ok(PlannerResult::Planned(self.contains.call(vec![e.left, e.right]))),
+            BinaryOperator::ArrowAt => Ok(PlannerResult::Planned(
+                self.within.call(vec![e.left, e.right]),
+            )),
+            BinaryOperator::AtArrow => Ok(PlannerResult::Planned(
+                self.contains.call(vec![e.left, e.right]),
+            )),
             _ => Ok(PlannerResult::Original(e)),
         }
     }
 
-    fn plan_array_literal(&self, exprs: Vec<Expr>, _s: &DFSchema) -> Result<PlannerResult<Vec<Expr>>> {
+    fn plan_array_literal(
+        &self,
+        exprs: Vec<Expr>,
+        _s: &DFSchema,
+    ) -> Result<PlannerResult<Vec<Expr>>> {
         let mut v = Vec::with_capacity(exprs.len());
         for e in &exprs {
             match number(e) {
@@ -115,10 +133,9 @@ fn number(e: &Expr) -> Option<f32> {
 /// parameters typed.
 fn vectorize(e: Expr, ty: &DataType) -> Result<Expr> {
     match e {
-        Expr::Placeholder(Placeholder { id, field: None }) => Ok(Expr::Placeholder(Placeholder::new_with_field(
-            id,
-            Some(Arc::new(Field::new("", ty.clone(), true))),
-        ))),
+        Expr::Placeholder(Placeholder { id, field: None }) => Ok(Expr::Placeholder(
+            Placeholder::new_with_field(id, Some(Arc::new(Field::new("", ty.clone(), true)))),
+        )),
         Expr::Literal(ref v, _) if v.try_as_str().flatten().is_some() => {
             let s = v.try_as_str().flatten().unwrap_or_default();
             match crate::sql::values::parse_vector(s) {

@@ -37,7 +37,13 @@ impl std::fmt::Debug for Table {
 impl NestTable {
     /// `table` with the session's `settings`.
     pub fn new(table: Table, settings: Arc<RwLock<Settings>>) -> NestTable {
-        let mut fields: Vec<Field> = table.schema().arrow_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<Field> = table
+            .schema()
+            .arrow_schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
         fields.push(Field::new(ROWID, DataType::UInt64, false));
         NestTable {
             table,
@@ -50,7 +56,10 @@ impl NestTable {
     pub fn projection(&self, p: Option<&Vec<usize>>) -> Projection {
         let n = self.table.schema().columns().len();
         let all: Vec<usize> = (0..=n).collect();
-        p.unwrap_or(&all).iter().map(|&i| (i < n).then_some(i)).collect()
+        p.unwrap_or(&all)
+            .iter()
+            .map(|&i| (i < n).then_some(i))
+            .collect()
     }
 
     /// The filters DataFusion pushed, as one nestdb filter.
@@ -122,7 +131,12 @@ struct ScanSource {
 
 impl BatchSource for ScanSource {
     fn open(&self) -> crate::Result<Batches> {
-        Ok(Box::new(Scan::new(self.version.clone(), self.proj.clone(), self.filter.clone(), self.limit)))
+        Ok(Box::new(Scan::new(
+            self.version.clone(),
+            self.proj.clone(),
+            self.filter.clone(),
+            self.limit,
+        )))
     }
 
     fn describe(&self) -> String {

@@ -21,7 +21,10 @@ use datafusion::datasource::source_as_provider;
 use datafusion::execution::context::QueryPlanner;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::logical_expr::{Expr, Extension, LogicalPlan, Projection, SortExpr, UserDefinedLogicalNode, UserDefinedLogicalNodeCore};
+use datafusion::logical_expr::{
+    Expr, Extension, LogicalPlan, Projection, SortExpr, UserDefinedLogicalNode,
+    UserDefinedLogicalNodeCore,
+};
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion::physical_plan::ExecutionPlan;
@@ -45,7 +48,9 @@ pub struct SearchNode {
 
 impl PartialOrd for SearchNode {
     fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        (self.k, &self.table).partial_cmp(&(o.k, &o.table)).filter(|c| *c != Ordering::Equal || self == o)
+        (self.k, &self.table)
+            .partial_cmp(&(o.k, &o.table))
+            .filter(|c| *c != Ordering::Equal || self == o)
     }
 }
 
@@ -67,10 +72,20 @@ impl UserDefinedLogicalNodeCore for SearchNode {
     }
 
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "NestdbSearch: table={} k={} query={}", self.table, self.k, short(&self.query))
+        write!(
+            f,
+            "NestdbSearch: table={} k={} query={}",
+            self.table,
+            self.k,
+            short(&self.query)
+        )
     }
 
-    fn with_exprs_and_inputs(&self, mut exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> Result<Self> {
+    fn with_exprs_and_inputs(
+        &self,
+        mut exprs: Vec<Expr>,
+        mut inputs: Vec<LogicalPlan>,
+    ) -> Result<Self> {
         Ok(SearchNode {
             input: inputs.swap_remove(0),
             query: exprs.swap_remove(0),
@@ -82,7 +97,10 @@ impl UserDefinedLogicalNodeCore for SearchNode {
 fn short(e: &Expr) -> String {
     let s = e.to_string();
     if s.len() > 60 {
-        format!("{}...", &s[..s.char_indices().nth(57).map_or(s.len(), |(i, _)| i)])
+        format!(
+            "{}...",
+            &s[..s.char_indices().nth(57).map_or(s.len(), |(i, _)| i)]
+        )
     } else {
         s
     }
@@ -101,11 +119,21 @@ impl OptimizerRule for SearchRule {
         Some(ApplyOrder::TopDown)
     }
 
-    fn rewrite(&self, plan: LogicalPlan, _c: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _c: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
         let LogicalPlan::Sort(sort) = &plan else {
             return Ok(Transformed::no(plan));
         };
-        let (Some(k), [SortExpr { expr, asc: true, .. }]) = (sort.fetch, sort.expr.as_slice()) else {
+        let (
+            Some(k),
+            [SortExpr {
+                expr, asc: true, ..
+            }],
+        ) = (sort.fetch, sort.expr.as_slice())
+        else {
             return Ok(Transformed::no(plan));
         };
         let Some(new_input) = rewrite_input(&sort.input, expr.clone(), k)? else {
@@ -126,7 +154,9 @@ fn rewrite_input(input: &LogicalPlan, expr: Expr, k: usize) -> Result<Option<Log
             let Some(new) = rewrite_input(&p.input, inner, k)? else {
                 return Ok(None);
             };
-            Ok(Some(LogicalPlan::Projection(Projection::try_new_with_schema(p.expr.clone(), Arc::new(new), p.schema.clone())?)))
+            Ok(Some(LogicalPlan::Projection(
+                Projection::try_new_with_schema(p.expr.clone(), Arc::new(new), p.schema.clone())?,
+            )))
         }
         LogicalPlan::TableScan(scan) => {
             let provider = source_as_provider(&scan.source)?;
@@ -141,11 +171,19 @@ fn rewrite_input(input: &LogicalPlan, expr: Expr, k: usize) -> Result<Option<Log
             };
             let schema = t.table.schema();
             let (col, q) = match args.as_slice() {
-                [Expr::Column(c), q] | [q, Expr::Column(c)] if c.name == schema.vector_name() => (c, q),
+                [Expr::Column(c), q] | [q, Expr::Column(c)] if c.name == schema.vector_name() => {
+                    (c, q)
+                }
                 _ => return Ok(None),
             };
             let _ = col;
-            if d.metric != schema.metric() || !constant(q) || scan.filters.iter().any(|f| super::filters::translate(f).is_none() && !has_placeholder(f)) {
+            if d.metric != schema.metric()
+                || !constant(q)
+                || scan
+                    .filters
+                    .iter()
+                    .any(|f| super::filters::translate(f).is_none() && !has_placeholder(f))
+            {
                 return Ok(None);
             }
             let node = SearchNode {
@@ -154,7 +192,9 @@ fn rewrite_input(input: &LogicalPlan, expr: Expr, k: usize) -> Result<Option<Log
                 query: q.clone(),
                 table: t.table.name().to_string(),
             };
-            Ok(Some(LogicalPlan::Extension(Extension { node: Arc::new(node) })))
+            Ok(Some(LogicalPlan::Extension(Extension {
+                node: Arc::new(node),
+            })))
         }
         _ => Ok(None),
     }
@@ -194,7 +234,11 @@ pub struct NestQueryPlanner;
 
 #[async_trait]
 impl QueryPlanner for NestQueryPlanner {
-    async fn create_physical_plan(&self, plan: &LogicalPlan, session: &dyn Session) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn create_physical_plan(
+        &self,
+        plan: &LogicalPlan,
+        session: &dyn Session,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(SearchPlanner)])
             .create_physical_plan(plan, session)
             .await
@@ -225,7 +269,8 @@ impl ExtensionPlanner for SearchPlanner {
             return internal_err!("NestdbSearch over a table that is not nestdb's");
         };
         let query = evaluate(planner, &n.query, session, ctx)?;
-        let filters = datafusion::logical_expr::expr_rewriter::unnormalize_cols(scan.filters.iter().cloned());
+        let filters =
+            datafusion::logical_expr::expr_rewriter::unnormalize_cols(scan.filters.iter().cloned());
         let settings = t.settings.read().unwrap_or_else(|e| e.into_inner()).clone();
         let src = SearchSource {
             table: t.table.clone(),
@@ -234,18 +279,34 @@ impl ExtensionPlanner for SearchPlanner {
             query,
             k: n.k,
             params: settings.search_params(),
+            analyze: settings.analyze,
             analyzed: Mutex::new(None),
         };
-        let schema = Arc::new(Schema::new(scan.projected_schema.as_arrow().fields().clone()));
-        Ok(Some(Arc::new(LeafExec::new("NestdbSearchExec", schema, Arc::new(src)))))
+        let schema = Arc::new(Schema::new(
+            scan.projected_schema.as_arrow().fields().clone(),
+        ));
+        Ok(Some(Arc::new(LeafExec::new(
+            "NestdbSearchExec",
+            schema,
+            Arc::new(src),
+        ))))
     }
 }
 
 /// The query vector: a constant expression evaluated once.
-fn evaluate(planner: &dyn PhysicalPlanner, e: &Expr, session: &dyn Session, ctx: &PhysicalPlanningContext) -> Result<Vec<f32>> {
+fn evaluate(
+    planner: &dyn PhysicalPlanner,
+    e: &Expr,
+    session: &dyn Session,
+    ctx: &PhysicalPlanningContext,
+) -> Result<Vec<f32>> {
     let empty = DFSchema::empty();
     let phys = planner.create_physical_expr(e, &empty, session, ctx)?;
-    let batch = RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &RecordBatchOptions::new().with_row_count(Some(1)))?;
+    let batch = RecordBatch::try_new_with_options(
+        Arc::new(Schema::empty()),
+        vec![],
+        &RecordBatchOptions::new().with_row_count(Some(1)),
+    )?;
     let v = phys.evaluate(&batch)?.to_array(1)?;
     let l = v.as_fixed_size_list();
     if l.is_null(0) {
@@ -262,12 +323,17 @@ struct SearchSource {
     query: Vec<f32>,
     k: usize,
     params: crate::SearchParams,
+    /// EXPLAIN ANALYZE: record per-stage statistics (plain queries do not pay for them).
+    analyze: bool,
     analyzed: Mutex<Option<Explain>>,
 }
 
 impl fmt::Debug for SearchSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SearchSource").field("table", &self.table.name()).field("k", &self.k).finish()
+        f.debug_struct("SearchSource")
+            .field("table", &self.table.name())
+            .field("k", &self.k)
+            .finish()
     }
 }
 
@@ -282,7 +348,12 @@ impl SearchSource {
             })
             .collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let mut s = self.table.search(&self.query).limit(self.k).select(&refs).params(self.params.clone());
+        let mut s = self
+            .table
+            .search(&self.query)
+            .limit(self.k)
+            .select(&refs)
+            .params(self.params.clone());
         if let Some(f) = &self.filter {
             s = s.filter(f.clone());
         }
@@ -292,10 +363,19 @@ impl SearchSource {
 
 impl BatchSource for SearchSource {
     fn open(&self) -> crate::Result<Batches> {
-        let (b, e) = self.search().explain_analyze()?;
-        *self.analyzed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+        let b = if self.analyze {
+            let (b, e) = self.search().explain_analyze()?;
+            *self.analyzed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+            b
+        } else {
+            self.search().execute()?
+        };
         // the search's columns: the projection (with _rowid where asked), then _distance
-        let b = b.project(&(0..self.proj.len()).map(|i| reorder(&self.proj, i)).collect::<Vec<_>>())?;
+        let b = b.project(
+            &(0..self.proj.len())
+                .map(|i| reorder(&self.proj, i))
+                .collect::<Vec<_>>(),
+        )?;
         Ok(Box::new(std::iter::once(Ok(b))))
     }
 
@@ -311,11 +391,24 @@ impl BatchSource for SearchSource {
     }
 
     fn analyzed(&self) -> Option<String> {
-        let e = self.analyzed.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
+        let e = self
+            .analyzed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
         let stages: Vec<String> = e
             .stages
             .iter()
-            .map(|s| format!("{} in={} out={} bytes={} time={:.3}ms", s.name, s.candidates_in, s.candidates_out, s.bytes_touched, s.time.as_secs_f64() * 1e3))
+            .map(|s| {
+                format!(
+                    "{} in={} out={} bytes={} time={:.3}ms",
+                    s.name,
+                    s.candidates_in,
+                    s.candidates_out,
+                    s.bytes_touched,
+                    s.time.as_secs_f64() * 1e3
+                )
+            })
             .collect();
         Some(format!("stages: {}", stages.join("; ")))
     }

@@ -8,10 +8,15 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, FixedSizeListArray, Float32Array, StringArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, FixedSizeListArray, Float32Array, StringArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float32Type};
 use datafusion::common::{exec_err, plan_err, DataFusionError, Result, ScalarValue};
-use datafusion::logical_expr::{ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
+};
 
 use crate::kernels;
 use crate::schema::Metric;
@@ -60,10 +65,15 @@ impl ScalarUDFImpl for DistanceUdf {
 
     fn coerce_types(&self, t: &[DataType]) -> Result<Vec<DataType>> {
         match t {
-            [a, b] if is_vector(a) && (is_vector(b) || matches!(b, DataType::List(_) | DataType::Null)) => {
+            [a, b]
+                if is_vector(a)
+                    && (is_vector(b) || matches!(b, DataType::List(_) | DataType::Null)) =>
+            {
                 Ok(vec![a.clone(), a.clone()])
             }
-            [a, b] if is_vector(b) && matches!(a, DataType::List(_) | DataType::Null) => Ok(vec![b.clone(), b.clone()]),
+            [a, b] if is_vector(b) && matches!(a, DataType::List(_) | DataType::Null) => {
+                Ok(vec![b.clone(), b.clone()])
+            }
             _ => plan_err!("{} compares two VECTOR values; got {t:?}", self.name()),
         }
     }
@@ -131,15 +141,22 @@ impl PathUdf {
 }
 
 fn is_text(t: &DataType) -> bool {
-    matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null)
+    matches!(
+        t,
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null
+    )
 }
 
 impl ScalarUDFImpl for PathUdf {
     fn coerce_types(&self, t: &[DataType]) -> Result<Vec<DataType>> {
         match t {
             [a, b] if is_text(a) && is_text(b) => Ok(vec![DataType::Utf8, DataType::Utf8]),
-            [a, _] if !is_text(a) => plan_err!("<@ and @> compare PATH labels; the left side is {a}"),
-            _ => plan_err!("the right side of <@ and @> must be a label string such as 'python/functions'"),
+            [a, _] if !is_text(a) => {
+                plan_err!("<@ and @> compare PATH labels; the left side is {a}")
+            }
+            _ => plan_err!(
+                "the right side of <@ and @> must be a label string such as 'python/functions'"
+            ),
         }
     }
 
@@ -165,11 +182,18 @@ impl ScalarUDFImpl for PathUdf {
             return exec_err!("{} takes 2 arguments", self.name());
         };
         let cast = |v: &ColumnarValue| -> Result<ArrayRef> {
-            Ok(datafusion::arrow::compute::cast(&v.to_array(n)?, &DataType::Utf8)?)
+            Ok(datafusion::arrow::compute::cast(
+                &v.to_array(n)?,
+                &DataType::Utf8,
+            )?)
         };
         let (a, b) = (cast(a)?, cast(b)?);
         let (a, b) = (a.as_string::<i32>(), b.as_string::<i32>());
-        let norm = |s: &str| crate::label::normalize(s).map(|l| l.into_owned()).unwrap_or_else(|_| s.to_string());
+        let norm = |s: &str| {
+            crate::label::normalize(s)
+                .map(|l| l.into_owned())
+                .unwrap_or_else(|_| s.to_string())
+        };
         let out: BooleanArray = (0..n)
             .map(|i| {
                 if a.is_null(i) || b.is_null(i) {
@@ -236,13 +260,22 @@ impl ScalarUDFImpl for EmbedUdf {
     }
 
     fn return_field_from_args(&self, a: ReturnFieldArgs) -> Result<FieldRef> {
-        let Some(model) = a.scalar_arguments.first().copied().flatten().and_then(|v| v.try_as_str().flatten()) else {
+        let Some(model) = a
+            .scalar_arguments
+            .first()
+            .copied()
+            .flatten()
+            .and_then(|v| v.try_as_str().flatten())
+        else {
             return plan_err!("embed(): the model must be named by a string literal, e.g. embed('minilm', 'text')");
         };
         let dim = self.db.model_dim(model).map_err(ext)?;
         Ok(Arc::new(Field::new(
             "embed",
-            DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, false)), dim as i32),
+            DataType::FixedSizeList(
+                Arc::new(Field::new("item", DataType::Float32, false)),
+                dim as i32,
+            ),
             true,
         )))
     }
@@ -259,9 +292,14 @@ impl ScalarUDFImpl for EmbedUdf {
             return exec_err!("embed(): the model must be a string literal");
         };
         let scalar = matches!(t, ColumnarValue::Scalar(_));
-        let texts = datafusion::arrow::compute::cast(&t.to_array(if scalar { 1 } else { n })?, &DataType::Utf8)?;
+        let texts = datafusion::arrow::compute::cast(
+            &t.to_array(if scalar { 1 } else { n })?,
+            &DataType::Utf8,
+        )?;
         let texts: &StringArray = texts.as_string::<i32>();
-        let owned: Vec<&str> = (0..texts.len()).map(|i| if texts.is_null(i) { "" } else { texts.value(i) }).collect();
+        let owned: Vec<&str> = (0..texts.len())
+            .map(|i| if texts.is_null(i) { "" } else { texts.value(i) })
+            .collect();
         let dim = self.db.model_dim(model).map_err(ext)?;
         let vecs = self.db.embed_many(model, &owned).map_err(ext)?;
         let flat: Vec<f32> = vecs.into_iter().flatten().collect();
@@ -272,7 +310,9 @@ impl ScalarUDFImpl for EmbedUdf {
             None,
         );
         if scalar {
-            return Ok(ColumnarValue::Scalar(ScalarValue::FixedSizeList(Arc::new(arr))));
+            return Ok(ColumnarValue::Scalar(ScalarValue::FixedSizeList(Arc::new(
+                arr,
+            ))));
         }
         Ok(ColumnarValue::Array(Arc::new(arr)))
     }
