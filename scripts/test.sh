@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up (scripts/setup.sh) and runs every test: the Rust workspace (unit, integration,
-# property, crash, corruption, recall on ../shared/data, SQL golden files) and the Python
+# property, crash and power-loss, corruption, recall on ../shared/data, SQL golden files),
+# the kernel-sensitive suites again under every lower SIMD level the CPU has, and the Python
 # bindings' pytest suite. One build profile (dev) and one target directory for all of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,5 +9,16 @@ scripts/setup.sh
 source scripts/env.sh
 
 cargo test --workspace --no-fail-fast
+
+# The default run used the CPU's best kernels; run what depends on them under each lower
+# level too (scalar always; AVX2 when the CPU also has AVX-512).
+levels="scalar"
+if grep -qw avx512f /proc/cpuinfo && grep -qw avx512bw /proc/cpuinfo; then levels="scalar avx2"; fi
+for level in $levels; do
+    echo "== kernels: $level"
+    NESTDB_KERNELS=$level cargo test --workspace --no-fail-fast --lib \
+        --test golden --test recall --test filtered
+done
+
 (cd bindings/python && "$VIRTUAL_ENV/bin/maturin" develop --profile dev --quiet)
 "$VIRTUAL_ENV/bin/python" -m pytest -q bindings/python/tests

@@ -8,7 +8,9 @@ use std::hint::black_box;
 
 fn data(n: usize, seed: u32) -> Vec<f32> {
     (0..n)
-        .map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed)) % 2000) as f32 / 1000.0 - 1.0)
+        .map(|i| {
+            (((i as u32).wrapping_mul(2654435761).wrapping_add(seed)) % 2000) as f32 / 1000.0 - 1.0
+        })
         .collect()
 }
 
@@ -26,12 +28,16 @@ fn float_kernels(c: &mut Criterion) {
         }
         g.throughput(Throughput::Elements(dim as u64));
         for k in tables() {
-            g.bench_with_input(BenchmarkId::new(format!("dot/{}", k.name), dim), &dim, |bn, _| {
-                bn.iter(|| (k.dot_f32)(black_box(&a), black_box(&b)))
-            });
-            g.bench_with_input(BenchmarkId::new(format!("dot_le_unaligned/{}", k.name), dim), &dim, |bn, _| {
-                bn.iter(|| (k.dot_f32_le)(black_box(&a), black_box(&le[1..])))
-            });
+            g.bench_with_input(
+                BenchmarkId::new(format!("dot/{}", k.name), dim),
+                &dim,
+                |bn, _| bn.iter(|| (k.dot_f32)(black_box(&a), black_box(&b))),
+            );
+            g.bench_with_input(
+                BenchmarkId::new(format!("dot_le_unaligned/{}", k.name), dim),
+                &dim,
+                |bn, _| bn.iter(|| (k.dot_f32_le)(black_box(&a), black_box(&le[1..]))),
+            );
         }
     }
     g.finish();
@@ -39,7 +45,9 @@ fn float_kernels(c: &mut Criterion) {
     let a: Vec<f16> = data(384, 1).into_iter().map(f16::from_f32).collect();
     let b: Vec<f16> = data(384, 2).into_iter().map(f16::from_f32).collect();
     for k in tables() {
-        g.bench_function(format!("dot/{}/384", k.name), |bn| bn.iter(|| (k.dot_f16)(black_box(&a), black_box(&b))));
+        g.bench_function(format!("dot/{}/384", k.name), |bn| {
+            bn.iter(|| (k.dot_f16)(black_box(&a), black_box(&b)))
+        });
     }
     g.finish();
 }
@@ -47,11 +55,15 @@ fn float_kernels(c: &mut Criterion) {
 fn int_kernels(c: &mut Criterion) {
     let q: Vec<i8> = (0..128).map(|i| (i * 7 % 255 - 127) as i8).collect();
     let x: Vec<i8> = (0..128).map(|i| (i * 13 % 255 - 127) as i8).collect();
-    let rows: Vec<i8> = (0..128 * 1000).map(|i| (i * 31 % 255 - 127) as i8).collect();
+    let rows: Vec<i8> = (0..128 * 1000)
+        .map(|i| (i * 31 % 255 - 127) as i8)
+        .collect();
     let mut out = vec![0i32; 1000];
     let mut g = c.benchmark_group("i8");
     for k in tables() {
-        g.bench_function(format!("dot/{}/128", k.name), |bn| bn.iter(|| (k.dot_i8)(black_box(&q), black_box(&x))));
+        g.bench_function(format!("dot/{}/128", k.name), |bn| {
+            bn.iter(|| (k.dot_i8)(black_box(&q), black_box(&x)))
+        });
     }
     g.throughput(Throughput::Elements(1000));
     for k in tables() {

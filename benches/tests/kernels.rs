@@ -11,7 +11,10 @@ fn close(a: f32, b: f32, scale: f32) -> bool {
 }
 
 fn vecs(n: usize) -> impl Strategy<Value = (Vec<f32>, Vec<f32>)> {
-    (proptest::collection::vec(-2f32..2.0, n), proptest::collection::vec(-2f32..2.0, n))
+    (
+        proptest::collection::vec(-2f32..2.0, n),
+        proptest::collection::vec(-2f32..2.0, n),
+    )
 }
 
 /// Every supported level's table (the scalar one included: it must agree with itself).
@@ -84,9 +87,15 @@ proptest! {
         let b: Vec<f16> = b.iter().map(|&x| f16::from_f32(x)).collect();
         let scale: f32 = a.iter().chain(&b).map(|x| x.to_f32() * x.to_f32()).sum();
         for k in tables() {
-            prop_assert!(close((k.dot_f16)(&a, &b), scalar::dot_f16(&a, &b), scale), "{}", k.name);
-            prop_assert!(close((k.l2sq_f16)(&a, &b), scalar::l2sq_f16(&a, &b), scale), "{}", k.name);
-            prop_assert!(((k.cos_f16)(&a, &b) - scalar::cos_f16(&a, &b)).abs() <= 1e-2, "{}", k.name);
+            // simsimd's Haswell f16 kernels round intermediate terms to f16 (11-bit mantissa):
+            // measured errors reach 1e-3 of the inputs' squared norms (a failing case is kept
+            // in kernels.proptest-regressions), so f16 results get three times f32's tolerance
+            let (d, ds) = ((k.dot_f16)(&a, &b), scalar::dot_f16(&a, &b));
+            prop_assert!(close(d, ds, 3.0 * scale), "{} dot {d} vs {ds}", k.name);
+            let (l, ls) = ((k.l2sq_f16)(&a, &b), scalar::l2sq_f16(&a, &b));
+            prop_assert!(close(l, ls, 3.0 * scale), "{} l2sq {l} vs {ls}", k.name);
+            let (c, cs) = ((k.cos_f16)(&a, &b), scalar::cos_f16(&a, &b));
+            prop_assert!((c - cs).abs() <= 1e-2, "{} cos {c} vs {cs}", k.name);
         }
     }
 

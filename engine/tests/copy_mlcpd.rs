@@ -311,6 +311,33 @@ fn bad_input_is_reported_and_changes_nothing() {
     assert!(db.check().unwrap().is_empty());
 }
 
+/// Defect: FILES_TABLE naming the target table itself deadlocked on the table's writer lock.
+#[test]
+fn mlcpd_files_table_naming_the_target_is_rejected() {
+    let (_d, db) = db_with_model();
+    let src = format!("{}/*.parquet", sample_dir().display());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let d = db.clone();
+    std::thread::spawn(move || {
+        let r = d.sql(&format!(
+            "COPY chunks FROM '{src}' (FORMAT mlcpd, MODEL 'minilm', FILES_TABLE 'chunks')"
+        ));
+        let _ = tx.send(r.map(drop).map_err(|e| e.to_string()));
+    });
+    let got = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("COPY with FILES_TABLE = target must not deadlock");
+    let e = got.expect_err("FILES_TABLE = target is an error");
+    assert!(
+        e.contains("FILES_TABLE") && e.contains("target table"),
+        "{e}"
+    );
+    assert!(
+        !db.list_tables().unwrap().contains(&"chunks".to_string()),
+        "the rejected COPY must not create the table"
+    );
+}
+
 #[test]
 fn a_failed_parquet_copy_leaves_the_table_and_the_folder_as_they_were() {
     let (dir, db) = db_with_model();
@@ -344,10 +371,7 @@ fn a_failed_parquet_copy_leaves_the_table_and_the_folder_as_they_were() {
             tmp.path().display()
         ))
         .unwrap_err();
-    assert!(
-        e.to_string().contains("duplicate id 10"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("duplicate id 10"), "{e}");
     assert_eq!(count(&db, "t"), 0);
     assert_eq!(
         files_in(dir.path()),
@@ -363,6 +387,33 @@ fn a_failed_parquet_copy_leaves_the_table_and_the_folder_as_they_were() {
     .unwrap();
     assert_eq!(count(&db, "t"), 90);
     assert_eq!(db.describe("t").unwrap().segments, 3);
+    assert!(db.check().unwrap().is_empty());
+    skip_load_skips_only_the_repeated_row(&db, &pick, tmp.path());
+}
+
+/// Defect: a batch refused for a repeated id left its other keys buffered, so ON_ERROR 'skip'
+/// then refused every row of the batch before the repeat as duplicates too.
+fn skip_load_skips_only_the_repeated_row(
+    db: &Database,
+    pick: &dyn Fn(usize, i64) -> RecordBatch,
+    tmp: &Path,
+) {
+    let b = pick(120, 1000);
+    let mut ids: Vec<i64> = (1000..1030).collect();
+    ids[20] = 1005;
+    let mut cols = b.columns().to_vec();
+    cols[0] = Arc::new(arrow_array::Int64Array::from(ids));
+    let file = tmp.join("dup.parquet");
+    write(&file, &[RecordBatch::try_new(b.schema(), cols).unwrap()]);
+    let mut s = db.session();
+    s.execute(&format!(
+        "COPY t FROM '{}' (ON_ERROR 'skip')",
+        file.display()
+    ))
+    .unwrap();
+    let r = s.last_copy().unwrap();
+    assert_eq!((r.rows, r.skipped), (29, 1), "{r:?}");
+    assert_eq!(count(db, "t"), 119);
     assert!(db.check().unwrap().is_empty());
 }
 
@@ -382,4 +433,74 @@ fn files_in(p: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// Defect: a bulk commit whose RocksDB write failed deleted its segment files, though RocksDB
+/// may still replay the record at the next open (which would then reference missing files).
+/// They stay until the cleanup at open, which keeps them exactly when the record was applied.
+#[test]
+fn failed_bulk_commit_leaves_its_files_to_the_cleanup_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("rows.parquet");
+    let more = src.path().join("more.parquet");
+    write(&file, &[common_batch(&(0..50).collect::<Vec<_>>())]);
+    write(&more, &[common_batch(&(50..100).collect::<Vec<_>>())]);
+    let copy = |db: &Database| {
+        db.sql("CREATE TABLE IF NOT EXISTS t (id BIGINT PRIMARY KEY, tag TEXT, v VECTOR(8))")
+            .unwrap();
+        db.sql(&format!("COPY t FROM '{}'", file.display()))
+    };
+    {
+        let db = Database::open(dir.path()).unwrap();
+        copy(&db).unwrap(); // a first load that commits
+        let before = files_in(dir.path());
+        nestdb_storage::faults::arm(nestdb_storage::faults::Point::CommitWrite);
+        let e = db.sql(&format!("COPY t FROM '{}'", more.display()));
+        nestdb_storage::faults::disarm();
+        let e = e
+            .expect_err("the injected commit failure fails the COPY")
+            .to_string();
+        assert!(e.contains("injected"), "{e}");
+        let after = files_in(dir.path());
+        assert!(
+            after.len() > before.len(),
+            "the failed commit's segment files must stay until the next open: {after:?}"
+        );
+        assert_eq!(count(&db, "t"), 50);
+    }
+    let db = Database::open(dir.path()).unwrap();
+    assert_eq!(count(&db, "t"), 50, "the failed load is not there");
+    assert!(
+        db.check().unwrap().is_empty(),
+        "the cleanup at open removed the orphans"
+    );
+}
+
+fn common_batch(ids: &[i64]) -> RecordBatch {
+    let vs: Vec<f32> = ids
+        .iter()
+        .flat_map(|&i| (0..8).map(move |j| (i * 8 + j) as f32 + 1.0))
+        .collect();
+    let item = Arc::new(arrow_schema::Field::new(
+        "item",
+        arrow_schema::DataType::Float32,
+        true,
+    ));
+    let v = arrow_array::FixedSizeListArray::new(
+        item,
+        8,
+        Arc::new(arrow_array::Float32Array::from(vs)),
+        None,
+    );
+    let tags: StringArray = ids.iter().map(|i| Some(format!("tag-{i}"))).collect();
+    RecordBatch::try_from_iter([
+        (
+            "id",
+            Arc::new(arrow_array::Int64Array::from(ids.to_vec())) as arrow_array::ArrayRef,
+        ),
+        ("tag", Arc::new(tags) as arrow_array::ArrayRef),
+        ("v", Arc::new(v) as arrow_array::ArrayRef),
+    ])
+    .unwrap()
 }

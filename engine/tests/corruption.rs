@@ -76,7 +76,13 @@ fn observe(db: &Database) -> nestdb::Result<Vec<String>> {
 /// Corrupts byte `at` of file `which` of kind `ext` in a copy of `base`: the damage must be
 /// reported (naming the file) at open, by a read that touches it, or by check(); a read that
 /// succeeds must return what the undamaged table returns.
-fn corrupt_and_check(base: &Path, good: &[String], ext: &str, which: usize, at: impl Fn(usize) -> usize) {
+fn corrupt_and_check(
+    base: &Path,
+    good: &[String],
+    ext: &str,
+    which: usize,
+    at: impl Fn(usize) -> usize,
+) {
     let tmp = tempfile::tempdir().unwrap();
     copy_dir(base, tmp.path());
     let f = files(tmp.path(), ext)[which].clone();
@@ -88,7 +94,10 @@ fn corrupt_and_check(base: &Path, good: &[String], ext: &str, which: usize, at: 
     let db = Database::open(tmp.path()).unwrap();
     let named = |e: &Error| {
         assert!(matches!(e, Error::Storage(_)), "{name}@{i}: {e:?}");
-        assert!(e.to_string().contains(&name), "error does not name the file {name}: {e}");
+        assert!(
+            e.to_string().contains(&name),
+            "error does not name the file {name}: {e}"
+        );
     };
     match observe(&db) {
         Err(e) => named(&e),
@@ -113,7 +122,9 @@ fn flipped_bytes_are_detected_in_every_file_kind() {
         assert!(n >= 1, "no .{ext} file to corrupt");
         for which in 0..n {
             for frac in [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 0.999] {
-                corrupt_and_check(base.path(), &good, ext, which, |len| ((len as f64 * frac) as usize).min(len - 1));
+                corrupt_and_check(base.path(), &good, ext, which, |len| {
+                    ((len as f64 * frac) as usize).min(len - 1)
+                });
             }
         }
     }
@@ -153,10 +164,86 @@ fn missing_segment_file_is_reported() {
     let f = files(base.path(), "parquet")[0].clone();
     std::fs::remove_file(&f).unwrap();
     let db = Database::open(base.path()).unwrap();
-    let err = db.table("t").err().expect("missing file not detected");
+    let err = db
+        .table("t")
+        .map(drop)
+        .expect_err("missing file not detected");
     assert!(
         err.to_string()
             .contains(&*f.file_name().unwrap().to_string_lossy()),
         "{err}"
+    );
+}
+
+/// The first error of opening the table and reading it all, or None when all of it worked.
+fn first_error(dir: &Path) -> Option<String> {
+    let db = match Database::open(dir) {
+        Ok(db) => db,
+        Err(e) => return Some(e.to_string()),
+    };
+    if let Err(e) = observe(&db) {
+        return Some(e.to_string());
+    }
+    match db.check() {
+        Err(e) => Some(e.to_string()),
+        Ok(p) if !p.is_empty() => Some(p.join("; ")),
+        Ok(_) => None,
+    }
+}
+
+/// Defect: `sidecar_bytes` was stored in the manifest but never checked, so a sidecar of
+/// another segment (valid checksum, wrong contents) was read as this segment's.
+#[test]
+fn sidecar_of_another_segment_is_rejected() {
+    let base = tempfile::tempdir().unwrap();
+    build(base.path());
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(base.path(), tmp.path());
+    let vecs = files(tmp.path(), "vec");
+    assert!(vecs.len() >= 2, "{vecs:?}");
+    let (a, b) = (
+        std::fs::read(&vecs[0]).unwrap(),
+        std::fs::read(&vecs[1]).unwrap(),
+    );
+    std::fs::write(&vecs[0], &b).unwrap();
+    std::fs::write(&vecs[1], &a).unwrap();
+    let e = first_error(tmp.path()).expect("swapped sidecars went unnoticed");
+    let named = vecs
+        .iter()
+        .any(|f| e.contains(&*f.file_name().unwrap().to_string_lossy()));
+    assert!(named, "the error does not name a sidecar: {e}");
+}
+
+/// Defect: an index file whose dimensions differ from the table's (valid checksum) was
+/// trusted, and slicing by its dimensions could panic.
+#[test]
+fn index_of_other_dimensions_is_rejected() {
+    let base = tempfile::tempdir().unwrap();
+    build(base.path());
+    // the same table built at 32 dimensions: its index file has another shape
+    let other = tempfile::tempdir().unwrap();
+    {
+        let db = Database::open(other.path()).unwrap();
+        let mut o = TableOptions::default();
+        o.index.min_rows = 100;
+        o.index.sample_queries = 10;
+        let t = db
+            .create_table_with("t", common::schema(32, Metric::Cosine), o)
+            .unwrap();
+        t.insert(&common::batch(&(0..200).collect::<Vec<_>>(), 32, 0))
+            .unwrap();
+        t.compact().unwrap();
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(base.path(), tmp.path());
+    let mine = files(tmp.path(), "nidx");
+    let theirs = files(other.path(), "nidx");
+    assert_eq!((mine.len(), theirs.len()), (1, 1));
+    std::fs::copy(&theirs[0], &mine[0]).unwrap();
+    let name = mine[0].file_name().unwrap().to_string_lossy().into_owned();
+    let e = first_error(tmp.path()).expect("an index of other dimensions went unnoticed");
+    assert!(
+        e.contains(&name),
+        "the error does not name the index file {name}: {e}"
     );
 }

@@ -114,8 +114,7 @@ fn check(t: &nestdb::Table, model: &Model) -> Result<(), TestCaseError> {
     prop_assert_eq!(got_ids, want_ids);
     // filtered: exact search and a filtered scan agree with the model; the funnel returns
     // min(k, matching) rows
-    let f = nestdb::Filter::parse("label <@ 'root/g1' AND (tag LIKE 'tag-1%' OR id < 20)")
-        .unwrap();
+    let f = nestdb::Filter::parse("label <@ 'root/g1' AND (tag LIKE 'tag-1%' OR id < 20)").unwrap();
     let keep = |id: i64, salt: i64| {
         id % 3 == 1 && (format!("tag-{id}-{salt}").starts_with("tag-1") || id < 20)
     };

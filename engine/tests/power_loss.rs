@@ -30,16 +30,26 @@ use rand::SeedableRng;
 const PER_PHASE: usize = 20;
 
 fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 fn root(name: &str) -> tempfile::TempDir {
-    tempfile::Builder::new().prefix(name).tempdir().expect("temp dir")
+    tempfile::Builder::new()
+        .prefix(name)
+        .tempdir()
+        .expect("temp dir")
 }
 
 /// Aims at the phase with the fewest landed cuts so far.
 fn next_target(landed: &BTreeMap<String, usize>) -> &'static str {
-    PHASES.iter().min_by_key(|p| landed.get(**p).copied().unwrap_or(0)).copied().unwrap_or("insert")
+    PHASES
+        .iter()
+        .min_by_key(|p| landed.get(**p).copied().unwrap_or(0))
+        .copied()
+        .unwrap_or("insert")
 }
 
 fn power_loss_keeps_every_acknowledged_write() {
@@ -50,13 +60,22 @@ fn power_loss_keeps_every_acknowledged_write() {
     w.seed(30);
     let mut landed: BTreeMap<String, usize> = BTreeMap::new();
     let (mut cycles, mut acked, mut durable_inflight, mut dropped) = (0, 0, 0, 0u64);
-    let enough = |l: &BTreeMap<String, usize>| PHASES.iter().all(|p| l.get(*p).copied().unwrap_or(0) >= PER_PHASE);
+    let enough = |l: &BTreeMap<String, usize>| {
+        PHASES
+            .iter()
+            .all(|p| l.get(*p).copied().unwrap_or(0) >= PER_PHASE)
+    };
     while cycles < min_cycles || !enough(&landed) {
-        assert!(cycles < min_cycles * 5, "cuts did not land in every phase: {landed:?}");
+        assert!(
+            cycles < min_cycles * 5,
+            "cuts did not land in every phase: {landed:?}"
+        );
         let target = next_target(&landed);
         let out = cycle::run(&mut w, target, cycles as u64, &mut rng)
             .unwrap_or_else(|e| panic!("cycle {cycles} (aimed at {target}): {e}"));
-        *landed.entry(out.landed.unwrap_or_else(|| "between".into())).or_default() += 1;
+        *landed
+            .entry(out.landed.unwrap_or_else(|| "between".into()))
+            .or_default() += 1;
         acked += out.acked;
         durable_inflight += out.inflight_durable as usize;
         dropped += out.dropped;
@@ -76,7 +95,8 @@ fn power_loss_detects_a_skipped_directory_fsync() {
     let dir = root("nestdb-power-mutant-");
     let mut w = World::new(dir.path());
     w.seed(30);
-    w.child_env.push(("NESTDB_FAULT_SKIP_FSYNC".into(), "dir".into()));
+    w.child_env
+        .push(("NESTDB_FAULT_SKIP_FSYNC".into(), "dir".into()));
     for c in 0..60 {
         let target = ["flush", "compact", "copy"][c % 3];
         if let Err(e) = cycle::run(&mut w, target, c as u64, &mut rng) {
@@ -87,9 +107,53 @@ fn power_loss_detects_a_skipped_directory_fsync() {
     panic!("with directory fsyncs skipped, 60 power cuts lost nothing: the test cannot fail");
 }
 
-const TESTS: [(&str, fn()); 2] = [
-    ("power_loss_keeps_every_acknowledged_write", power_loss_keeps_every_acknowledged_write),
-    ("power_loss_detects_a_skipped_directory_fsync", power_loss_detects_a_skipped_directory_fsync),
+fn disk_full_fails_cleanly_and_keeps_writes_honest() {
+    let dir = root("nestdb-full-");
+    let mut w = World::new(dir.path());
+    w.seed(30);
+    match power::full::run(&mut w) {
+        Ok(report) => println!("disk full: {report}"),
+        Err(e) => panic!("disk full: {e}"),
+    }
+    match power::full::maintenance_failure_does_not_fail_the_write(&mut w) {
+        Ok(report) => println!("disk full: {report}"),
+        Err(e) => panic!("disk full: {e}"),
+    }
+}
+
+/// Defect found by this test: RocksDB creates the database's `catalog/` folder without
+/// fsyncing its parent, so a power cut soon after creating a database lost the whole catalog.
+fn power_loss_right_after_creating_a_database_keeps_it() {
+    let dir = root("nestdb-power-new-");
+    let mut w = World::new(dir.path());
+    w.seed(3);
+    w.disk.power_cut(None);
+    let (m, at) = w.mount();
+    let (_db, t) = power::model::open(&at.join("db")).expect("reopen");
+    let got = power::model::present(&t).expect("scan");
+    assert_eq!(got, w.rows, "{}", power::model::diff(&w.rows, &got));
+    drop(t);
+    drop(_db);
+    drop(m);
+}
+
+const TESTS: [(&str, fn()); 4] = [
+    (
+        "power_loss_right_after_creating_a_database_keeps_it",
+        power_loss_right_after_creating_a_database_keeps_it,
+    ),
+    (
+        "power_loss_keeps_every_acknowledged_write",
+        power_loss_keeps_every_acknowledged_write,
+    ),
+    (
+        "power_loss_detects_a_skipped_directory_fsync",
+        power_loss_detects_a_skipped_directory_fsync,
+    ),
+    (
+        "disk_full_fails_cleanly_and_keeps_writes_honest",
+        disk_full_fails_cleanly_and_keeps_writes_honest,
+    ),
 ];
 
 fn main() {

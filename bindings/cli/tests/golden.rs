@@ -60,8 +60,12 @@ fn mask_durations(l: &str) -> String {
     while let Some(i) = rest.find('=') {
         out.push_str(&rest[..=i]);
         rest = &rest[i + 1..];
-        let num = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let unit = ["ns", "µs", "ms", "s"].iter().find(|u| num > 0 && rest[num..].starts_with(*u));
+        let num = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let unit = ["ns", "µs", "ms", "s"]
+            .iter()
+            .find(|u| num > 0 && rest[num..].starts_with(*u));
         match unit {
             Some(u) if !rest[num + u.len()..].starts_with(|c: char| c.is_alphanumeric()) => {
                 out.push('X');
@@ -79,7 +83,9 @@ fn run(name: &str) -> String {
     let sql_src = std::fs::read_to_string(dir.join(format!("{name}.sql"))).expect("golden sql");
     // only scripts that load models need the model wheels
     let site = if sql_src.contains("${SITE_PACKAGES}") {
-        site_packages().canonicalize().expect("site-packages exists")
+        site_packages()
+            .canonicalize()
+            .expect("site-packages exists")
     } else {
         PathBuf::from("/nonexistent-site-packages")
     };
@@ -147,7 +153,8 @@ golden!(
     maintenance,
     copy,
     models,
-    errors
+    errors,
+    fullsql
 );
 
 #[test]
@@ -158,6 +165,7 @@ fn every_golden_file_is_run() {
         "search",
         "formats",
         "settings",
+        "fullsql",
         "maintenance",
         "copy",
         "models",

@@ -59,3 +59,26 @@ def test_bind_literals():
         _params.bind("$1", [object()])
     with pytest.raises(TypeError):
         _params.bind("$1", "abc")
+
+
+def test_sql_reader_streams_batches(db):
+    db.sql("CREATE TABLE big (id BIGINT PRIMARY KEY, n BIGINT, embedding VECTOR(2)) WITH (metric = 'l2')")
+    t = db.open_table("big")
+    n = 50_000
+    ids = np.arange(n, dtype=np.int64)
+    vecs = np.stack([np.cos(ids), np.sin(ids)], axis=1).astype(np.float32)
+    t.add(pa.table({"id": ids, "n": ids % 7,
+                    "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vecs.ravel()), 2)}))
+    reader = db.sql_reader("SELECT id, n FROM big WHERE n = $1", [3])
+    assert isinstance(reader, pa.RecordBatchReader)
+    assert reader.schema.names == ["id", "n"]
+    batches = list(reader)
+    assert len(batches) > 1, "a large scan arrives in several batches"
+    got = pa.Table.from_batches(batches)
+    assert got.num_rows == int((ids % 7 == 3).sum())
+    assert set(got.column("n").to_pylist()) == {3}
+    # a vector query streams too, with its _distance column
+    hits = db.sql_reader("SELECT id, _distance FROM big ORDER BY embedding <-> '[1, 0]' LIMIT 3").read_all()
+    assert hits.column("id").to_pylist()[0] == 0
+    with pytest.raises(nestdb.QueryError):
+        db.sql_reader("SELECT nope FROM big")

@@ -22,7 +22,11 @@ fn say(s: &str) {
 
 /// Picks the next operation: the target phase half of the time, otherwise a random one.
 fn pick(rng: &mut impl Rng, target: &str, next_batch: i64, version: i64) -> Op {
-    let phase = if rng.random_bool(0.5) { target } else { PHASES[rng.random_range(0..5)] };
+    let phase = if rng.random_bool(0.5) {
+        target
+    } else {
+        PHASES[rng.random_range(0..5)]
+    };
     match phase {
         "insert" => match rng.random_range(0..10) {
             0..6 => Op::Insert(next_batch),
@@ -54,7 +58,7 @@ fn run(db: &nestdb::Database, t: &nestdb::Table, op: &Op, scratch: &Path) -> nes
     }
 }
 
-fn write_parquet(path: &Path, batch: &arrow_array::RecordBatch) {
+pub fn write_parquet(path: &Path, batch: &arrow_array::RecordBatch) {
     let f = std::fs::File::create(path).expect("scratch file");
     let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).expect("writer");
     w.write(batch).expect("write");

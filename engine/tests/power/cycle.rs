@@ -60,7 +60,10 @@ impl World {
         self.mounts += 1;
         let at = self.root.join(format!("mnt-{}", self.mounts));
         std::fs::create_dir_all(&at).expect("mountpoint");
-        let m = self.disk.mount(&at).expect("mount the crash filesystem (needs /dev/fuse and root)");
+        let m = self
+            .disk
+            .mount(&at)
+            .expect("mount the crash filesystem (needs /dev/fuse and root)");
         (m, at)
     }
 
@@ -71,7 +74,8 @@ impl World {
             let (_db, t) = model::open(&at.join("db")).expect("open");
             for b in 0..batches {
                 let op = Op::Insert(b);
-                t.insert(&super::common::batch(&model::batch_ids(b), model::DIM, 0)).expect("seed");
+                t.insert(&super::common::batch(&model::batch_ids(b), model::DIM, 0))
+                    .expect("seed");
                 model::apply(&mut self.rows, &op);
             }
             t.flush().expect("flush");
@@ -84,7 +88,13 @@ fn spawn_reader(out: impl Read + Send + 'static) -> mpsc::Receiver<Line> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for text in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(Line { at: Instant::now(), text }).is_err() {
+            if tx
+                .send(Line {
+                    at: Instant::now(),
+                    text,
+                })
+                .is_err()
+            {
                 break;
             }
         }
@@ -98,7 +108,11 @@ pub fn run(w: &mut World, target: &str, seed: u64, rng: &mut impl Rng) -> Result
     let scratch = w.root.join("scratch");
     std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
     let mut child = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
-        .args(["child", &at.join("db").to_string_lossy(), &scratch.to_string_lossy()])
+        .args([
+            "child",
+            &at.join("db").to_string_lossy(),
+            &scratch.to_string_lossy(),
+        ])
         .args([seed.to_string(), target.to_string()])
         .envs(w.child_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::piped())
@@ -115,7 +129,11 @@ pub fn run(w: &mut World, target: &str, seed: u64, rng: &mut impl Rng) -> Result
     let mut log = Vec::new();
     let cut_at = aim(w, target, &rx, &mut log, rng);
     let tear = rng.random_bool(0.5);
-    let report = if tear { w.disk.power_cut(Some(rng)) } else { w.disk.power_cut(None) };
+    let report = if tear {
+        w.disk.power_cut(Some(rng))
+    } else {
+        w.disk.power_cut(None)
+    };
     let cut = Instant::now();
     let _ = child.kill();
     let status = child.wait().map_err(|e| e.to_string())?;
@@ -125,7 +143,9 @@ pub fn run(w: &mut World, target: &str, seed: u64, rng: &mut impl Rng) -> Result
     // reported the failure and exited 3. Anything else (a panic) is a defect.
     let code = status.code();
     if status.signal() != Some(libc::SIGKILL) && code != Some(3) {
-        return Err(format!("child ended with {status:?} (cut aimed: {cut_at:?}):\n{stderr}"));
+        return Err(format!(
+            "child ended with {status:?} (cut aimed: {cut_at:?}):\n{stderr}"
+        ));
     }
     mnt.unmount().map_err(|e| format!("unmount: {e}"))?;
     let mut out = check(w, &log, cut)?;
@@ -135,17 +155,27 @@ pub fn run(w: &mut World, target: &str, seed: u64, rng: &mut impl Rng) -> Result
 
 /// Waits until the child begins an operation of `target`, then sleeps a random part of that
 /// phase's typical duration. Returns how long it slept.
-fn aim(w: &mut World, target: &str, rx: &mpsc::Receiver<Line>, log: &mut Vec<Line>, rng: &mut impl Rng) -> Option<Duration> {
+fn aim(
+    w: &mut World,
+    target: &str,
+    rx: &mpsc::Receiver<Line>,
+    log: &mut Vec<Line>,
+    rng: &mut impl Rng,
+) -> Option<Duration> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while let Ok(l) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         learn(w, log, &l);
         let begins = l.text.strip_prefix("BEGIN ").map(str::split_whitespace);
-        let hit = begins.and_then(|mut ws| ws.next()).is_some_and(|op| {
-            Op::parse(&[op, "0", "0"]).is_some_and(|o| o.phase() == target)
-        });
+        let hit = begins
+            .and_then(|mut ws| ws.next())
+            .is_some_and(|op| Op::parse(&[op, "0", "0"]).is_some_and(|o| o.phase() == target));
         log.push(l);
         if hit {
-            let est = w.est.get(target).copied().unwrap_or(Duration::from_millis(5));
+            let est = w
+                .est
+                .get(target)
+                .copied()
+                .unwrap_or(Duration::from_millis(5));
             let d = est.mul_f64(rng.random_range(0.0..1.0));
             std::thread::sleep(d);
             return Some(d);
@@ -156,11 +186,19 @@ fn aim(w: &mut World, target: &str, rx: &mpsc::Receiver<Line>, log: &mut Vec<Lin
 
 /// Updates the phase duration estimate from an ACK line.
 fn learn(w: &mut World, log: &[Line], l: &Line) {
-    let Some(done) = l.text.strip_prefix("ACK ") else { return };
-    let Some(begin) = log.iter().rev().find(|b| b.text.strip_prefix("BEGIN ") == Some(done)) else {
+    let Some(done) = l.text.strip_prefix("ACK ") else {
         return;
     };
-    let Some(op) = Op::parse(&done.split_whitespace().collect::<Vec<_>>()) else { return };
+    let Some(begin) = log
+        .iter()
+        .rev()
+        .find(|b| b.text.strip_prefix("BEGIN ") == Some(done))
+    else {
+        return;
+    };
+    let Some(op) = Op::parse(&done.split_whitespace().collect::<Vec<_>>()) else {
+        return;
+    };
     let took = l.at.duration_since(begin.at);
     let e = w.est.entry(op.phase().to_string()).or_insert(took);
     *e = e.mul_f64(0.7) + took.mul_f64(0.3);
@@ -184,12 +222,20 @@ fn check(w: &mut World, log: &[Line], cut: Instant) -> Result<Outcome, String> {
             _ => {}
         }
     }
-    let landed = inflight.as_ref().filter(|(_, at)| *at < cut).map(|(op, _)| op.phase().to_string());
+    let landed = inflight
+        .as_ref()
+        .filter(|(_, at)| *at < cut)
+        .map(|(op, _)| op.phase().to_string());
     let (m, at) = w.mount();
     let result = verify(w, &at.join("db"), inflight.map(|(op, _)| op));
     drop(m);
     let inflight_durable = result?;
-    Ok(Outcome { landed, acked, inflight_durable, dropped: 0 })
+    Ok(Outcome {
+        landed,
+        acked,
+        inflight_durable,
+        dropped: 0,
+    })
 }
 
 fn verify(w: &mut World, dir: &Path, inflight: Option<Op>) -> Result<bool, String> {
@@ -206,8 +252,10 @@ fn verify(w: &mut World, dir: &Path, inflight: Option<Op>) -> Result<bool, Strin
         true
     } else {
         return Err(format!(
-            "after the cut (in flight: {inflight:?}): {}",
-            model::diff(&w.rows, &got)
+            "after the cut (in flight: {inflight:?}): {} ({} rows found, {} expected)",
+            model::diff(&w.rows, &got),
+            got.len(),
+            w.rows.len()
         ));
     };
     let problems = db.check().map_err(|e| format!("check: {e}"))?;

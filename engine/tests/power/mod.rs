@@ -5,4 +5,5 @@ pub mod common;
 
 pub mod child;
 pub mod cycle;
+pub mod full;
 pub mod model;

@@ -151,7 +151,9 @@ pub fn search_agrees(t: &Table, rows: &Rows, seed: u64) -> Result<(), String> {
     let got: Vec<i64> = got.column(0).as_primitive::<Int64Type>().values().to_vec();
     // Compare distances, not ids: two rows may tie within rounding.
     for (i, id) in got.iter().enumerate() {
-        let v = rows.get(id).ok_or_else(|| format!("search returned unknown row {id}"))?;
+        let v = rows
+            .get(id)
+            .ok_or_else(|| format!("search returned unknown row {id}"))?;
         let d = cosine(&q, &common::vector(id * 1000 + v, DIM));
         if i >= want.len() || (d - want[i].0).abs() > 1e-4 {
             let w: Vec<i64> = want[..k].iter().map(|w| w.1).collect();
@@ -159,15 +161,25 @@ pub fn search_agrees(t: &Table, rows: &Rows, seed: u64) -> Result<(), String> {
         }
     }
     if got.len() != k {
-        return Err(format!("exact search gave {} rows, expected {k}", got.len()));
+        return Err(format!(
+            "exact search gave {} rows, expected {k}",
+            got.len()
+        ));
     }
     // The index path must answer too (its recall is tested elsewhere).
-    t.search(&q).limit(k).execute().map_err(|e| format!("funnel search: {e}"))?;
+    t.search(&q)
+        .limit(k)
+        .execute()
+        .map_err(|e| format!("funnel search: {e}"))?;
     Ok(())
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64) * (*y as f64)).sum();
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64) * (*y as f64))
+        .sum();
     let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     (1.0 - dot / (na * nb)) as f32

@@ -50,3 +50,4 @@ SELECT id FROM t WHERE id = 1 RERANK BY cross_encoder('ce', name);
 SELECT 'unterminated FROM t;
 SELECT id FROM t ORDER BY v <=> '[1, 2, 3]' LIMIT 1 RERANK BY magic('m');
 SELECT id FROM t;
+SELECT id FROM t ORDER BY _distance;
