@@ -56,6 +56,7 @@ pub mod model;
 mod models;
 mod options;
 mod query;
+#[cfg(feature = "sql")]
 mod scan;
 mod schema;
 mod search;

@@ -163,7 +163,7 @@ def test_schema_as_dict_and_options(db):
         options={"recall_target": 0.9, "min_rows": 1000, "metric": "dot"},
     )
     assert t.metric == "dot"
-    with pytest.raises(nestdb.QueryError, match="recall_target"):
+    with pytest.raises(nestdb.SchemaError, match="recall_target"):
         db.create_table("u", {"id": pa.int64(), "e": pa.list_(pa.float32(), 4)}, options={"recall_target": 2})
     with pytest.raises(nestdb.Error):
         db.create_table("u", {"id": pa.int64(), "e": pa.list_(pa.float32(), 4)}, options={"no_such_option": 1})

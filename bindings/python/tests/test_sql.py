@@ -17,9 +17,9 @@ def test_sql_round_trip(db):
     out = db.sql("INSERT INTO items VALUES (1, 'a', '[1, 0, 0]'), (2, 'b', '[0, 1, 0]'), (3, 'c', '[0, 0, 1]')")
     assert out.column("rows").to_pylist() == [3]
     assert "INSERT" in out.column("command")[0].as_py().upper()
-    assert db.sql("SELECT count(*) FROM items").column("count").to_pylist() == [3]
+    assert db.sql("SELECT count(*) AS count FROM items").column("count").to_pylist() == [3]
     # Several statements: the last one's result.
-    last = db.sql("DELETE FROM items WHERE id = 3; SELECT count(*) FROM items")
+    last = db.sql("DELETE FROM items WHERE id = 3; SELECT count(*) AS count FROM items")
     assert last.column("count").to_pylist() == [2]
     # Tables made in SQL are tables in Python, and the other way round.
     t = db.open_table("items")

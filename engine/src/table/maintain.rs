@@ -84,6 +84,7 @@ impl Table {
         }
     }
 
+    #[cfg(feature = "load")]
     pub(super) fn after_load(&self, w: &mut Writer<'_>) {
         let r = self.auto_maintain(w);
         self.record_maintenance(r);

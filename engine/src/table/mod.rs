@@ -2,6 +2,7 @@
 //! learned model and filter selections, and the live recall monitor. Reads go through
 //! [`crate::Snapshot`].
 
+#[cfg(feature = "load")]
 mod bulk;
 mod maintain;
 mod recall;
@@ -20,6 +21,7 @@ use crate::search::explain::Explain;
 use crate::snapshot::Snapshot;
 use crate::topk::Cand;
 
+#[cfg(feature = "load")]
 pub use bulk::BulkSink;
 pub use maintain::Maintenance;
 pub use recall::{RecallReport, RecallRow};
