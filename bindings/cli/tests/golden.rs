@@ -5,8 +5,9 @@
 //!
 //! Substitutions: `${SITE_PACKAGES}` in the SQL becomes the Python site-packages folder holding
 //! the model wheels (see `site_packages`); in the output, that folder, the database path and the
-//! workspace root are written back as `${SITE_PACKAGES}`, `${DB}` and `${ROOT}`, and timings (`time=...ms`, `total: ...ms`)
-//! as `X`.
+//! workspace root are written back as `${SITE_PACKAGES}`, `${DB}` and `${ROOT}`, timings
+//! (`time=...ms`, `total: ...ms`) as `X`, and the rules of tables wider than 100 characters
+//! (whose width follows the unmasked timings) as `----(rule)----`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,7 +48,13 @@ fn mask_timings(s: &str) -> String {
                 from = start + 1;
             }
         }
-        out.push_str(&mask_durations(&l));
+        let l = mask_durations(&l);
+        // a table's rule is as wide as its widest cell: masked timings change that width
+        if l.len() > 100 && l.chars().all(|c| c == '-' || c == '+') {
+            out.push_str("----(rule)----");
+        } else {
+            out.push_str(&l);
+        }
         out.push('\n');
     }
     out

@@ -122,6 +122,14 @@ impl PyTable {
         Ok(self.table_schema(py)?.dim())
     }
 
+    /// The last failure of maintenance (an automatic flush, compaction or index fit) that
+    /// followed a successful write, or None; the write itself succeeded and the maintenance is
+    /// retried by the next write.
+    #[getter]
+    fn maintenance_error(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        self.with_table(py, |t| Ok(t.maintenance_error()))
+    }
+
     /// The distance metric (`cosine`, `l2` or `dot`).
     #[getter]
     fn metric(&self, py: Python<'_>) -> PyResult<String> {

@@ -163,6 +163,7 @@ def test_schema_as_dict_and_options(db):
         options={"recall_target": 0.9, "min_rows": 1000, "metric": "dot"},
     )
     assert t.metric == "dot"
+    assert t.maintenance_error is None  # no maintenance has failed
     with pytest.raises(nestdb.SchemaError, match="recall_target"):
         db.create_table("u", {"id": pa.int64(), "e": pa.list_(pa.float32(), 4)}, options={"recall_target": 2})
     with pytest.raises(nestdb.Error):

@@ -18,6 +18,8 @@
 
 pub mod fit;
 pub mod kmeans;
+#[cfg(test)]
+mod parse_fuzz;
 pub mod pca;
 pub mod quant;
 pub mod schedule;

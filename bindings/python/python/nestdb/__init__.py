@@ -264,6 +264,13 @@ class Table:
         return self._t.metric
 
     @property
+    def maintenance_error(self) -> str | None:
+        """The last failure of maintenance (automatic flush, compaction, index fit) that
+        followed a successful write, or None. The write itself succeeded; the maintenance is
+        retried by the next write."""
+        return self._t.maintenance_error
+
+    @property
     def bands(self) -> list[int]:
         """The Matryoshka boundaries (band ends below the dimension)."""
         return self._t.bands

@@ -228,6 +228,10 @@ class Table:
     def metric(self) -> str:
         """The distance metric: ``cosine``, ``l2`` or ``dot``."""
     @property
+    def maintenance_error(self) -> str | None:
+        """The last failure of maintenance (automatic flush, compaction, index fit) after a
+        write that itself succeeded, or None; the maintenance is retried by the next write."""
+    @property
     def bands(self) -> list[int]:
         """The Matryoshka boundaries (band ends below the dimension)."""
     def count(self) -> int:
