@@ -6,7 +6,8 @@
 //! Substitutions: `${SITE_PACKAGES}` in the SQL becomes the Python site-packages folder holding
 //! the model wheels (see `site_packages`); in the output, that folder, the database path and the
 //! workspace root are written back as `${SITE_PACKAGES}`, `${DB}` and `${ROOT}`, timings
-//! (`time=...ms`, `total: ...ms`) as `X`, and the rules of tables wider than 100 characters
+//! (`time=...ms`, `total: ...ms`) as `X`, decimals with more than six fractional digits rounded
+//! to five (marked `~`), and the rules of tables wider than 100 characters
 //! (whose width follows the unmasked timings) as `----(rule)----`.
 
 use std::path::{Path, PathBuf};
@@ -48,7 +49,7 @@ fn mask_timings(s: &str) -> String {
                 from = start + 1;
             }
         }
-        let l = mask_durations(&l);
+        let l = round_long_floats(&mask_durations(&l));
         // a table's rule is as wide as its widest cell: masked timings change that width
         if l.len() > 100 && l.chars().all(|c| c == '-' || c == '+') {
             out.push_str("----(rule)----");
@@ -56,6 +57,44 @@ fn mask_timings(s: &str) -> String {
             out.push_str(&l);
         }
         out.push('\n');
+    }
+    out
+}
+
+/// Decimal numbers with more than six fractional digits (DataFusion prints its plans' float
+/// literals, such as a top-k's running threshold, at full precision) rounded to five, so the
+/// output is the same whichever SIMD kernels computed them.
+fn round_long_floats(l: &str) -> String {
+    let b = l.as_bytes();
+    let mut out = String::with_capacity(l.len());
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let int_end = i;
+        if int_end > start && i < b.len() && b[i] == b'.' {
+            let mut j = i + 1;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            let boundary =
+                start == 0 || !(b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'_');
+            if j - i - 1 > 6 && boundary {
+                if let Ok(x) = l[start..j].parse::<f64>() {
+                    out.push_str(&format!("{x:.5}~"));
+                    i = j;
+                    continue;
+                }
+            }
+        }
+        if i == start {
+            out.push(l[i..].chars().next().unwrap_or(' '));
+            i += l[i..].chars().next().map_or(1, char::len_utf8);
+        } else {
+            out.push_str(&l[start..i]);
+        }
     }
     out
 }
