@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 source scripts/env.sh
 
-cargo build -p nestdb-cli
+# The same build as scripts/test.sh (one feature resolution, so the two commands share every
+# artifact; `cargo build -p nestdb-cli` alone resolves features differently and rebuilds most
+# of the tree): it produces target/debug/nestdb along with the tests.
+cargo test --workspace --no-run
 "$VIRTUAL_ENV/bin/python" scripts/make_sample.py .demo/sample
 rm -rf .demo/db
 sed "s|\${SITE_PACKAGES}|$NESTDB_SITE_PACKAGES|g" scripts/demo.sql > .demo/demo.sql
