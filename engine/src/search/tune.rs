@@ -223,10 +223,10 @@ fn samples(
     let near = super::truth::nearest(views, &qs, d, layout.metric, p.k + MAX_HELD + 1)?;
     let mut out = Vec::with_capacity(m);
     for (i, (a, list)) in addrs.into_iter().zip(near).enumerate() {
-        let q = &qs[i * d..(i + 1) * d];
+        let qn: f32 = qs[i * d..(i + 1) * d].iter().map(|x| x * x).sum();
         let held: Vec<u64> = list
             .iter()
-            .filter(|c| c.addr == a || near_duplicate(layout.metric, q, c.dist, p.holdout_radius))
+            .filter(|c| c.addr == a || near_duplicate(layout.metric, qn, c.dist, p.holdout_radius))
             .map(|c| c.addr)
             .collect();
         if held.len() > MAX_HELD {
@@ -249,16 +249,13 @@ fn samples(
     Ok(out)
 }
 
-/// Whether a row scored `score` by [`super::truth::nearest`] against query `q` lies within
-/// `radius` of it. Under L2 the score lacks the query's own squared norm (it is
-/// `|x|^2 - 2 q.x`); under dot there is no distance, so only the row itself is held out.
-fn near_duplicate(metric: Metric, q: &[f32], score: f32, radius: f32) -> bool {
+/// Whether a row scored `score` by [`super::truth::nearest`] against a query of squared norm
+/// `qn` lies within `radius` of it. Under L2 the score lacks the query's own squared norm (it
+/// is `|x|^2 - 2 q.x`); under dot there is no distance, so only the row itself is held out.
+fn near_duplicate(metric: Metric, qn: f32, score: f32, radius: f32) -> bool {
     match metric {
         Metric::Cosine => to_distance(metric, score) < radius,
-        Metric::L2 => {
-            let qn: f32 = q.iter().map(|x| x * x).sum();
-            to_distance(metric, score + qn) < radius
-        }
+        Metric::L2 => to_distance(metric, score + qn) < radius,
         Metric::Dot => false,
     }
 }

@@ -46,10 +46,9 @@ fn rows() -> RecordBatch {
     .expect("batch")
 }
 
-#[test]
-fn tuner_recall_is_what_the_funnel_returns() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = Database::open(dir.path()).expect("open");
+/// An L2 table of [`rows`] with a fitted index (tuned on `sample_queries` queries).
+fn fitted_table(dir: &std::path::Path, sample_queries: usize) -> crate::Table {
+    let db = Database::open(dir).expect("open");
     let schema = SchemaBuilder::new()
         .column("id", ColumnType::Int64)
         .vector("v", DIM as u32)
@@ -58,10 +57,17 @@ fn tuner_recall_is_what_the_funnel_returns() {
         .expect("schema");
     let mut o = TableOptions::default();
     o.index.min_rows = 500;
-    o.index.sample_queries = 40;
+    o.index.sample_queries = sample_queries;
     let t = db.create_table_with("t", schema, o).expect("create");
     t.insert(&rows()).expect("insert");
     t.compact().expect("compact fits the index");
+    t
+}
+
+#[test]
+fn tuner_recall_is_what_the_funnel_returns() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let t = fitted_table(dir.path(), 40);
     let v = t.snapshot().version.clone();
     let model = t.model_for(&v).expect("model").expect("an index was fit");
     let layout = crate::index::layout_for(t.schema(), Some(&model));
@@ -147,19 +153,7 @@ fn sidecar_sections_of_any_length_never_panic() {
     use nestdb_storage::container::{self, Container, FileKind, Section};
     use nestdb_storage::segment::Segment;
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = Database::open(dir.path()).expect("open");
-    let schema = SchemaBuilder::new()
-        .column("id", ColumnType::Int64)
-        .vector("v", DIM as u32)
-        .metric(Metric::L2)
-        .build()
-        .expect("schema");
-    let mut o = TableOptions::default();
-    o.index.min_rows = 500;
-    o.index.sample_queries = 20;
-    let t = db.create_table_with("t", schema, o).expect("create");
-    t.insert(&rows()).expect("insert");
-    t.compact().expect("compact fits the index");
+    let t = fitted_table(dir.path(), 20);
     let v = t.snapshot().version.clone();
     let model = t.model_for(&v).expect("model").expect("an index was fit");
     let seg = &v.segments[0];

@@ -73,7 +73,6 @@ pub fn run(w: &mut World) -> Result<String, String> {
     std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
     let mut next = w.rows.keys().last().map_or(0, |m| m / model::BATCH + 1);
     let mut failed = std::collections::BTreeMap::<String, usize>::new();
-    let mut maintenance_errors = 0;
     for round in 0..4 {
         let (m, at) = w.mount();
         {
@@ -92,7 +91,6 @@ pub fn run(w: &mut World) -> Result<String, String> {
                     if let Op::Insert(_) | Op::Copy(_) = op {
                         next += 2;
                     }
-                    maintenance_errors += t.maintenance_error().is_some() as usize;
                 } else {
                     *failed.entry(op.phase().to_string()).or_default() += 1;
                 }
@@ -130,7 +128,7 @@ pub fn run(w: &mut World) -> Result<String, String> {
     if failed.values().sum::<usize>() == 0 {
         return Err("the quota never made an operation fail: the test tested nothing".into());
     }
-    Ok(format!("failed cleanly per phase {failed:?}; {maintenance_errors} writes reported Ok with maintenance deferred"))
+    Ok(format!("failed cleanly per phase {failed:?}"))
 }
 
 /// Defect: insert committed its rows and then ran the automatic flush with `?`, so a full disk
@@ -140,7 +138,7 @@ pub fn run(w: &mut World) -> Result<String, String> {
 pub fn maintenance_failure_does_not_fail_the_write(w: &mut World) -> Result<String, String> {
     let (m, at) = w.mount();
     let mut next = w.rows.keys().last().map_or(0, |m| m / model::BATCH + 1);
-    let (_db, t) = model::open(&at.join("db")).map_err(|e| format!("open: {e}"))?;
+    let (db, t) = model::open(&at.join("db")).map_err(|e| format!("open: {e}"))?;
     t.flush().map_err(|e| format!("flush: {e}"))?;
     let mut deferred = None;
     for _ in 0..(2 * 64 / model::BATCH) {
@@ -177,7 +175,7 @@ pub fn maintenance_failure_does_not_fail_the_write(w: &mut World) -> Result<Stri
         return Err(model::diff(&w.rows, &got));
     }
     drop(t);
-    drop(_db);
+    drop(db);
     drop(m);
     Ok(format!("insert reported Ok with the flush deferred ({e})"))
 }
