@@ -247,3 +247,181 @@ fn index_of_other_dimensions_is_rejected() {
         "the error does not name the index file {name}: {e}"
     );
 }
+
+/// Rewrites the manifest record of table `t` in the (closed) database at `dir` through
+/// RocksDB, as a bug or a hand edit would: the record keeps a valid block checksum.
+fn edit_manifest(dir: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+    let db = rocksdb::DB::open_default(dir.join("catalog")).unwrap();
+    let def: serde_json::Value = serde_json::from_slice(
+        &db.get(nestdb_storage::keys::table_def("t"))
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    let key = nestdb_storage::keys::manifest(def["id"].as_u64().unwrap());
+    let mut m: serde_json::Value = serde_json::from_slice(&db.get(&key).unwrap().unwrap()).unwrap();
+    f(&mut m);
+    db.put(&key, serde_json::to_vec(&m).unwrap()).unwrap();
+}
+
+/// Guards `check()`'s index-version invariant (issue 16, item 9): a manifest that switched to
+/// another index while its segments stay encoded under the old one (each sidecar agreeing
+/// with its own segment entry, so opening the segments succeeds) is reported.
+#[test]
+fn check_reports_segments_encoded_under_another_index() {
+    let base = tempfile::tempdir().unwrap();
+    build(base.path());
+    let old = files(base.path(), "nidx")[0].clone();
+    let mut versions = (0, 0);
+    edit_manifest(base.path(), |m| {
+        let v = m["index"]["version"].as_u64().unwrap();
+        versions = (v, v + 1);
+        m["index"]["version"] = (v + 1).into();
+        m["next_index_version"] = (v + 2).into();
+    });
+    let new = old.with_file_name(format!("index-{:016x}.nidx", versions.1));
+    std::fs::copy(&old, &new).unwrap();
+    let db = Database::open(base.path()).unwrap();
+    let problems = db.check().unwrap();
+    let (from, to) = versions;
+    let want = format!("is encoded under index {from}, the manifest uses {to}");
+    assert!(
+        problems.iter().any(|p| p.contains(&want)),
+        "check() missed segments under index {from} in a table using {to}: {problems:?}"
+    );
+}
+
+/// One structure-aware change to a manifest: a number set to an edge value, a field removed or
+/// retyped, a segment repeated, dropped or reordered, the index removed.
+fn mutate(m: &mut serde_json::Value, rng: &mut impl rand::Rng) -> String {
+    use serde_json::Value;
+    let segs = m["segments"].as_array().map_or(0, Vec::len);
+    match rng.random_range(0..6) {
+        0 | 1 => {
+            let mut leaves = Vec::new();
+            numeric_leaves(m, String::new(), &mut leaves);
+            let path = leaves[rng.random_range(0..leaves.len())].clone();
+            let old = m.pointer(&path).and_then(Value::as_u64).unwrap_or(0);
+            let new = [0, 1, old.wrapping_sub(1), old + 1, u64::MAX, rng.random()]
+                [rng.random_range(0..6)];
+            *m.pointer_mut(&path).unwrap() = new.into();
+            format!("{path} = {new}")
+        }
+        2 => {
+            let mut leaves = Vec::new();
+            numeric_leaves(m, String::new(), &mut leaves);
+            let path = leaves[rng.random_range(0..leaves.len())].clone();
+            let new: Value = match rng.random_range(0..4) {
+                0 => Value::Null,
+                1 => (-1).into(),
+                2 => 1.5.into(),
+                _ => "7".into(),
+            };
+            *m.pointer_mut(&path).unwrap() = new.clone();
+            format!("{path} = {new}")
+        }
+        3 if segs > 0 => {
+            let i = rng.random_range(0..segs);
+            let s = m["segments"][i].clone();
+            let a = m["segments"].as_array_mut().unwrap();
+            match rng.random_range(0..3) {
+                0 => a.push(s),
+                1 => drop(a.remove(i)),
+                _ => a.reverse(),
+            }
+            format!("segments changed at {i}")
+        }
+        4 => {
+            m["index"] = Value::Null;
+            "index = null".into()
+        }
+        _ => {
+            let o = m.as_object_mut().unwrap();
+            let keys: Vec<String> = o.keys().cloned().collect();
+            let k = &keys[rng.random_range(0..keys.len())];
+            o.remove(k);
+            format!("{k} removed")
+        }
+    }
+}
+
+fn numeric_leaves(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Number(_) => out.push(at),
+        serde_json::Value::Object(o) => o
+            .iter()
+            .for_each(|(k, x)| numeric_leaves(x, format!("{at}/{k}"), out)),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| numeric_leaves(x, format!("{at}/{i}"), out)),
+        _ => {}
+    }
+}
+
+/// Opens, reads and checks the table, then writes, flushes and checks again. Errors are fine
+/// (a damaged manifest may be refused); a panic is not, and neither is a write that damages a
+/// table `check()` had found healthy (say, a flush reusing a live segment's id).
+fn survive(dir: &Path) -> Result<(), String> {
+    let db = Database::open(dir).map_err(|e| e.to_string())?;
+    observe(&db).map_err(|e| e.to_string())?;
+    let before = db.check().map_err(|e| e.to_string())?;
+    let t = db.table("t").map_err(|e| e.to_string())?;
+    t.insert(&common::batch(&(300..340).collect::<Vec<_>>(), 16, 0))
+        .map_err(|e| e.to_string())?;
+    t.flush().map_err(|e| e.to_string())?;
+    let after = db.check().map_err(|e| e.to_string())?;
+    if before.is_empty() && !after.is_empty() {
+        panic!("a write damaged a healthy table: {after:?}");
+    }
+    Ok(())
+}
+
+/// Fuzzes manifest records (issue 16, item 10): structure-aware changes that keep the record
+/// well-formed for RocksDB. Never a panic, and writes never damage a table found healthy.
+#[test]
+fn damaged_manifest_records_never_panic() {
+    use rand::{Rng, SeedableRng};
+    let base = tempfile::tempdir().unwrap();
+    build(base.path());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x6d616e6966657374);
+    let (mut refused, mut cases) = (0, 300);
+    while cases > 0 {
+        cases -= 1;
+        let tmp = tempfile::tempdir().unwrap();
+        copy_dir(base.path(), tmp.path());
+        let mut what = Vec::new();
+        edit_manifest(tmp.path(), |m| {
+            for _ in 0..rng.random_range(1..=3) {
+                what.push(mutate(m, &mut rng));
+            }
+        });
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| survive(tmp.path())));
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => refused += 1,
+            Err(_) => panic!("manifest changed by {what:?}: see the panic above"),
+        }
+    }
+    // most changes break the manifest: they must be refused, not trusted
+    eprintln!("{refused} of 300 damaged manifests refused");
+    assert!(
+        refused >= 100,
+        "only {refused} of 300 damaged manifests were refused"
+    );
+}
+
+/// A manifest whose next segment id is a live segment's is refused at open: trusted, the next
+/// flush would write its files over that live segment's.
+#[test]
+fn manifest_handing_out_a_live_segment_id_is_refused() {
+    let base = tempfile::tempdir().unwrap();
+    build(base.path());
+    edit_manifest(base.path(), |m| {
+        m["next_segment_id"] = m["segments"][0]["id"].clone();
+    });
+    match survive(base.path()) {
+        Err(e) => assert!(e.contains("next segment id"), "{e}"),
+        Ok(()) => panic!("a manifest reusing a live segment id was trusted"),
+    }
+}

@@ -61,6 +61,10 @@ impl IndexRef {
     }
 }
 
+/// Bound of every counter a manifest or table keeps (versions, ids, row ids): no database
+/// reaches it by counting, so a larger stored value is damage, refused before it can overflow.
+pub const COUNTER_LIMIT: u64 = 1 << 62;
+
 /// A table version: the segments that make it up.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -78,6 +82,44 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Checks what a decoded manifest must hold before anything trusts it: its counters are
+    /// below [`COUNTER_LIMIT`] (so counting on cannot overflow), segment ids are unique and
+    /// below the next id handed out (a later flush would otherwise write over a live segment's
+    /// files), and so is the index version. Returns what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        for (what, n) in [
+            ("version", self.version),
+            ("next segment id", self.next_segment_id),
+            ("next index version", self.next_index_version),
+        ] {
+            if n >= COUNTER_LIMIT {
+                return Err(format!("{what} {n} is out of range"));
+            }
+        }
+        let mut ids = std::collections::HashSet::with_capacity(self.segments.len());
+        for s in &self.segments {
+            if !ids.insert(s.id) {
+                return Err(format!("segment {} is listed twice", s.id));
+            }
+            if s.id >= self.next_segment_id {
+                return Err(format!(
+                    "segment {} is not below the next segment id {}",
+                    s.id, self.next_segment_id
+                ));
+            }
+        }
+        if let Some(ix) = &self.index {
+            // manifests written before `next_index_version` existed decode it as 0
+            if self.next_index_version != 0 && ix.version >= self.next_index_version {
+                return Err(format!(
+                    "index {} is not below the next index version {}",
+                    ix.version, self.next_index_version
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Names of every file this manifest references.
     pub fn files(&self) -> Vec<String> {
         let mut f: Vec<String> = self

@@ -121,6 +121,12 @@ impl TableStore {
             None => 0,
         }
         .max(max_rowid);
+        if next_rowid >= crate::manifest::COUNTER_LIMIT {
+            return Err(StorageError::corrupt(
+                "next row id",
+                format!("{next_rowid} is out of range"),
+            ));
+        }
         let index = open_index(&dir, &manifest)?;
         let def = Arc::new(def);
         let state = WriterState {
@@ -238,10 +244,15 @@ pub(crate) fn open_index(dir: &Path, m: &Manifest) -> Result<Option<Arc<Containe
 pub(crate) fn read_manifest(db: &DB, tid: u64) -> Result<Manifest> {
     let key = keys::manifest(tid);
     match db.get(&key)? {
-        Some(b) => serde_json::from_slice(&b).map_err(|e| StorageError::Json {
-            key: format!("manifest of table {tid}"),
-            source: e,
-        }),
+        Some(b) => {
+            let m: Manifest = serde_json::from_slice(&b).map_err(|e| StorageError::Json {
+                key: format!("manifest of table {tid}"),
+                source: e,
+            })?;
+            m.validate()
+                .map_err(|r| StorageError::corrupt(format!("manifest of table {tid}"), r))?;
+            Ok(m)
+        }
         None => Err(StorageError::corrupt(
             format!("table {tid}"),
             "manifest missing",
