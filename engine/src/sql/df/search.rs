@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::{Float32Type, Schema};
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::Transformed;
@@ -27,6 +28,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+use datafusion::physical_expr::PhysicalSortExpr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 
@@ -43,6 +45,10 @@ pub struct SearchNode {
     input: LogicalPlan,
     k: usize,
     query: Expr,
+    /// The distance the Sort above orders by, in the scan's columns: the funnel returns its
+    /// rows in this order (ascending), so the physical node declares it and DataFusion drops
+    /// the sort.
+    order: Expr,
     table: String,
 }
 
@@ -68,7 +74,7 @@ impl UserDefinedLogicalNodeCore for SearchNode {
     }
 
     fn expressions(&self) -> Vec<Expr> {
-        vec![self.query.clone()]
+        vec![self.query.clone(), self.order.clone()]
     }
 
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -86,9 +92,13 @@ impl UserDefinedLogicalNodeCore for SearchNode {
         mut exprs: Vec<Expr>,
         mut inputs: Vec<LogicalPlan>,
     ) -> Result<Self> {
+        let (Some(order), Some(query)) = (exprs.pop(), exprs.pop()) else {
+            return internal_err!("NestdbSearch takes its query and its order");
+        };
         Ok(SearchNode {
             input: inputs.swap_remove(0),
-            query: exprs.swap_remove(0),
+            query,
+            order,
             ..self.clone()
         })
     }
@@ -190,6 +200,7 @@ fn rewrite_input(input: &LogicalPlan, expr: Expr, k: usize) -> Result<Option<Log
                 input: input.clone(),
                 k,
                 query: q.clone(),
+                order: expr.clone(),
                 table: t.table.name().to_string(),
             };
             Ok(Some(LogicalPlan::Extension(Extension {
@@ -285,10 +296,19 @@ impl ExtensionPlanner for SearchPlanner {
         let schema = Arc::new(Schema::new(
             scan.projected_schema.as_arrow().fields().clone(),
         ));
-        Ok(Some(Arc::new(LeafExec::new(
+        let order = planner.create_physical_expr(&n.order, &scan.projected_schema, session, ctx)?;
+        let order = PhysicalSortExpr::new(
+            order,
+            SortOptions {
+                descending: false,
+                nulls_first: false,
+            },
+        );
+        Ok(Some(Arc::new(LeafExec::ordered(
             "NestdbSearchExec",
             schema,
             Arc::new(src),
+            Some(order),
         ))))
     }
 }

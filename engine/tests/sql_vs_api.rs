@@ -1,0 +1,132 @@
+//! SQL vector search and the direct Rust API are one pipeline (issue 17): for random queries,
+//! filters, `k` and recall targets, `SELECT id, _distance ... WHERE f ORDER BY v <=> q LIMIT k`
+//! returns exactly what `table.search(q).filter(f).limit(k)` returns (same ids in the same
+//! order), on a table with a learned index, segments, unflushed rows and deletes. The plan must
+//! be the pushed-down funnel search, not an exact scan. SQL's `_distance` is the value of the
+//! ORDER BY expression (the distance function), computed apart from the funnel's arithmetic:
+//! it may differ from the API's `_distance` by float rounding, never more.
+
+mod common;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Int64Type};
+use arrow_array::RecordBatch;
+use nestdb::sql::Output;
+use nestdb::{Database, Filter, Metric, Table, TableOptions};
+use proptest::prelude::*;
+
+const DIM: usize = 32;
+
+fn build() -> (tempfile::TempDir, Database, Table) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path().join("db")).unwrap();
+    let mut o = TableOptions::default();
+    o.index.min_rows = 500;
+    o.index.sample_queries = 30;
+    let t = db
+        .create_table_with("t", common::schema(DIM as u32, Metric::Cosine), o)
+        .unwrap();
+    let ids: Vec<i64> = (0..3000).collect();
+    for chunk in ids.chunks(1000) {
+        t.insert(&common::batch(chunk, DIM, 0)).unwrap();
+    }
+    t.compact().unwrap(); // fits the index
+    t.insert(&common::batch(&(3000..3200).collect::<Vec<_>>(), DIM, 0))
+        .unwrap(); // unflushed rows
+    t.delete(&(0..3200).step_by(7).collect::<Vec<_>>()).unwrap();
+    assert!(
+        db.describe("t").unwrap().index.is_some(),
+        "no index was fit"
+    );
+    (dir, db, t)
+}
+
+fn filter() -> impl Strategy<Value = Option<String>> {
+    let g = 0..3i64;
+    let x = 0..5i64;
+    prop_oneof![
+        Just(None),
+        g.clone()
+            .prop_map(|g| Some(format!("label <@ 'root/g{g}'"))),
+        (g.clone(), x.clone()).prop_map(|(g, x)| Some(format!("label <@ 'root/g{g}/x{x}'"))),
+        (0..3200i64).prop_map(|lo| Some(format!("id >= {lo}"))),
+        (0..3200i64, g.clone())
+            .prop_map(|(hi, g)| Some(format!("id < {hi} AND NOT label <@ 'root/g{g}'"))),
+        (0..3200i64, x).prop_map(|(a, x)| Some(format!(
+            "id IN ({a}, {}, {}) OR label <@ 'root/g1/x{x}'",
+            a + 1,
+            a + 2
+        ))),
+        (0..3200i64).prop_map(|i| Some(format!("tag = 'tag-{i}-0'"))),
+    ]
+}
+
+fn ids_and_distances(b: &RecordBatch) -> (Vec<i64>, Vec<f32>) {
+    let ids = b.column(0).as_primitive::<Int64Type>().values().to_vec();
+    let d = b
+        .column_by_name("_distance")
+        .expect("a _distance column")
+        .as_primitive::<Float32Type>()
+        .values()
+        .to_vec();
+    (ids, d)
+}
+
+fn vector_literal(q: &[f32]) -> String {
+    let parts: Vec<String> = q.iter().map(|x| format!("{x:?}")).collect();
+    format!("'[{}]'", parts.join(", "))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn sql_search_returns_what_the_direct_api_returns(
+        seed in 0..100_000i64,
+        k in 1..60usize,
+        f in filter(),
+        target in prop_oneof![Just(None), Just(Some(0.8f32)), Just(Some(0.95f32))],
+    ) {
+        let (_dir, db, t) = fixture();
+        let q = common::vector(seed, DIM);
+        let where_ = f.as_ref().map_or(String::new(), |f| format!("WHERE {f} "));
+        let mut session = db.session();
+        if let Some(r) = target {
+            session.execute(&format!("SET recall_target = {r}")).unwrap();
+        }
+        let sql = format!(
+            "SELECT id, _distance FROM t {where_}ORDER BY v <=> {} LIMIT {k}",
+            vector_literal(&q)
+        );
+        let plan = match session.execute(&format!("EXPLAIN {sql}")).unwrap().pop() {
+            Some(Output::Rows(b)) => format!("{:?}", b.columns()),
+            other => panic!("{other:?}"),
+        };
+        prop_assert!(plan.contains("NestdbSearchExec"), "not pushed down: {plan}");
+        let via_sql = match session.execute(&sql).unwrap().pop() {
+            Some(Output::Rows(b)) => b,
+            other => panic!("{sql}: {other:?}"),
+        };
+        let mut s = t.search(&q).limit(k).select(&["id"]);
+        if let Some(r) = target {
+            s = s.recall_target(r);
+        }
+        if let Some(f) = &f {
+            s = s.filter(Filter::parse(f).unwrap());
+        }
+        let direct = s.execute().unwrap();
+        let (sql_ids, sql_d) = ids_and_distances(&via_sql);
+        let (api_ids, api_d) = ids_and_distances(&direct);
+        prop_assert_eq!(&sql_ids, &api_ids, "{}", sql);
+        for (a, b) in sql_d.iter().zip(&api_d) {
+            prop_assert!((a - b).abs() <= 4.0 * f32::EPSILON, "{sql}: _distance {a} vs {b}");
+        }
+    }
+}
+
+/// One table for every case (building it fits an index).
+fn fixture() -> &'static (tempfile::TempDir, Database, Table) {
+    static F: std::sync::OnceLock<(tempfile::TempDir, Database, Table)> =
+        std::sync::OnceLock::new();
+    F.get_or_init(build)
+}
