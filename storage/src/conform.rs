@@ -253,7 +253,47 @@ pub fn conform_vector(
 ) -> Result<ArrayRef, InputError> {
     let ty = ColumnType::Vector { dim: dim as u32 };
     let n = input.len();
-    let (values, offsets): (&ArrayRef, Vec<usize>) = match input.data_type() {
+    let (values, offsets) = list_parts(name, input, &ty)?;
+    let floats = float_values(name, input, values, &ty)?;
+    let mut out = Vec::with_capacity(n * dim);
+    for row in 0..n {
+        let (s, e) = (offsets[row], offsets[row + 1]);
+        if input.is_null(row) || (s..e).any(|j| values.is_null(j)) {
+            return Err(InputError::NullVector {
+                column: name.into(),
+                row,
+            });
+        }
+        if e - s != dim {
+            return Err(InputError::WrongDimension {
+                column: name.into(),
+                row,
+                expected: dim,
+                actual: e - s,
+            });
+        }
+        let v = &floats[s..e];
+        check_elements(name, row, v, metric)?;
+        out.extend_from_slice(v);
+    }
+    let field = Arc::new(Field::new("item", DataType::Float32, false));
+    Ok(Arc::new(FixedSizeListArray::new(
+        field,
+        dim as i32,
+        Arc::new(Float32Array::from(out)),
+        None,
+    )))
+}
+
+/// The element array of a list column and each row's element offsets (`rows + 1` of them);
+/// anything but a FixedSizeList, List or LargeList is the wrong type for vector column `ty`.
+fn list_parts<'a>(
+    name: &str,
+    input: &'a ArrayRef,
+    ty: &ColumnType,
+) -> Result<(&'a ArrayRef, Vec<usize>), InputError> {
+    let n = input.len();
+    Ok(match input.data_type() {
         DataType::FixedSizeList(_, w) => {
             let l = input.as_fixed_size_list();
             let w = *w as usize;
@@ -273,9 +313,18 @@ pub fn conform_vector(
                 l.offsets().iter().map(|&o| o as usize).collect(),
             )
         }
-        other => return Err(wrong_type(name, &ty, other)),
-    };
-    let floats: Vec<f32> = match values.data_type() {
+        other => return Err(wrong_type(name, ty, other)),
+    })
+}
+
+/// The elements `values` of list column `input` as f32 (from f16, f32 or f64).
+fn float_values(
+    name: &str,
+    input: &ArrayRef,
+    values: &ArrayRef,
+    ty: &ColumnType,
+) -> Result<Vec<f32>, InputError> {
+    Ok(match values.data_type() {
         DataType::Float32 => values.as_primitive::<Float32Type>().values().to_vec(),
         DataType::Float16 => values
             .as_primitive::<Float16Type>()
@@ -289,49 +338,28 @@ pub fn conform_vector(
             .iter()
             .map(|&d| d as f32)
             .collect(),
-        _ => return Err(wrong_type(name, &ty, input.data_type())),
-    };
-    let mut out = Vec::with_capacity(n * dim);
-    for row in 0..n {
-        let (s, e) = (offsets[row], offsets[row + 1]);
-        if input.is_null(row) || (s..e).any(|j| values.is_null(j)) {
-            return Err(InputError::NullVector {
-                column: name.into(),
-                row,
-            });
-        }
-        if e - s != dim {
-            return Err(InputError::WrongDimension {
-                column: name.into(),
-                row,
-                expected: dim,
-                actual: e - s,
-            });
-        }
-        let v = &floats[s..e];
-        if let Some(d) = v.iter().position(|x| !x.is_finite()) {
-            return Err(InputError::NonFinite {
-                column: name.into(),
-                row,
-                dim: d,
-                value: v[d].to_string(),
-            });
-        }
-        if metric == Metric::Cosine && v.iter().all(|&x| x == 0.0) {
-            return Err(InputError::ZeroVector {
-                column: name.into(),
-                row,
-            });
-        }
-        out.extend_from_slice(v);
+        _ => return Err(wrong_type(name, ty, input.data_type())),
+    })
+}
+
+/// Fails when vector `v` (row `row` of column `name`) holds a non-finite value, or is the
+/// zero vector under cosine.
+fn check_elements(name: &str, row: usize, v: &[f32], metric: Metric) -> Result<(), InputError> {
+    if let Some(d) = v.iter().position(|x| !x.is_finite()) {
+        return Err(InputError::NonFinite {
+            column: name.into(),
+            row,
+            dim: d,
+            value: v[d].to_string(),
+        });
     }
-    let field = Arc::new(Field::new("item", DataType::Float32, false));
-    Ok(Arc::new(FixedSizeListArray::new(
-        field,
-        dim as i32,
-        Arc::new(Float32Array::from(out)),
-        None,
-    )))
+    if metric == Metric::Cosine && v.iter().all(|&x| x == 0.0) {
+        return Err(InputError::ZeroVector {
+            column: name.into(),
+            row,
+        });
+    }
+    Ok(())
 }
 
 fn check_keys(schema: &TableSchema, keys: &ArrayRef) -> Result<(), InputError> {

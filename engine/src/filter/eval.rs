@@ -61,140 +61,200 @@ pub fn eval(f: &Filter, schema: &TableSchema, src: &Source<'_>) -> Result<Tri> {
             t: if *b { all(n) } else { RoaringBitmap::new() },
             u: RoaringBitmap::new(),
         }),
-        Filter::And(parts) => {
-            let mut acc = Tri {
-                t: all(n),
-                u: RoaringBitmap::new(),
-            };
-            for p in parts {
-                if acc.t.is_empty() && acc.u.is_empty() {
-                    break;
-                }
-                let x = eval(p, schema, src)?;
-                let maybe = (&acc.t | &acc.u) & (&x.t | &x.u);
-                acc.t &= &x.t;
-                acc.u = maybe - &acc.t;
-            }
-            Ok(acc)
+        Filter::And(parts) => eval_and(parts, schema, src, n),
+        Filter::Or(parts) => eval_or(parts, schema, src),
+        Filter::Not(x) => eval_not(x, schema, src, n),
+        Filter::Descendant { column, label } => {
+            eval_hierarchy(schema, src, n, column, label, false)
         }
-        Filter::Or(parts) => {
-            let mut acc = Tri::default();
-            for p in parts {
-                let x = eval(p, schema, src)?;
-                acc.t |= &x.t;
-                acc.u |= &x.u;
-            }
-            acc.u -= &acc.t;
-            Ok(acc)
-        }
-        Filter::Not(x) => {
-            let x = eval(x, schema, src)?;
-            Ok(Tri {
-                t: all(n) - &x.t - &x.u,
-                u: x.u,
-            })
-        }
-        Filter::Descendant { column, label } | Filter::Ancestor { column, label } => {
-            let i = index(schema, column)?;
-            let ancestors = matches!(f, Filter::Ancestor { .. });
-            labels_pred(
-                src,
-                i,
-                n,
-                |ix| {
-                    if ancestors {
-                        ancestor_ids(ix, label)
-                    } else {
-                        let r = ix.subtree(label);
-                        vec![r]
-                    }
-                },
-                |l| {
-                    if ancestors {
-                        label::is_descendant(label, l)
-                    } else {
-                        label::is_descendant(l, label)
-                    }
-                },
-            )
-        }
-        Filter::Cmp { column, op, value } => {
-            let i = index(schema, column)?;
-            let ty = &schema.columns()[i].ty;
-            if *value == Value::Null {
-                return Ok(Tri {
-                    t: RoaringBitmap::new(),
-                    u: all(n),
-                });
-            }
-            if *ty == ColumnType::Path && *op == CmpOp::Eq {
-                let l = norm_label(value);
-                return labels_pred(
-                    src,
-                    i,
-                    n,
-                    |ix| ix.find(&l).map(|id| id..id + 1).into_iter().collect(),
-                    |x| x == l,
-                );
-            }
-            let arr = src.column(i)?;
-            scalar(&arr, ty, |o| op.test(o), value)
-        }
+        Filter::Ancestor { column, label } => eval_hierarchy(schema, src, n, column, label, true),
+        Filter::Cmp { column, op, value } => eval_cmp(schema, src, n, column, *op, value),
         Filter::In {
             column,
             values,
             negated,
-        } => {
-            let i = index(schema, column)?;
-            let ty = &schema.columns()[i].ty;
-            let arr = src.column(i)?;
-            let mut acc = Tri::default();
-            for v in values {
-                if *v == Value::Null {
-                    acc.u |= all(n);
-                    continue;
-                }
-                let x = scalar(&arr, ty, |o| o == Ordering::Equal, v)?;
-                acc.t |= &x.t;
-                acc.u |= &x.u;
-            }
-            acc.u -= &acc.t;
-            Ok(if *negated {
-                Tri {
-                    t: all(n) - &acc.t - &acc.u,
-                    u: acc.u,
-                }
-            } else {
-                acc
-            })
-        }
-        Filter::IsNull { column, negated } => {
-            let arr = src.column(index(schema, column)?)?;
-            let nulls: RoaringBitmap = (0..n).filter(|&r| arr.is_null(r as usize)).collect();
-            Ok(Tri {
-                t: if *negated { all(n) - nulls } else { nulls },
-                u: RoaringBitmap::new(),
-            })
-        }
+        } => eval_in(schema, src, n, column, values, *negated),
+        Filter::IsNull { column, negated } => eval_is_null(schema, src, n, column, *negated),
         Filter::Like {
             column,
             pattern,
             negated,
-        } => {
-            let arr = src.column(index(schema, column)?)?;
-            let s = arr.as_string::<i32>();
-            let mut t = RoaringBitmap::new();
-            let mut u = RoaringBitmap::new();
-            for r in 0..n {
-                if s.is_null(r as usize) {
-                    u.insert(r);
-                } else if like(s.value(r as usize), pattern) != *negated {
-                    t.insert(r);
-                }
+        } => eval_like(schema, src, n, column, pattern, *negated),
+    }
+}
+
+/// `AND` of `parts`: stops early once no row can be TRUE or UNKNOWN.
+fn eval_and(parts: &[Filter], schema: &TableSchema, src: &Source<'_>, n: u32) -> Result<Tri> {
+    let mut acc = Tri {
+        t: all(n),
+        u: RoaringBitmap::new(),
+    };
+    for p in parts {
+        if acc.t.is_empty() && acc.u.is_empty() {
+            break;
+        }
+        let x = eval(p, schema, src)?;
+        let maybe = (&acc.t | &acc.u) & (&x.t | &x.u);
+        acc.t &= &x.t;
+        acc.u = maybe - &acc.t;
+    }
+    Ok(acc)
+}
+
+/// `OR` of `parts`.
+fn eval_or(parts: &[Filter], schema: &TableSchema, src: &Source<'_>) -> Result<Tri> {
+    let mut acc = Tri::default();
+    for p in parts {
+        let x = eval(p, schema, src)?;
+        acc.t |= &x.t;
+        acc.u |= &x.u;
+    }
+    acc.u -= &acc.t;
+    Ok(acc)
+}
+
+/// `NOT x`: UNKNOWN rows stay UNKNOWN.
+fn eval_not(x: &Filter, schema: &TableSchema, src: &Source<'_>, n: u32) -> Result<Tri> {
+    let x = eval(x, schema, src)?;
+    Ok(Tri {
+        t: all(n) - &x.t - &x.u,
+        u: x.u,
+    })
+}
+
+/// `column <@ label` (or `column @> label` when `ancestors`).
+fn eval_hierarchy(
+    schema: &TableSchema,
+    src: &Source<'_>,
+    n: u32,
+    column: &str,
+    label: &str,
+    ancestors: bool,
+) -> Result<Tri> {
+    let i = index(schema, column)?;
+    labels_pred(
+        src,
+        i,
+        n,
+        |ix| {
+            if ancestors {
+                ancestor_ids(ix, label)
+            } else {
+                let r = ix.subtree(label);
+                vec![r]
             }
-            Ok(Tri { t, u })
+        },
+        |l| {
+            if ancestors {
+                label::is_descendant(label, l)
+            } else {
+                label::is_descendant(l, label)
+            }
+        },
+    )
+}
+
+/// `column op value`: NULL compares UNKNOWN everywhere; PATH equality uses the dictionary.
+fn eval_cmp(
+    schema: &TableSchema,
+    src: &Source<'_>,
+    n: u32,
+    column: &str,
+    op: CmpOp,
+    value: &Value,
+) -> Result<Tri> {
+    let i = index(schema, column)?;
+    let ty = &schema.columns()[i].ty;
+    if *value == Value::Null {
+        return Ok(Tri {
+            t: RoaringBitmap::new(),
+            u: all(n),
+        });
+    }
+    if *ty == ColumnType::Path && op == CmpOp::Eq {
+        let l = norm_label(value);
+        return labels_pred(
+            src,
+            i,
+            n,
+            |ix| ix.find(&l).map(|id| id..id + 1).into_iter().collect(),
+            |x| x == l,
+        );
+    }
+    let arr = src.column(i)?;
+    scalar(&arr, ty, |o| op.test(o), value)
+}
+
+/// `column [NOT] IN (values)`: a NULL in the list makes every non-matching row UNKNOWN.
+fn eval_in(
+    schema: &TableSchema,
+    src: &Source<'_>,
+    n: u32,
+    column: &str,
+    values: &[Value],
+    negated: bool,
+) -> Result<Tri> {
+    let i = index(schema, column)?;
+    let ty = &schema.columns()[i].ty;
+    let arr = src.column(i)?;
+    let mut acc = Tri::default();
+    for v in values {
+        if *v == Value::Null {
+            acc.u |= all(n);
+            continue;
+        }
+        let x = scalar(&arr, ty, |o| o == Ordering::Equal, v)?;
+        acc.t |= &x.t;
+        acc.u |= &x.u;
+    }
+    acc.u -= &acc.t;
+    Ok(if negated {
+        Tri {
+            t: all(n) - &acc.t - &acc.u,
+            u: acc.u,
+        }
+    } else {
+        acc
+    })
+}
+
+/// `column IS [NOT] NULL`: never UNKNOWN.
+fn eval_is_null(
+    schema: &TableSchema,
+    src: &Source<'_>,
+    n: u32,
+    column: &str,
+    negated: bool,
+) -> Result<Tri> {
+    let arr = src.column(index(schema, column)?)?;
+    let nulls: RoaringBitmap = (0..n).filter(|&r| arr.is_null(r as usize)).collect();
+    Ok(Tri {
+        t: if negated { all(n) - nulls } else { nulls },
+        u: RoaringBitmap::new(),
+    })
+}
+
+/// `column [NOT] LIKE pattern`, row by row.
+fn eval_like(
+    schema: &TableSchema,
+    src: &Source<'_>,
+    n: u32,
+    column: &str,
+    pattern: &str,
+    negated: bool,
+) -> Result<Tri> {
+    let arr = src.column(index(schema, column)?)?;
+    let s = arr.as_string::<i32>();
+    let mut t = RoaringBitmap::new();
+    let mut u = RoaringBitmap::new();
+    for r in 0..n {
+        if s.is_null(r as usize) {
+            u.insert(r);
+        } else if like(s.value(r as usize), pattern) != negated {
+            t.insert(r);
         }
     }
+    Ok(Tri { t, u })
 }
 
 fn index(schema: &TableSchema, column: &str) -> Result<usize> {
@@ -293,67 +353,107 @@ fn scalar(
         ))
     };
     match ty {
-        ColumnType::Int64 | ColumnType::Timestamp => {
-            let vals: Vec<Option<i64>> = if *ty == ColumnType::Int64 {
-                arr.as_primitive::<Int64Type>().iter().collect()
-            } else {
-                arr.as_primitive::<TimestampMicrosecondType>()
-                    .iter()
-                    .collect()
-            };
-            match v {
-                Value::Int(x) => vals
-                    .iter()
-                    .enumerate()
-                    .for_each(|(r, a)| put(r as u32, a.map(|a| a.cmp(x)))),
-                Value::Float(x) => vals
-                    .iter()
-                    .enumerate()
-                    .for_each(|(r, a)| put(r as u32, a.and_then(|a| (a as f64).partial_cmp(x)))),
-                Value::Str(s) if *ty == ColumnType::Timestamp => {
-                    let x = parse_timestamp(s).ok_or_else(bad)?;
-                    vals.iter()
-                        .enumerate()
-                        .for_each(|(r, a)| put(r as u32, a.map(|a| a.cmp(&x))));
-                }
-                _ => return Err(bad().into()),
-            }
-        }
-        ColumnType::Float64 => {
-            let x = match v {
-                Value::Int(i) => *i as f64,
-                Value::Float(f) => *f,
-                _ => return Err(bad().into()),
-            };
-            for (r, a) in arr.as_primitive::<Float64Type>().iter().enumerate() {
-                put(r as u32, a.and_then(|a| a.partial_cmp(&x)));
-            }
-        }
-        ColumnType::Utf8 | ColumnType::Path => {
-            let Value::Str(x) = v else {
-                return Err(bad().into());
-            };
-            let x = if *ty == ColumnType::Path {
-                norm_label(v)
-            } else {
-                x.clone()
-            };
-            for (r, a) in arr.as_string::<i32>().iter().enumerate() {
-                put(r as u32, a.map(|a| a.cmp(x.as_str())));
-            }
-        }
-        ColumnType::Boolean => {
-            let Value::Bool(x) = v else {
-                return Err(bad().into());
-            };
-            for (r, a) in arr.as_boolean().iter().enumerate() {
-                put(r as u32, a.map(|a| a.cmp(x)));
-            }
-        }
+        ColumnType::Int64 | ColumnType::Timestamp => compare_ints(arr, ty, v, &mut put, bad)?,
+        ColumnType::Float64 => compare_floats(arr, v, &mut put, bad)?,
+        ColumnType::Utf8 | ColumnType::Path => compare_strings(arr, ty, v, &mut put, bad)?,
+        ColumnType::Boolean => compare_bools(arr, v, &mut put, bad)?,
         _ => return Err(bad().into()),
     }
     debug_assert!(t.len() + u.len() <= n as u64);
     Ok(Tri { t, u })
+}
+
+/// Feeds `put` each row of an INT64 or TIMESTAMP column compared with `v` (a timestamp
+/// column also takes a timestamp string); `bad` is the error for any other literal.
+fn compare_ints(
+    arr: &ArrayRef,
+    ty: &ColumnType,
+    v: &Value,
+    put: &mut impl FnMut(u32, Option<Ordering>),
+    bad: impl Fn() -> QueryError,
+) -> Result<()> {
+    let vals: Vec<Option<i64>> = if *ty == ColumnType::Int64 {
+        arr.as_primitive::<Int64Type>().iter().collect()
+    } else {
+        arr.as_primitive::<TimestampMicrosecondType>()
+            .iter()
+            .collect()
+    };
+    match v {
+        Value::Int(x) => vals
+            .iter()
+            .enumerate()
+            .for_each(|(r, a)| put(r as u32, a.map(|a| a.cmp(x)))),
+        Value::Float(x) => vals
+            .iter()
+            .enumerate()
+            .for_each(|(r, a)| put(r as u32, a.and_then(|a| (a as f64).partial_cmp(x)))),
+        Value::Str(s) if *ty == ColumnType::Timestamp => {
+            let x = parse_timestamp(s).ok_or_else(bad)?;
+            vals.iter()
+                .enumerate()
+                .for_each(|(r, a)| put(r as u32, a.map(|a| a.cmp(&x))));
+        }
+        _ => return Err(bad().into()),
+    }
+    Ok(())
+}
+
+/// Feeds `put` each row of a FLOAT64 column compared with a numeric `v`.
+fn compare_floats(
+    arr: &ArrayRef,
+    v: &Value,
+    put: &mut impl FnMut(u32, Option<Ordering>),
+    bad: impl Fn() -> QueryError,
+) -> Result<()> {
+    let x = match v {
+        Value::Int(i) => *i as f64,
+        Value::Float(f) => *f,
+        _ => return Err(bad().into()),
+    };
+    for (r, a) in arr.as_primitive::<Float64Type>().iter().enumerate() {
+        put(r as u32, a.and_then(|a| a.partial_cmp(&x)));
+    }
+    Ok(())
+}
+
+/// Feeds `put` each row of a UTF8 or PATH column compared with a string `v` (normalized
+/// as a label for PATH).
+fn compare_strings(
+    arr: &ArrayRef,
+    ty: &ColumnType,
+    v: &Value,
+    put: &mut impl FnMut(u32, Option<Ordering>),
+    bad: impl Fn() -> QueryError,
+) -> Result<()> {
+    let Value::Str(x) = v else {
+        return Err(bad().into());
+    };
+    let x = if *ty == ColumnType::Path {
+        norm_label(v)
+    } else {
+        x.clone()
+    };
+    for (r, a) in arr.as_string::<i32>().iter().enumerate() {
+        put(r as u32, a.map(|a| a.cmp(x.as_str())));
+    }
+    Ok(())
+}
+
+/// Feeds `put` each row of a BOOLEAN column compared with a boolean `v`.
+fn compare_bools(
+    arr: &ArrayRef,
+    v: &Value,
+    put: &mut impl FnMut(u32, Option<Ordering>),
+    bad: impl Fn() -> QueryError,
+) -> Result<()> {
+    let Value::Bool(x) = v else {
+        return Err(bad().into());
+    };
+    for (r, a) in arr.as_boolean().iter().enumerate() {
+        put(r as u32, a.map(|a| a.cmp(x)));
+    }
+    Ok(())
 }
 
 /// Parses `YYYY-MM-DD[ HH:MM:SS[.ffffff]]` (UTC) into microseconds since the epoch.

@@ -114,44 +114,7 @@ fn label_arg(e: &Expr) -> Result<String, FilterError> {
 pub fn from_expr(e: &Expr) -> Result<Filter, FilterError> {
     match e {
         Expr::Nested(inner) => from_expr(inner),
-        Expr::BinaryOp { left, op, right } => match op {
-            BinaryOperator::And => Ok(Filter::And(vec![from_expr(left)?, from_expr(right)?])),
-            BinaryOperator::Or => Ok(Filter::Or(vec![from_expr(left)?, from_expr(right)?])),
-            BinaryOperator::ArrowAt | BinaryOperator::AtArrow => {
-                let Some(column) = column_name(left) else {
-                    return err("the left side of <@ and @> must be a PATH column", left);
-                };
-                let label = label_arg(right)?;
-                Ok(if matches!(op, BinaryOperator::ArrowAt) {
-                    Filter::Descendant { column, label }
-                } else {
-                    Filter::Ancestor { column, label }
-                })
-            }
-            _ => {
-                let Some(op2) = cmp_op(op) else {
-                    return err(format!("operator {op} is not supported in filters"), e);
-                };
-                match (
-                    column_name(left),
-                    literal(right),
-                    column_name(right),
-                    literal(left),
-                ) {
-                    (Some(column), Some(value), _, _) => Ok(Filter::Cmp {
-                        column,
-                        op: op2,
-                        value,
-                    }),
-                    (_, _, Some(column), Some(value)) => Ok(Filter::Cmp {
-                        column,
-                        op: op2.flip(),
-                        value,
-                    }),
-                    _ => err("comparisons compare a column with a literal", e),
-                }
-            }
-        },
+        Expr::BinaryOp { left, op, right } => binary_op(e, left, op, right),
         Expr::UnaryOp {
             op: UnaryOperator::Not,
             expr,
@@ -160,50 +123,13 @@ pub fn from_expr(e: &Expr) -> Result<Filter, FilterError> {
             expr,
             list,
             negated,
-        } => {
-            let Some(column) = column_name(expr) else {
-                return err("IN needs a column on its left", expr);
-            };
-            let values = list
-                .iter()
-                .map(|v| literal(v).map_or_else(|| err("IN lists hold literals", v), Ok))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Filter::In {
-                column,
-                values,
-                negated: *negated,
-            })
-        }
+        } => in_list(expr, list, *negated),
         Expr::Between {
             expr,
             negated,
             low,
             high,
-        } => {
-            let Some(column) = column_name(expr) else {
-                return err("BETWEEN needs a column on its left", expr);
-            };
-            let (Some(lo), Some(hi)) = (literal(low), literal(high)) else {
-                return err("BETWEEN bounds must be literals", e);
-            };
-            let f = Filter::And(vec![
-                Filter::Cmp {
-                    column: column.clone(),
-                    op: CmpOp::Ge,
-                    value: lo,
-                },
-                Filter::Cmp {
-                    column,
-                    op: CmpOp::Le,
-                    value: hi,
-                },
-            ]);
-            Ok(if *negated {
-                Filter::Not(Box::new(f))
-            } else {
-                f
-            })
-        }
+        } => between(e, expr, low, high, *negated),
         Expr::IsNull(inner) | Expr::IsNotNull(inner) => match column_name(inner) {
             Some(column) => Ok(Filter::IsNull {
                 column,
@@ -217,24 +143,142 @@ pub fn from_expr(e: &Expr) -> Result<Filter, FilterError> {
             pattern,
             escape_char: None,
             ..
-        } => match (column_name(expr), literal(pattern)) {
-            (Some(column), Some(Value::Str(p))) => Ok(Filter::Like {
-                column,
-                pattern: p,
-                negated: *negated,
-            }),
-            _ => err("LIKE compares a text column with a string pattern", e),
+        } => like_filter(e, expr, pattern, *negated),
+        _ => bare(e),
+    }
+}
+
+/// `left op right` (the whole expression is `e`): AND, OR, `<@`, `@>` or a comparison.
+fn binary_op(
+    e: &Expr,
+    left: &Expr,
+    op: &BinaryOperator,
+    right: &Expr,
+) -> Result<Filter, FilterError> {
+    match op {
+        BinaryOperator::And => Ok(Filter::And(vec![from_expr(left)?, from_expr(right)?])),
+        BinaryOperator::Or => Ok(Filter::Or(vec![from_expr(left)?, from_expr(right)?])),
+        BinaryOperator::ArrowAt | BinaryOperator::AtArrow => hierarchy(left, op, right),
+        _ => comparison(e, left, op, right),
+    }
+}
+
+/// `column <@ 'label'` or `column @> 'label'`.
+fn hierarchy(left: &Expr, op: &BinaryOperator, right: &Expr) -> Result<Filter, FilterError> {
+    let Some(column) = column_name(left) else {
+        return err("the left side of <@ and @> must be a PATH column", left);
+    };
+    let label = label_arg(right)?;
+    Ok(if matches!(op, BinaryOperator::ArrowAt) {
+        Filter::Descendant { column, label }
+    } else {
+        Filter::Ancestor { column, label }
+    })
+}
+
+/// `column op literal`, or `literal op column` (flipped).
+fn comparison(
+    e: &Expr,
+    left: &Expr,
+    op: &BinaryOperator,
+    right: &Expr,
+) -> Result<Filter, FilterError> {
+    let Some(op2) = cmp_op(op) else {
+        return err(format!("operator {op} is not supported in filters"), e);
+    };
+    match (
+        column_name(left),
+        literal(right),
+        column_name(right),
+        literal(left),
+    ) {
+        (Some(column), Some(value), _, _) => Ok(Filter::Cmp {
+            column,
+            op: op2,
+            value,
+        }),
+        (_, _, Some(column), Some(value)) => Ok(Filter::Cmp {
+            column,
+            op: op2.flip(),
+            value,
+        }),
+        _ => err("comparisons compare a column with a literal", e),
+    }
+}
+
+/// `expr [NOT] IN (list)` with a column on the left and literals in the list.
+fn in_list(expr: &Expr, list: &[Expr], negated: bool) -> Result<Filter, FilterError> {
+    let Some(column) = column_name(expr) else {
+        return err("IN needs a column on its left", expr);
+    };
+    let values = list
+        .iter()
+        .map(|v| literal(v).map_or_else(|| err("IN lists hold literals", v), Ok))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Filter::In {
+        column,
+        values,
+        negated,
+    })
+}
+
+/// `expr [NOT] BETWEEN low AND high` (the whole expression is `e`), as `>= AND <=`.
+fn between(
+    e: &Expr,
+    expr: &Expr,
+    low: &Expr,
+    high: &Expr,
+    negated: bool,
+) -> Result<Filter, FilterError> {
+    let Some(column) = column_name(expr) else {
+        return err("BETWEEN needs a column on its left", expr);
+    };
+    let (Some(lo), Some(hi)) = (literal(low), literal(high)) else {
+        return err("BETWEEN bounds must be literals", e);
+    };
+    let f = Filter::And(vec![
+        Filter::Cmp {
+            column: column.clone(),
+            op: CmpOp::Ge,
+            value: lo,
         },
-        _ => match literal(e) {
-            Some(Value::Bool(b)) => Ok(Filter::Const(b)),
-            _ => match column_name(e) {
-                Some(column) => Ok(Filter::Cmp {
-                    column,
-                    op: CmpOp::Eq,
-                    value: Value::Bool(true),
-                }),
-                None => err(format!("unsupported filter expression: {e}"), e),
-            },
+        Filter::Cmp {
+            column,
+            op: CmpOp::Le,
+            value: hi,
+        },
+    ]);
+    Ok(if negated { Filter::Not(Box::new(f)) } else { f })
+}
+
+/// `expr [NOT] LIKE pattern` (the whole expression is `e`).
+fn like_filter(
+    e: &Expr,
+    expr: &Expr,
+    pattern: &Expr,
+    negated: bool,
+) -> Result<Filter, FilterError> {
+    match (column_name(expr), literal(pattern)) {
+        (Some(column), Some(Value::Str(p))) => Ok(Filter::Like {
+            column,
+            pattern: p,
+            negated,
+        }),
+        _ => err("LIKE compares a text column with a string pattern", e),
+    }
+}
+
+/// A bare boolean literal, or a bare column (read as `column = true`).
+fn bare(e: &Expr) -> Result<Filter, FilterError> {
+    match literal(e) {
+        Some(Value::Bool(b)) => Ok(Filter::Const(b)),
+        _ => match column_name(e) {
+            Some(column) => Ok(Filter::Cmp {
+                column,
+                op: CmpOp::Eq,
+                value: Value::Bool(true),
+            }),
+            None => err(format!("unsupported filter expression: {e}"), e),
         },
     }
 }

@@ -100,9 +100,71 @@ pub fn fit(
     let mid = boundary_at_least(schema, 2 * coarse).max(coarse);
     let mut x = sample.to_vec();
     layout.transform_rows(&mut x); // normalize only: no rotation yet
+    let rot = fit_rotation(schema, &mut layout, &mut x, m, coarse, opts.rotation)?;
+    let nparts = opts.partitions_for(rows).min(m);
+    let train_rows = (nparts * 64).max(20_000).min(m);
+    let spherical = schema.metric() != nestdb_storage::Metric::L2;
+    let (centroids, quant) = fit_partitions(
+        &x,
+        d,
+        (coarse, mid),
+        nparts,
+        train_rows,
+        spherical,
+        opts.seed,
+    );
+    let model = IndexModel {
+        meta: ModelMeta {
+            version,
+            dim: d,
+            metric: schema.metric(),
+            rotated: rot.rotated,
+            rotation_reason: rot.reason,
+            coarse_dims: coarse,
+            mid_dims: mid,
+            bits_dims: coarse,
+            partitions: centroids.len() / coarse,
+            fit_rows: rows,
+            sample_rows: m,
+            variance_profile: rot.variance_profile,
+            schedules: Vec::new(),
+            tuning: TuningInfo::default(),
+        },
+        version,
+        rotation: layout.rotation.clone(),
+        centroid_norms: super::norms(&centroids, coarse),
+        centroid_codes: super::codes(&quant, &centroids, coarse),
+        centroids,
+        quant,
+    };
+    Ok((model, layout))
+}
+
+/// What the rotation phase of a fit decided.
+struct RotationFit {
+    /// Whether the rows are rotated.
+    rotated: bool,
+    /// Why (or why not).
+    reason: String,
+    /// Per band boundary: its dimension and the variance share of the prefix up to it,
+    /// before and after PCA.
+    variance_profile: Vec<(usize, f32, f32)>,
+}
+
+/// Fits PCA on (at most 50,000 of) the `m` normalized rows `x` and decides, per `mode`,
+/// whether to rotate; when it does, sets `layout.rotation` and rotates `x`.
+fn fit_rotation(
+    schema: &TableSchema,
+    layout: &mut Layout,
+    x: &mut [f32],
+    m: usize,
+    coarse: usize,
+    mode: RotationMode,
+) -> Result<RotationFit, IndexError> {
+    let d = layout.dim;
     let p = pca::fit(&x[..m.min(50_000) * d], m.min(50_000), d)?;
     let (rotate, reason) = rotation_choice(
-        opts.rotation,
+        mode,
         p.raw_fraction(coarse),
         p.rotated_fraction(coarse),
         coarse,
@@ -120,9 +182,26 @@ pub fn fit(
         .collect();
     if rotate {
         layout.rotation = Some(std::sync::Arc::new(p.rotation));
-        layout.rotate_rows(&mut x);
+        layout.rotate_rows(x);
     }
-    let nparts = opts.partitions_for(rows).min(m);
+    Ok(RotationFit {
+        rotated: rotate,
+        reason,
+        variance_profile,
+    })
+}
+
+/// The partitions (k-means centroids of the coarse prefixes of the first `train_rows` rows)
+/// and the int8 quantizer of the mid prefixes, from the transformed rows `x` (`d` dims each).
+fn fit_partitions(
+    x: &[f32],
+    d: usize,
+    (coarse, mid): (usize, usize),
+    nparts: usize,
+    train_rows: usize,
+    spherical: bool,
+    seed: u64,
+) -> (Vec<f32>, Int8Quantizer) {
     let prefix: Vec<f32> = x
         .chunks_exact(d)
         .flat_map(|r| r[..mid].iter().copied())
@@ -131,42 +210,16 @@ pub fn fit(
         .chunks_exact(mid)
         .flat_map(|r| r[..coarse].iter().copied())
         .collect();
-    let train_rows = (nparts * 64).max(20_000).min(m);
-    let spherical = schema.metric() != nestdb_storage::Metric::L2;
     let centroids = kmeans::train(
         &coarse_prefix[..train_rows * coarse],
         coarse,
         nparts,
         10,
         spherical,
-        opts.seed,
+        seed,
     );
     let quant = Int8Quantizer::fit(&prefix, mid);
-    let model = IndexModel {
-        meta: ModelMeta {
-            version,
-            dim: d,
-            metric: schema.metric(),
-            rotated: rotate,
-            rotation_reason: reason,
-            coarse_dims: coarse,
-            mid_dims: mid,
-            bits_dims: coarse,
-            partitions: centroids.len() / coarse,
-            fit_rows: rows,
-            sample_rows: m,
-            variance_profile,
-            schedules: Vec::new(),
-            tuning: TuningInfo::default(),
-        },
-        version,
-        rotation: layout.rotation.clone(),
-        centroid_norms: super::norms(&centroids, coarse),
-        centroid_codes: super::codes(&quant, &centroids, coarse),
-        centroids,
-        quant,
-    };
-    Ok((model, layout))
+    (centroids, quant)
 }
 
 fn rotation_choice(mode: RotationMode, raw: f32, rot: f32, coarse: usize) -> (bool, String) {

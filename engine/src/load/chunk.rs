@@ -206,48 +206,121 @@ pub fn extract(
     let u: Universal = serde_json::from_str(universal).map_err(|e| e.to_string())?;
     let lang = normalize_language(lang);
     let nodes = u.ast.map(|a| a.nodes).unwrap_or_default();
-    let index: HashMap<usize, usize> = nodes.iter().enumerate().map(|(i, n)| (n.id, i)).collect();
-    let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
+    let cross = u.cross_language_map.unwrap_or_default();
+    let tree = Tree::new(lang, &nodes, &cross, code);
+    let kinds = tree.definitions();
+    let mut out = Vec::new();
     for n in &nodes {
-        if let Some(p) = n.parent {
-            children.entry(p).or_default().push(n.id);
+        let Some((kind, name)) = kinds.get(&n.id) else {
+            continue;
+        };
+        let encl = enclosing(n, &nodes, &tree.index, &kinds)?;
+        out.extend(tree.chunk(n, kind, name, &encl, min_chars));
+    }
+    Ok(FileChunks {
+        chunks: out,
+        sha256: u.metadata.and_then(|m| m.source_hash),
+    })
+}
+
+/// One row's AST with its lookups: nodes by id, children by parent link (the `children`
+/// lists are unreliable), cross-language declarations by node id, and the code's lines.
+struct Tree<'a> {
+    /// The normalized language.
+    lang: String,
+    /// The nodes, in file order.
+    nodes: &'a [Node],
+    /// Node id to position in `nodes`.
+    index: HashMap<usize, usize>,
+    /// Node id to the ids of the nodes whose parent it is.
+    children: HashMap<usize, Vec<usize>>,
+    /// Node id to its cross-language declaration.
+    decls: HashMap<usize, &'a Decl>,
+    /// The source code.
+    code: &'a str,
+    /// Byte offsets of the code's line starts.
+    starts: Vec<usize>,
+}
+
+impl<'a> Tree<'a> {
+    /// Indexes `nodes` and `cross` of `code` in `lang` (normalized).
+    fn new(lang: String, nodes: &'a [Node], cross: &'a CrossMap, code: &'a str) -> Tree<'a> {
+        let index: HashMap<usize, usize> =
+            nodes.iter().enumerate().map(|(i, n)| (n.id, i)).collect();
+        let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
+        for n in nodes {
+            if let Some(p) = n.parent {
+                children.entry(p).or_default().push(n.id);
+            }
+        }
+        let decls: HashMap<usize, &Decl> = cross
+            .function_declarations
+            .iter()
+            .chain(&cross.class_declarations)
+            .map(|d| (d.node_id, d))
+            .collect();
+        Tree {
+            lang,
+            nodes,
+            index,
+            children,
+            decls,
+            code,
+            starts: line_starts(code),
         }
     }
-    let cross = u.cross_language_map.unwrap_or_default();
-    let decls: HashMap<usize, &Decl> = cross
-        .function_declarations
-        .iter()
-        .chain(&cross.class_declarations)
-        .map(|d| (d.node_id, d))
-        .collect();
-    let descendants = |id: usize, depth: usize| -> Vec<usize> {
+
+    /// The ids of the nodes at most `depth` levels below `id`, sorted.
+    fn descendants(&self, id: usize, depth: usize) -> Vec<usize> {
         let mut out = Vec::new();
         let mut frontier = vec![id];
         for _ in 0..depth {
             let next: Vec<usize> = frontier
                 .iter()
-                .flat_map(|f| children.get(f).cloned().unwrap_or_default())
+                .flat_map(|f| self.children.get(f).cloned().unwrap_or_default())
                 .collect();
             out.extend(&next);
             frontier = next;
         }
         out.sort_unstable();
         out
-    };
-    let ty_of = |id: usize| index.get(&id).map(|&i| nodes[i].ty.as_str()).unwrap_or("");
-    let starts = line_starts(code);
-    // kind of every definition node
-    let mut kinds: HashMap<usize, (String, String)> = HashMap::new();
-    for n in &nodes {
-        let kind = match def_kind(&lang, &n.ty) {
-            Some("type") => match descendants(n.id, 3)
+    }
+
+    /// The type of node `id` ("" when there is no such node).
+    fn ty_of(&self, id: usize) -> &'a str {
+        self.index
+            .get(&id)
+            .map(|&i| self.nodes[i].ty.as_str())
+            .unwrap_or("")
+    }
+
+    /// Kind and name of every definition node, by node id.
+    fn definitions(&self) -> HashMap<usize, (String, String)> {
+        let mut kinds: HashMap<usize, (String, String)> = HashMap::new();
+        for n in self.nodes {
+            let Some(kind) = self.kind_of(n) else {
+                continue;
+            };
+            let name = self.name_of(n);
+            kinds.insert(n.id, (kind.to_string(), name));
+        }
+        kinds
+    }
+
+    /// The kind of `n` if it is a definition: by node type (Go type declarations by what
+    /// they declare, JS/TS variables only when they hold a function), else by the
+    /// cross-language map.
+    fn kind_of(&self, n: &Node) -> Option<&'static str> {
+        Some(match def_kind(&self.lang, &n.ty) {
+            Some("type") => match self
+                .descendants(n.id, 3)
                 .iter()
-                .map(|&d| ty_of(d))
+                .map(|&d| self.ty_of(d))
                 .find(|t| *t == "struct_type" || *t == "interface_type")
             {
                 Some("struct_type") => "struct",
                 Some(_) => "interface",
-                None => continue,
+                None => return None,
             },
             Some("function")
                 if matches!(
@@ -255,44 +328,59 @@ pub fn extract(
                     "lexical_declaration" | "variable_declaration"
                 ) =>
             {
-                if !descendants(n.id, 3)
+                if !self
+                    .descendants(n.id, 3)
                     .iter()
-                    .any(|&d| FUNCTION_VALUES.contains(&ty_of(d)))
+                    .any(|&d| FUNCTION_VALUES.contains(&self.ty_of(d)))
                 {
-                    continue;
+                    return None;
                 }
                 "function"
             }
             Some(k) => k,
-            None => match decls.get(&n.id).and_then(|d| d.universal_type.as_deref()) {
+            None => match self
+                .decls
+                .get(&n.id)
+                .and_then(|d| d.universal_type.as_deref())
+            {
                 Some("function") => "function",
                 Some("class") => "class",
-                _ => continue,
+                _ => return None,
             },
-        };
-        let name = decls
+        })
+    }
+
+    /// The name of definition `n`: the cross-language map's unless empty or "unknown", else
+    /// the text of the first identifier under it, else `<anonymous>`.
+    fn name_of(&self, n: &Node) -> String {
+        self.decls
             .get(&n.id)
             .and_then(|d| d.name.clone())
             .filter(|s| !s.is_empty() && s != "unknown")
             .or_else(|| {
-                descendants(n.id, 3)
+                self.descendants(n.id, 3)
                     .into_iter()
-                    .find(|&d| NAME_TYPES.contains(&ty_of(d)))
+                    .find(|&d| NAME_TYPES.contains(&self.ty_of(d)))
                     .and_then(|d| {
-                        let nd = &nodes[index[&d]];
-                        slice(code, &starts, nd.start_point?, nd.end_point?).map(str::to_string)
+                        let nd = &self.nodes[self.index[&d]];
+                        slice(self.code, &self.starts, nd.start_point?, nd.end_point?)
+                            .map(str::to_string)
                     })
             })
-            .unwrap_or_else(|| "<anonymous>".into());
-        kinds.insert(n.id, (kind.to_string(), name));
+            .unwrap_or_else(|| "<anonymous>".into())
     }
-    let mut out = Vec::new();
-    for n in &nodes {
-        let Some((kind, name)) = kinds.get(&n.id) else {
-            continue;
-        };
-        let encl = enclosing(n, &nodes, &index, &kinds)?;
-        let mut kind = kind.clone();
+
+    /// The chunk of definition `n` (`kind`, `name`, inside `encl`): a function in a
+    /// container is a method; none without a position, under `min_chars` or on one line.
+    fn chunk(
+        &self,
+        n: &Node,
+        kind: &str,
+        name: &str,
+        encl: &[(String, String)],
+        min_chars: usize,
+    ) -> Option<Chunk> {
+        let mut kind = kind.to_string();
         if kind == "function"
             && encl
                 .last()
@@ -301,34 +389,28 @@ pub fn extract(
             kind = "method".into();
         }
         let (Some(a), Some(b)) = (n.start_point, n.end_point) else {
-            continue;
+            return None;
         };
-        let Some(text) = slice(code, &starts, a, b) else {
-            continue;
-        };
+        let text = slice(self.code, &self.starts, a, b)?;
         if text.trim().len() < min_chars || b.row == a.row {
-            continue;
+            return None;
         }
-        let mut label = vec![lang.clone(), "declarations".into()];
+        let mut label = vec![self.lang.clone(), "declarations".into()];
         label.extend(encl.iter().map(|(k, _)| plural(k)));
         label.push(plural(&kind));
         let mut qn: Vec<&str> = encl.iter().map(|(_, n)| n.as_str()).collect();
         qn.push(name);
-        out.push(Chunk {
+        Some(Chunk {
             kind,
             node_type: n.ty.clone(),
-            name: name.clone(),
+            name: name.to_string(),
             qualified_name: qn.join("."),
             ast_label: label.join("/"),
             start_line: a.row as i64 + 1,
             end_line: b.row as i64 + 1,
             text: text.to_string(),
-        });
+        })
     }
-    Ok(FileChunks {
-        chunks: out,
-        sha256: u.metadata.and_then(|m| m.source_hash),
-    })
 }
 
 /// The definitions enclosing `n`, outermost first (at most 32 levels). Parent links that

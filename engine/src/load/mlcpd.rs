@@ -165,37 +165,8 @@ pub fn load(
     cancel: &AtomicBool,
     progress: Option<&ProgressFn>,
 ) -> Result<CopyReport> {
-    let model = opts.model.clone().ok_or_else(|| LoadError::Option {
-        name: "MODEL".into(),
-        reason: "FORMAT mlcpd embeds the chunks: name an embedding model, e.g. MODEL 'minilm'"
-            .into(),
-    })?;
-    let files_name = opts
-        .files_table
-        .clone()
-        .unwrap_or_else(|| format!("{table}_files"));
-    if files_name.eq_ignore_ascii_case(table) {
-        return Err(LoadError::Option {
-            name: "FILES_TABLE".into(),
-            reason: format!("'{files_name}' is the target table itself: name another table"),
-        }
-        .into());
-    }
-    let dim = db.model_dim(&model)?;
-    let chunks_t = open_or_create(db, table, || chunks_schema(dim as u32))?;
-    let files_t = open_or_create(db, &files_name, || files_schema(dim as u32))?;
-    for t in [&chunks_t, &files_t] {
-        if t.schema().dim() != dim {
-            return Err(LoadError::Table {
-                table: t.name().into(),
-                reason: format!(
-                    "VECTOR({}) but model '{model}' makes {dim}-dimensional vectors",
-                    t.schema().dim()
-                ),
-            }
-            .into());
-        }
-    }
+    let (model, files_name) = model_and_files_table(table, opts)?;
+    let (dim, chunks_t, files_t) = open_targets(db, table, &files_name, &model)?;
     let mut next_chunk = max_id(&chunks_t)? + 1;
     let mut next_file = max_id(&files_t)? + 1;
     let columns: Vec<String> = NEEDED
@@ -215,50 +186,8 @@ pub fn load(
             let sb = msg?;
             let file = &files[sb.file];
             let b = &sb.batch;
-            if let Some(missing) = NEEDED.iter().find(|c| str_col(b, c).is_none()) {
-                return Err(LoadError::Schema {
-                    file: file.clone(),
-                    column: missing.to_string(),
-                    reason: "missing or not text: this is not an MLCPD-style file".into(),
-                }
-                .into());
-            }
-            let parsed: Vec<std::result::Result<FileChunks, String>> = (0..b.num_rows())
-                .into_par_iter()
-                .map(|r| {
-                    let lang = s_at(b, "language", r).unwrap_or("");
-                    extract(
-                        lang,
-                        s_at(b, "code", r).unwrap_or(""),
-                        s_at(b, "universal_schema", r).unwrap_or("null"),
-                        MIN_CHUNK_CHARS,
-                    )
-                })
-                .collect();
-            let mut keep = Vec::new();
-            for (r, p) in parsed.into_iter().enumerate() {
-                match p {
-                    Ok(fc) => keep.push((r, fc)),
-                    Err(reason) if opts.on_error == OnError::Skip => {
-                        report.skipped += 1;
-                        if report.skipped_rows.len() < SKIPPED_LISTED {
-                            report.skipped_rows.push(format!(
-                                "{}: row {}: universal_schema: {reason}",
-                                file.display(),
-                                sb.offset + r
-                            ));
-                        }
-                    }
-                    Err(reason) => {
-                        return Err(LoadError::Json {
-                            file: file.clone(),
-                            row: sb.offset + r,
-                            reason,
-                        }
-                        .into())
-                    }
-                }
-            }
+            check_needed_columns(b, file)?;
+            let keep = keep_parsed(parse_rows(b), file, sb.offset, opts.on_error, &mut report)?;
             report.source_rows += b.num_rows();
             let (chunk_batch, file_batch) = build(
                 db,
@@ -293,6 +222,152 @@ pub fn load(
     Ok(report)
 }
 
+/// The embedding model (required) and the files table's name (not the target itself).
+fn model_and_files_table(table: &str, opts: &CopyOptions) -> Result<(String, String)> {
+    let model = opts.model.clone().ok_or_else(|| LoadError::Option {
+        name: "MODEL".into(),
+        reason: "FORMAT mlcpd embeds the chunks: name an embedding model, e.g. MODEL 'minilm'"
+            .into(),
+    })?;
+    let files_name = opts
+        .files_table
+        .clone()
+        .unwrap_or_else(|| format!("{table}_files"));
+    if files_name.eq_ignore_ascii_case(table) {
+        return Err(LoadError::Option {
+            name: "FILES_TABLE".into(),
+            reason: format!("'{files_name}' is the target table itself: name another table"),
+        }
+        .into());
+    }
+    Ok((model, files_name))
+}
+
+/// The model's dimension and the chunks and files tables, created when missing; both must
+/// hold vectors of that dimension.
+fn open_targets(
+    db: &Database,
+    table: &str,
+    files_name: &str,
+    model: &str,
+) -> Result<(usize, Table, Table)> {
+    let dim = db.model_dim(model)?;
+    let chunks_t = open_or_create(db, table, || chunks_schema(dim as u32))?;
+    let files_t = open_or_create(db, files_name, || files_schema(dim as u32))?;
+    for t in [&chunks_t, &files_t] {
+        if t.schema().dim() != dim {
+            return Err(LoadError::Table {
+                table: t.name().into(),
+                reason: format!(
+                    "VECTOR({}) but model '{model}' makes {dim}-dimensional vectors",
+                    t.schema().dim()
+                ),
+            }
+            .into());
+        }
+    }
+    Ok((dim, chunks_t, files_t))
+}
+
+/// Fails when a column every MLCPD-style file has is missing from `b` or not text.
+fn check_needed_columns(b: &RecordBatch, file: &std::path::Path) -> Result<()> {
+    if let Some(missing) = NEEDED.iter().find(|c| str_col(b, c).is_none()) {
+        return Err(LoadError::Schema {
+            file: file.to_path_buf(),
+            column: missing.to_string(),
+            reason: "missing or not text: this is not an MLCPD-style file".into(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Extracts the chunks of every row of `b` (one source file a row), in parallel.
+fn parse_rows(b: &RecordBatch) -> Vec<std::result::Result<FileChunks, String>> {
+    (0..b.num_rows())
+        .into_par_iter()
+        .map(|r| {
+            let lang = s_at(b, "language", r).unwrap_or("");
+            extract(
+                lang,
+                s_at(b, "code", r).unwrap_or(""),
+                s_at(b, "universal_schema", r).unwrap_or("null"),
+                MIN_CHUNK_CHARS,
+            )
+        })
+        .collect()
+}
+
+/// The rows whose `universal_schema` parsed, with their row numbers in the batch; a row
+/// that did not is skipped (and counted in `report`) or fails the load, per `on_error`.
+fn keep_parsed(
+    parsed: Vec<std::result::Result<FileChunks, String>>,
+    file: &std::path::Path,
+    offset: usize,
+    on_error: OnError,
+    report: &mut CopyReport,
+) -> Result<Vec<(usize, FileChunks)>> {
+    let mut keep = Vec::new();
+    for (r, p) in parsed.into_iter().enumerate() {
+        match p {
+            Ok(fc) => keep.push((r, fc)),
+            Err(reason) if on_error == OnError::Skip => {
+                report.skipped += 1;
+                if report.skipped_rows.len() < SKIPPED_LISTED {
+                    report.skipped_rows.push(format!(
+                        "{}: row {}: universal_schema: {reason}",
+                        file.display(),
+                        offset + r
+                    ));
+                }
+            }
+            Err(reason) => {
+                return Err(LoadError::Json {
+                    file: file.to_path_buf(),
+                    row: offset + r,
+                    reason,
+                }
+                .into())
+            }
+        }
+    }
+    Ok(keep)
+}
+
+/// What both batches of a build say about each kept file: its id, normalized language and
+/// PATH label.
+struct FileKeys {
+    /// `file_id` from the input, else the next free id.
+    ids: Vec<i64>,
+    /// Normalized languages.
+    langs: Vec<String>,
+    /// PATH labels (none without a path).
+    labels: Vec<Option<String>>,
+}
+
+impl FileKeys {
+    /// The keys of `rows` of `b`, advancing `next_file` past every id used.
+    fn of(b: &RecordBatch, rows: &[(usize, FileChunks)], next_file: &mut i64) -> FileKeys {
+        let mut ids = Vec::with_capacity(rows.len());
+        for (r, _) in rows {
+            let id = i64_at(b, "file_id", *r).unwrap_or(*next_file);
+            *next_file = (*next_file).max(id + 1);
+            ids.push(id);
+        }
+        let langs: Vec<String> = rows
+            .iter()
+            .map(|(r, _)| normalize_language(s_at(b, "language", *r).unwrap_or("")))
+            .collect();
+        let labels: Vec<Option<String>> = rows
+            .iter()
+            .zip(&langs)
+            .map(|((r, _), l)| path_label(l, s_at(b, "origin", *r), s_at(b, "path", *r)))
+            .collect();
+        FileKeys { ids, langs, labels }
+    }
+}
+
+/// The chunks and files batches of the kept `rows` of `b`: chunks embedded, ids assigned.
 #[allow(clippy::too_many_arguments)]
 fn build(
     db: &Database,
@@ -305,21 +380,7 @@ fn build(
     chunks_t: &Table,
     files_t: &Table,
 ) -> Result<(RecordBatch, RecordBatch)> {
-    let mut file_ids = Vec::with_capacity(rows.len());
-    for (r, _) in rows {
-        let id = i64_at(b, "file_id", *r).unwrap_or(*next_file);
-        *next_file = (*next_file).max(id + 1);
-        file_ids.push(id);
-    }
-    let langs: Vec<String> = rows
-        .iter()
-        .map(|(r, _)| normalize_language(s_at(b, "language", *r).unwrap_or("")))
-        .collect();
-    let labels: Vec<Option<String>> = rows
-        .iter()
-        .zip(&langs)
-        .map(|((r, _), l)| path_label(l, s_at(b, "origin", *r), s_at(b, "path", *r)))
-        .collect();
+    let keys = FileKeys::of(b, rows, next_file);
     let all: Vec<(usize, &super::chunk::Chunk)> = rows
         .iter()
         .enumerate()
@@ -327,10 +388,29 @@ fn build(
         .collect();
     let texts: Vec<&str> = all.iter().map(|(_, c)| c.text.as_str()).collect();
     let chunk_vecs = db.embed_many(model, &texts)?;
-    // file vectors: mean of their chunks, or the embedded head of the file
+    let file_vecs = file_vectors(db, model, dim, b, rows, &all, &chunk_vecs)?;
+    let n = all.len();
+    let ids: Vec<i64> = (*next_chunk..*next_chunk + n as i64).collect();
+    *next_chunk += n as i64;
+    let chunks = chunks_batch(chunks_t.schema(), &all, ids, &keys, chunk_vecs, dim)?;
+    let files = files_batch(files_t.schema(), b, rows, keys, file_vecs, dim)?;
+    Ok((chunks, files))
+}
+
+/// File vectors: the normalized mean of each file's chunk vectors, or its embedded first
+/// 4,000 characters when it has no chunk.
+fn file_vectors(
+    db: &Database,
+    model: &str,
+    dim: usize,
+    b: &RecordBatch,
+    rows: &[(usize, FileChunks)],
+    all: &[(usize, &super::chunk::Chunk)],
+    chunk_vecs: &[Vec<f32>],
+) -> Result<Vec<Vec<f32>>> {
     let mut sums = vec![vec![0f32; dim]; rows.len()];
     let mut counts = vec![0usize; rows.len()];
-    for ((i, _), v) in all.iter().zip(&chunk_vecs) {
+    for ((i, _), v) in all.iter().zip(chunk_vecs) {
         counts[*i] += 1;
         sums[*i].iter_mut().zip(v).for_each(|(s, x)| *s += x);
     }
@@ -359,29 +439,38 @@ fn build(
     for s in &mut sums {
         normalize(s);
     }
-    let n = all.len();
-    let ids: Vec<i64> = (*next_chunk..*next_chunk + n as i64).collect();
-    *next_chunk += n as i64;
+    Ok(sums)
+}
+
+/// The chunks batch: one row per chunk in `all` (file index, chunk), ids from `ids`.
+fn chunks_batch(
+    schema: &TableSchema,
+    all: &[(usize, &super::chunk::Chunk)],
+    ids: Vec<i64>,
+    keys: &FileKeys,
+    chunk_vecs: Vec<Vec<f32>>,
+    dim: usize,
+) -> Result<RecordBatch> {
     let col_s = |f: &dyn Fn(&super::chunk::Chunk) -> String| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(all.iter().map(|(_, c)| f(c))))
     };
     let col_i = |f: &dyn Fn(&super::chunk::Chunk) -> i64| -> ArrayRef {
         Arc::new(Int64Array::from_iter_values(all.iter().map(|(_, c)| f(c))))
     };
-    let chunks = to_table(
-        chunks_t.schema(),
+    to_table(
+        schema,
         vec![
             ("id", Arc::new(Int64Array::from(ids))),
             (
                 "file_id",
                 Arc::new(Int64Array::from_iter_values(
-                    all.iter().map(|(i, _)| file_ids[*i]),
+                    all.iter().map(|(i, _)| keys.ids[*i]),
                 )),
             ),
             (
                 "language",
                 Arc::new(StringArray::from_iter_values(
-                    all.iter().map(|(i, _)| langs[*i].clone()),
+                    all.iter().map(|(i, _)| keys.langs[*i].clone()),
                 )),
             ),
             ("name", col_s(&|c| c.name.clone())),
@@ -392,7 +481,7 @@ fn build(
             (
                 "label",
                 Arc::new(StringArray::from_iter(
-                    all.iter().map(|(i, _)| labels[*i].clone()),
+                    all.iter().map(|(i, _)| keys.labels[*i].clone()),
                 )),
             ),
             ("start_line", col_i(&|c| c.start_line)),
@@ -400,7 +489,18 @@ fn build(
             ("text", col_s(&|c| c.text.clone())),
             ("embedding", vectors(chunk_vecs, dim)?),
         ],
-    )?;
+    )
+}
+
+/// The files batch: one row per kept row of `b`, optional columns as the input has them.
+fn files_batch(
+    schema: &TableSchema,
+    b: &RecordBatch,
+    rows: &[(usize, FileChunks)],
+    keys: FileKeys,
+    file_vecs: Vec<Vec<f32>>,
+    dim: usize,
+) -> Result<RecordBatch> {
     let opt_s = |name: &str| -> ArrayRef {
         Arc::new(StringArray::from_iter(
             rows.iter().map(|(r, _)| s_at(b, name, *r)),
@@ -416,21 +516,20 @@ fn build(
             .map(str::to_string)
             .or_else(|| fc.sha256.clone())
     })));
-    let files = to_table(
-        files_t.schema(),
+    to_table(
+        schema,
         vec![
-            ("id", Arc::new(Int64Array::from(file_ids))),
-            ("language", Arc::new(StringArray::from(langs.clone()))),
+            ("id", Arc::new(Int64Array::from(keys.ids))),
+            ("language", Arc::new(StringArray::from(keys.langs))),
             ("path", opt_s("path")),
             ("origin", opt_s("origin")),
-            ("label", Arc::new(StringArray::from(labels))),
+            ("label", Arc::new(StringArray::from(keys.labels))),
             ("line_count", opt_i("line_count")),
             ("num_errors", opt_i("num_errors")),
             ("ast_node_count", opt_i("ast_node_count")),
             ("sha256", sha),
             ("code", opt_s("code")),
-            ("embedding", vectors(sums, dim)?),
+            ("embedding", vectors(file_vecs, dim)?),
         ],
-    )?;
-    Ok((chunks, files))
+    )
 }

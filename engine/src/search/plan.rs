@@ -75,68 +75,139 @@ pub fn choose(
         return e;
     };
     let bands = v.def.schema.bands();
-    let factor = filter_factor(model, e.selectivity);
+    let (mut s, tuned) = scaled_schedule(model, params, k, target, rows, e.selectivity);
+    let funnel_cost = probing_cost(model, &s, rows, e.selectivity, &bands);
+    if e.selectivity < 1.0 && params.nprobe.is_none() {
+        match filtered_plan(model, &s, matching, funnel_cost, &bands) {
+            FilteredPlan::Brute { brute, funnel } => {
+                e.strategy = EXACT.into();
+                e.reason = reason(detail, || {
+                    format!(
+                        "filter keeps {matching} of {rows} rows: brute force over them (est. cost {brute:.0}) beats the funnel (est. {funnel:.0})"
+                    )
+                });
+                return e;
+            }
+            FilteredPlan::Subset { subset, brute } => {
+                s.nprobe = model.meta.partitions;
+                s.min_candidates = None;
+                s.scan_all = true;
+                e.strategy = FUNNEL.into();
+                e.reason = reason(detail, || {
+                    format!(
+                        "filter keeps {matching} of {rows} rows: the funnel's stages over all of them (est. cost {subset:.0}) beat brute force ({brute:.0}) and probing ({funnel_cost:.0})"
+                    )
+                });
+                e.estimate = tuned.then_some(s.estimate);
+                e.schedule = Some(s);
+                return e;
+            }
+            FilteredPlan::Probe => {}
+        }
+    }
+    e.strategy = FUNNEL.into();
+    e.reason = reason(detail, || funnel_reason(model, target, e.selectivity));
+    e.estimate = tuned.then_some(s.estimate);
+    e.schedule = Some(s);
+    e
+}
+
+/// The model's schedule for `target`, scaled to this query (`k`, selectivity, table size)
+/// and with the per-query knobs applied; also whether it is still the tuned one.
+fn scaled_schedule(
+    model: &IndexModel,
+    params: &SearchParams,
+    k: usize,
+    target: f32,
+    rows: usize,
+    selectivity: f64,
+) -> (Schedule, bool) {
+    let factor = filter_factor(model, selectivity);
     let mut s = model.schedule_for(target).scaled(
         k,
-        e.selectivity,
+        selectivity,
         rows,
         model.meta.fit_rows,
         model.meta.partitions,
         factor,
     );
     let tuned = apply_overrides(&mut s, params, k, model.meta.partitions);
+    (s, tuned)
+}
+
+/// The estimated cost of running schedule `s` by probing partitions.
+fn probing_cost(
+    model: &IndexModel,
+    s: &Schedule,
+    rows: usize,
+    selectivity: f64,
+    bands: &[(usize, usize)],
+) -> f64 {
     let per_partition = rows as f64 / model.meta.partitions.max(1) as f64;
     let unfiltered_scan = s.nprobe as f64 * per_partition;
     let scan_rows = s
         .min_candidates
-        .map_or(unfiltered_scan, |m| m as f64 / e.selectivity.max(1e-9));
-    let funnel_cost = cost::schedule(model, &s, scan_rows.min(rows as f64), &bands);
-    if e.selectivity < 1.0 && params.nprobe.is_none() {
-        let brute = cost::exact_rows(matching as f64, model.meta.dim, bands.len());
-        let mut all = s.clone();
-        all.scan_all = true;
-        let subset = cost::schedule(model, &all, matching as f64, &bands);
-        if brute <= funnel_cost.min(subset) {
-            e.strategy = EXACT.into();
-            e.reason = reason(detail, || {
-                format!(
-                    "filter keeps {matching} of {rows} rows: brute force over them (est. cost {brute:.0}) beats the funnel (est. {:.0})",
-                    funnel_cost.min(subset)
-                )
-            });
-            return e;
+        .map_or(unfiltered_scan, |m| m as f64 / selectivity.max(1e-9));
+    cost::schedule(model, s, scan_rows.min(rows as f64), bands)
+}
+
+/// The cheapest way to run a filtered query, by the cost model.
+enum FilteredPlan {
+    /// Brute force over the matching rows.
+    Brute {
+        /// Its estimated cost.
+        brute: f64,
+        /// The cheaper of the funnel's two ways.
+        funnel: f64,
+    },
+    /// The funnel's stages over every matching row.
+    Subset {
+        /// Its estimated cost.
+        subset: f64,
+        /// Brute force's estimated cost.
+        brute: f64,
+    },
+    /// Filtered probing (the schedule as it is).
+    Probe,
+}
+
+/// Compares brute force over the `matching` rows, the funnel's stages over all of them and
+/// probing (which costs `funnel_cost`) for schedule `s`.
+fn filtered_plan(
+    model: &IndexModel,
+    s: &Schedule,
+    matching: usize,
+    funnel_cost: f64,
+    bands: &[(usize, usize)],
+) -> FilteredPlan {
+    let brute = cost::exact_rows(matching as f64, model.meta.dim, bands.len());
+    let mut all = s.clone();
+    all.scan_all = true;
+    let subset = cost::schedule(model, &all, matching as f64, bands);
+    if brute <= funnel_cost.min(subset) {
+        FilteredPlan::Brute {
+            brute,
+            funnel: funnel_cost.min(subset),
         }
-        if subset <= funnel_cost {
-            s.nprobe = model.meta.partitions;
-            s.min_candidates = None;
-            s.scan_all = true;
-            e.strategy = FUNNEL.into();
-            e.reason = reason(detail, || {
-                format!(
-                    "filter keeps {matching} of {rows} rows: the funnel's stages over all of them (est. cost {subset:.0}) beat brute force ({brute:.0}) and probing ({funnel_cost:.0})"
-                )
-            });
-            e.estimate = tuned.then_some(s.estimate);
-            e.schedule = Some(s);
-            return e;
-        }
+    } else if subset <= funnel_cost {
+        FilteredPlan::Subset { subset, brute }
+    } else {
+        FilteredPlan::Probe
     }
-    e.strategy = FUNNEL.into();
-    e.reason = reason(detail, || {
-        format!(
-            "learned index v{} ({} partitions), recall target {target}{}",
-            model.version,
-            model.meta.partitions,
-            if e.selectivity < 1.0 {
-                "; filtered probing"
-            } else {
-                ""
-            }
-        )
-    });
-    e.estimate = tuned.then_some(s.estimate);
-    e.schedule = Some(s);
-    e
+}
+
+/// The planner's explanation of a funnel search.
+fn funnel_reason(model: &IndexModel, target: f32, selectivity: f64) -> String {
+    format!(
+        "learned index v{} ({} partitions), recall target {target}{}",
+        model.version,
+        model.meta.partitions,
+        if selectivity < 1.0 {
+            "; filtered probing"
+        } else {
+            ""
+        }
+    )
 }
 
 /// How much further a filtered query probes than an unfiltered one: the tuned factor for the

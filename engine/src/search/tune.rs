@@ -325,73 +325,109 @@ fn evaluate(
     let mut i = 0;
     while i < grid.len() {
         let np = grid[i].0;
-        let mut fresh = Vec::new();
-        for &p in &order[probed..np.min(order.len())] {
-            for &(vi, a, b) in &ctx.ranges(Some(&[p])) {
-                let v = &views[vi];
-                let codes = v
-                    .codes
-                    .as_ref()
-                    .ok_or_else(|| StorageError::corrupt("tuning", "segment without codes"))?;
-                dots.resize((b - a) as usize, 0);
-                (crate::kernels::get().dot_i8_rows)(
-                    &qc.coarse.codes,
-                    codes.range(a as usize, b as usize)?,
-                    &mut dots,
-                );
-                for (j, &d) in dots.iter().enumerate() {
-                    let addr = Cand::addr(vi, a as usize + j);
-                    if !s.held.contains(&addr) {
-                        fresh.push(Cand {
-                            dist: ctx.int8_score(v, a as usize + j, d)?,
-                            addr,
-                        });
-                    }
-                }
-                scanned += (b - a) as usize;
-            }
-        }
+        let probes = &order[probed..np.min(order.len())];
+        let mut fresh = int8_candidates(&ctx, probes, &s.held, &mut dots, &mut scanned)?;
         probed = np.min(order.len());
         merge_sorted(&mut sorted1, &mut fresh, max1);
         while i < grid.len() && grid[i].0 == np {
             let k1 = grid[i].1;
-            let prefix = &sorted1[..k1.min(sorted1.len())];
-            let mut by_mid: Vec<Cand> = prefix
-                .iter()
-                .map(|c| {
-                    Ok(Cand {
-                        dist: cached(&mut mids, c.addr, || ctx.mid_score(c.source(), c.offset()))?,
-                        addr: c.addr,
-                    })
-                })
-                .collect::<Result<_, StorageError>>()?;
-            by_mid.sort_unstable();
+            let by_mid = mid_ranked(&ctx, &sorted1[..k1.min(sorted1.len())], &mut mids)?;
             while i < grid.len() && grid[i].0 == np && grid[i].1 == k1 {
                 let k2 = grid[i].2;
-                let mut fin: Vec<Cand> = by_mid[..k2.min(by_mid.len())]
-                    .iter()
-                    .map(|c| {
-                        let sc = cached(&mut exact, c.addr, || {
-                            ctx.prefix_score(c.source(), c.offset(), layout.bands.len())
-                        })?;
-                        Ok(Cand {
-                            dist: to_distance(q.metric, sc),
-                            addr: c.addr,
-                        })
-                    })
-                    .collect::<Result<_, StorageError>>()?;
-                fin.sort_unstable();
-                let hits = fin
-                    .iter()
-                    .take(k)
-                    .filter(|c| s.truth.contains(&c.addr))
-                    .count();
+                let shortlist = &by_mid[..k2.min(by_mid.len())];
+                let hits = exact_hits(&ctx, shortlist, &mut exact, k, &s.truth)?;
                 out.push((hits, scanned));
                 i += 1;
             }
         }
     }
     Ok(out)
+}
+
+/// The first stage over newly probed partitions `probes`: int8 scores of their rows, less
+/// the rows in `held`; `dots` is scratch, `scanned` counts the rows scored.
+fn int8_candidates(
+    ctx: &QueryCtx<'_>,
+    probes: &[usize],
+    held: &[u64],
+    dots: &mut Vec<i32>,
+    scanned: &mut usize,
+) -> Result<Vec<Cand>, StorageError> {
+    let mut fresh = Vec::new();
+    for &p in probes {
+        for &(vi, a, b) in &ctx.ranges(Some(&[p])) {
+            let v = &ctx.views[vi];
+            let codes = v
+                .codes
+                .as_ref()
+                .ok_or_else(|| StorageError::corrupt("tuning", "segment without codes"))?;
+            dots.resize((b - a) as usize, 0);
+            (crate::kernels::get().dot_i8_rows)(
+                &ctx.qc.coarse.codes,
+                codes.range(a as usize, b as usize)?,
+                dots,
+            );
+            for (j, &d) in dots.iter().enumerate() {
+                let addr = Cand::addr(vi, a as usize + j);
+                if !held.contains(&addr) {
+                    fresh.push(Cand {
+                        dist: ctx.int8_score(v, a as usize + j, d)?,
+                        addr,
+                    });
+                }
+            }
+            *scanned += (b - a) as usize;
+        }
+    }
+    Ok(fresh)
+}
+
+/// The second stage: `prefix` rescored with mid scores (cached in `mids`), sorted.
+fn mid_ranked(
+    ctx: &QueryCtx<'_>,
+    prefix: &[Cand],
+    mids: &mut std::collections::HashMap<u64, f32>,
+) -> Result<Vec<Cand>, StorageError> {
+    let mut by_mid: Vec<Cand> = prefix
+        .iter()
+        .map(|c| {
+            Ok(Cand {
+                dist: cached(mids, c.addr, || ctx.mid_score(c.source(), c.offset()))?,
+                addr: c.addr,
+            })
+        })
+        .collect::<Result<_, StorageError>>()?;
+    by_mid.sort_unstable();
+    Ok(by_mid)
+}
+
+/// The last stage: `shortlist` rescored exactly (cached in `exact`); how many of its best
+/// `k` are in `truth`.
+fn exact_hits(
+    ctx: &QueryCtx<'_>,
+    shortlist: &[Cand],
+    exact: &mut std::collections::HashMap<u64, f32>,
+    k: usize,
+    truth: &HashSet<u64>,
+) -> Result<usize, StorageError> {
+    let mut fin: Vec<Cand> = shortlist
+        .iter()
+        .map(|c| {
+            let sc = cached(exact, c.addr, || {
+                ctx.prefix_score(c.source(), c.offset(), ctx.bands.len())
+            })?;
+            Ok(Cand {
+                dist: to_distance(ctx.q.metric, sc),
+                addr: c.addr,
+            })
+        })
+        .collect::<Result<_, StorageError>>()?;
+    fin.sort_unstable();
+    Ok(fin
+        .iter()
+        .take(k)
+        .filter(|c| truth.contains(&c.addr))
+        .count())
 }
 
 fn cached(

@@ -183,94 +183,129 @@ pub fn statement(st: &StmtTokens, sql: &str) -> Result<Statement, SqlError> {
         Statement::CreateTable(create_table(&mut c)?)
     } else if is_word(t0, "CREATE") && is_word(t1, "MODEL") {
         c.i = 2;
-        let (name, _) = c.ident("a model name")?;
-        c.expect_word("FROM")?;
-        let path = c.string("the model file")?;
-        let options = c.options()?;
-        Statement::CreateModel {
-            name,
-            path,
-            options,
-        }
+        create_model(&mut c)?
     } else if is_word(t0, "DROP") && (is_word(t1, "TABLE") || is_word(t1, "MODEL")) {
         c.i = 2;
-        let if_exists = c.word("IF") && {
-            c.expect_word("EXISTS")?;
-            true
-        };
-        let (name, _) = c.ident("a name")?;
-        if is_word(t1, "TABLE") {
-            Statement::DropTable { name, if_exists }
-        } else {
-            Statement::DropModel { name, if_exists }
-        }
+        drop_object(&mut c, is_word(t1, "TABLE"))?
     } else if is_word(t0, "SHOW") {
         c.i = 1;
-        if c.word("TABLES") {
-            Statement::ShowTables
-        } else if c.word("RECALL") {
-            Statement::ShowRecall(match c.ident("a table name") {
-                Ok((t, _)) => Some(t),
-                Err(_) => None,
-            })
-        } else if c.word("MODELS") {
-            Statement::ShowModels
-        } else {
-            Statement::ShowSetting(c.ident("TABLES, MODELS or a setting name")?.0)
-        }
+        show(&mut c)?
     } else if is_word(t0, "DESCRIBE") || is_word(t0, "DESC") {
         c.i = 1;
         c.word("TABLE");
         Statement::Describe(c.ident("a table name")?.0)
     } else if is_word(t0, "SET") {
         c.i = 1;
-        c.word("SESSION");
-        let (name, _) = c.ident("a setting name")?;
-        if !c.token(&Token::Eq) {
-            c.expect_word("TO")?;
-        }
-        Statement::Set {
-            name,
-            value: c.value()?,
-        }
+        set(&mut c)?
     } else if is_word(t0, "RESET") {
         c.i = 1;
-        if c.word("ALL") {
-            Statement::Reset(None)
-        } else {
-            Statement::Reset(Some(c.ident("a setting name or ALL")?.0))
-        }
+        reset(&mut c)?
     } else if ["FLUSH", "COMPACT", "ANALYZE"]
         .iter()
         .any(|w| is_word(t0, w))
     {
         c.i = 1;
-        c.word("TABLE");
-        let (t, _) = c.ident("a table name")?;
-        if is_word(t0, "FLUSH") {
-            Statement::Flush(t)
-        } else if is_word(t0, "COMPACT") {
-            Statement::Compact(t)
-        } else {
-            Statement::Analyze(t)
-        }
+        table_command(&mut c, t0)?
     } else if is_word(t0, "COPY") {
         c.i = 1;
-        let (table, _) = c.ident("a table name")?;
-        c.expect_word("FROM")?;
-        let source = c.string("a file path or glob")?;
-        c.word("WITH");
-        let options = c.options()?;
-        Statement::Copy {
-            table,
-            source,
-            options,
-        }
+        copy(&mut c)?
     } else {
         return Err(c.err("not one of nestdb's statements"));
     };
     c.done()?;
     Ok(s)
+}
+
+/// `CREATE MODEL name FROM 'file' [(options)]`, after `CREATE MODEL`.
+fn create_model(c: &mut Cur<'_>) -> Result<Statement, SqlError> {
+    let (name, _) = c.ident("a model name")?;
+    c.expect_word("FROM")?;
+    let path = c.string("the model file")?;
+    let options = c.options()?;
+    Ok(Statement::CreateModel {
+        name,
+        path,
+        options,
+    })
+}
+
+/// `DROP TABLE|MODEL [IF EXISTS] name`, after `DROP TABLE` (`table`) or `DROP MODEL`.
+fn drop_object(c: &mut Cur<'_>, table: bool) -> Result<Statement, SqlError> {
+    let if_exists = c.word("IF") && {
+        c.expect_word("EXISTS")?;
+        true
+    };
+    let (name, _) = c.ident("a name")?;
+    Ok(if table {
+        Statement::DropTable { name, if_exists }
+    } else {
+        Statement::DropModel { name, if_exists }
+    })
+}
+
+/// `SHOW TABLES`, `SHOW RECALL [table]`, `SHOW MODELS` or `SHOW setting`, after `SHOW`.
+fn show(c: &mut Cur<'_>) -> Result<Statement, SqlError> {
+    Ok(if c.word("TABLES") {
+        Statement::ShowTables
+    } else if c.word("RECALL") {
+        Statement::ShowRecall(match c.ident("a table name") {
+            Ok((t, _)) => Some(t),
+            Err(_) => None,
+        })
+    } else if c.word("MODELS") {
+        Statement::ShowModels
+    } else {
+        Statement::ShowSetting(c.ident("TABLES, MODELS or a setting name")?.0)
+    })
+}
+
+/// `SET [SESSION] name = value` (or `TO value`), after `SET`.
+fn set(c: &mut Cur<'_>) -> Result<Statement, SqlError> {
+    c.word("SESSION");
+    let (name, _) = c.ident("a setting name")?;
+    if !c.token(&Token::Eq) {
+        c.expect_word("TO")?;
+    }
+    Ok(Statement::Set {
+        name,
+        value: c.value()?,
+    })
+}
+
+/// `RESET ALL` or `RESET name`, after `RESET`.
+fn reset(c: &mut Cur<'_>) -> Result<Statement, SqlError> {
+    Ok(if c.word("ALL") {
+        Statement::Reset(None)
+    } else {
+        Statement::Reset(Some(c.ident("a setting name or ALL")?.0))
+    })
+}
+
+/// `FLUSH|COMPACT|ANALYZE [TABLE] name`, after the command word `t0`.
+fn table_command(c: &mut Cur<'_>, t0: &Token) -> Result<Statement, SqlError> {
+    c.word("TABLE");
+    let (t, _) = c.ident("a table name")?;
+    Ok(if is_word(t0, "FLUSH") {
+        Statement::Flush(t)
+    } else if is_word(t0, "COMPACT") {
+        Statement::Compact(t)
+    } else {
+        Statement::Analyze(t)
+    })
+}
+
+/// `COPY table FROM 'source' [WITH] [(options)]`, after `COPY`.
+fn copy(c: &mut Cur<'_>) -> Result<Statement, SqlError> {
+    let (table, _) = c.ident("a table name")?;
+    c.expect_word("FROM")?;
+    let source = c.string("a file path or glob")?;
+    c.word("WITH");
+    let options = c.options()?;
+    Ok(Statement::Copy {
+        table,
+        source,
+        options,
+    })
 }
 
 fn column_type(c: &mut Cur<'_>) -> Result<ColumnType, SqlError> {

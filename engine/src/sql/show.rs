@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 
 use super::Output;
 use crate::error::Result;
-use crate::Database;
+use crate::{Database, RecallReport, RecallRow};
 
 /// A one-column text result.
 pub fn one_column(name: &str, values: Vec<String>) -> Result<Output> {
@@ -146,83 +146,97 @@ pub fn recall(db: &Database, table: Option<&str>) -> Result<Output> {
         Some(t) => vec![t.to_string()],
         None => db.list_tables()?,
     };
-    let (
-        mut tab,
-        mut target,
-        mut band,
-        mut n,
-        mut measured,
-        mut lo,
-        mut hi,
-        mut est,
-        mut serving,
-        mut notes,
-    ) = (
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-    );
+    let mut cols = RecallColumns::default();
     for name in &names {
         let r = db.table(name)?.recall_report();
         if r.rows.is_empty() {
-            tab.push(name.clone());
-            target.push(None);
-            band.push(None);
-            n.push(0i64);
-            measured.push(None);
-            lo.push(None);
-            hi.push(None);
-            est.push(None);
-            serving.push(None);
-            notes.push(Some(if r.sample_rate > 0.0 {
-                format!(
-                    "sampling {:.1}% of searches; no sample measured yet ({} pending)",
-                    r.sample_rate * 100.0,
-                    r.pending
-                )
-            } else {
-                "live recall monitoring is off (recall_sample_rate = 0)".to_string()
-            }));
+            cols.push_unmeasured(name, &r);
         }
         for row in &r.rows {
-            tab.push(name.clone());
-            target.push(Some(row.target as f64));
-            band.push(Some(row.band.to_string()));
-            n.push(row.measured.queries as i64);
-            measured.push(Some(row.measured.mean as f64));
-            lo.push(Some(row.measured.lo as f64));
-            hi.push(Some(row.measured.hi as f64));
-            est.push(row.estimated.map(|x| x as f64));
-            serving.push(Some(row.serving as f64));
-            notes.push(
-                (row.serving > row.target)
-                    .then(|| r.adjustments.last().cloned().unwrap_or_default()),
-            );
+            cols.push_row(name, row, &r);
         }
     }
-    batch(vec![
-        ("table", Arc::new(StringArray::from(tab))),
-        ("target", Arc::new(arrow_array::Float64Array::from(target))),
-        ("filter", Arc::new(StringArray::from(band))),
-        ("samples", Arc::new(Int64Array::from(n))),
-        (
-            "measured",
-            Arc::new(arrow_array::Float64Array::from(measured)),
-        ),
-        ("ci_low", Arc::new(arrow_array::Float64Array::from(lo))),
-        ("ci_high", Arc::new(arrow_array::Float64Array::from(hi))),
-        ("estimated", Arc::new(arrow_array::Float64Array::from(est))),
-        (
-            "serving_target",
-            Arc::new(arrow_array::Float64Array::from(serving)),
-        ),
-        ("note", Arc::new(StringArray::from(notes))),
-    ])
+    cols.output()
+}
+
+/// The columns of SHOW RECALL, filled row by row.
+#[derive(Default)]
+struct RecallColumns {
+    /// `table`.
+    tab: Vec<String>,
+    /// `target`.
+    target: Vec<Option<f64>>,
+    /// `filter` (the selectivity band).
+    band: Vec<Option<String>>,
+    /// `samples`.
+    n: Vec<i64>,
+    /// `measured`.
+    measured: Vec<Option<f64>>,
+    /// `ci_low`.
+    lo: Vec<Option<f64>>,
+    /// `ci_high`.
+    hi: Vec<Option<f64>>,
+    /// `estimated`.
+    est: Vec<Option<f64>>,
+    /// `serving_target`.
+    serving: Vec<Option<f64>>,
+    /// `note`.
+    notes: Vec<Option<String>>,
+}
+
+impl RecallColumns {
+    /// The row of table `name` with no measured sample yet: why, in the note.
+    fn push_unmeasured(&mut self, name: &str, r: &RecallReport) {
+        self.tab.push(name.to_string());
+        self.target.push(None);
+        self.band.push(None);
+        self.n.push(0i64);
+        self.measured.push(None);
+        self.lo.push(None);
+        self.hi.push(None);
+        self.est.push(None);
+        self.serving.push(None);
+        self.notes.push(Some(if r.sample_rate > 0.0 {
+            format!(
+                "sampling {:.1}% of searches; no sample measured yet ({} pending)",
+                r.sample_rate * 100.0,
+                r.pending
+            )
+        } else {
+            "live recall monitoring is off (recall_sample_rate = 0)".to_string()
+        }));
+    }
+
+    /// One measured `row` of table `name` (report `r`); the note is the latest adjustment
+    /// when another target's schedule serves this one.
+    fn push_row(&mut self, name: &str, row: &RecallRow, r: &RecallReport) {
+        self.tab.push(name.to_string());
+        self.target.push(Some(row.target as f64));
+        self.band.push(Some(row.band.to_string()));
+        self.n.push(row.measured.queries as i64);
+        self.measured.push(Some(row.measured.mean as f64));
+        self.lo.push(Some(row.measured.lo as f64));
+        self.hi.push(Some(row.measured.hi as f64));
+        self.est.push(row.estimated.map(|x| x as f64));
+        self.serving.push(Some(row.serving as f64));
+        self.notes.push(
+            (row.serving > row.target).then(|| r.adjustments.last().cloned().unwrap_or_default()),
+        );
+    }
+
+    /// The result batch.
+    fn output(self) -> Result<Output> {
+        batch(vec![
+            ("table", Arc::new(StringArray::from(self.tab))),
+            ("target", Arc::new(Float64Array::from(self.target))),
+            ("filter", Arc::new(StringArray::from(self.band))),
+            ("samples", Arc::new(Int64Array::from(self.n))),
+            ("measured", Arc::new(Float64Array::from(self.measured))),
+            ("ci_low", Arc::new(Float64Array::from(self.lo))),
+            ("ci_high", Arc::new(Float64Array::from(self.hi))),
+            ("estimated", Arc::new(Float64Array::from(self.est))),
+            ("serving_target", Arc::new(Float64Array::from(self.serving))),
+            ("note", Arc::new(StringArray::from(self.notes))),
+        ])
+    }
 }

@@ -108,104 +108,122 @@ pub fn batch(
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
 }
 
+/// One column of `cells` typed as `ty`; `name` is for errors.
 fn column(name: &str, ty: &ColumnType, cells: &[&Cell]) -> Result<ArrayRef> {
+    match ty {
+        ColumnType::Int64 => int64_column(name, ty, cells),
+        ColumnType::Float64 => float64_column(name, ty, cells),
+        ColumnType::Utf8 | ColumnType::Path => string_column(name, ty, cells),
+        ColumnType::Boolean => boolean_column(name, ty, cells),
+        ColumnType::Timestamp => timestamp_column(name, ty, cells),
+        ColumnType::Vector { dim } => vector_column(name, ty, *dim, cells),
+        _ => Err(QueryError::Value(format!("column \"{name}\" has an unsupported type")).into()),
+    }
+}
+
+/// An INT64 column: integers and NULLs.
+fn int64_column(name: &str, ty: &ColumnType, cells: &[&Cell]) -> Result<ArrayRef> {
     use Cell::Scalar as S;
-    Ok(match ty {
-        ColumnType::Int64 => {
-            let mut b = Int64Builder::new();
-            for c in cells {
-                match c {
-                    S(Value::Int(i)) => b.append_value(*i),
-                    S(Value::Null) => b.append_null(),
-                    other => return Err(bad(name, ty, other)),
-                }
+    let mut b = Int64Builder::new();
+    for c in cells {
+        match c {
+            S(Value::Int(i)) => b.append_value(*i),
+            S(Value::Null) => b.append_null(),
+            other => return Err(bad(name, ty, other)),
+        }
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+/// A FLOAT64 column: numbers and NULLs.
+fn float64_column(name: &str, ty: &ColumnType, cells: &[&Cell]) -> Result<ArrayRef> {
+    use Cell::Scalar as S;
+    let mut b = Float64Builder::new();
+    for c in cells {
+        match c {
+            S(Value::Int(i)) => b.append_value(*i as f64),
+            S(Value::Float(f)) => b.append_value(*f),
+            S(Value::Null) => b.append_null(),
+            other => return Err(bad(name, ty, other)),
+        }
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+/// A UTF8 or PATH column: strings and NULLs.
+fn string_column(name: &str, ty: &ColumnType, cells: &[&Cell]) -> Result<ArrayRef> {
+    use Cell::Scalar as S;
+    let mut b = StringBuilder::new();
+    for c in cells {
+        match c {
+            S(Value::Str(s)) => b.append_value(s),
+            S(Value::Null) => b.append_null(),
+            other => return Err(bad(name, ty, other)),
+        }
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+/// A BOOLEAN column: booleans and NULLs.
+fn boolean_column(name: &str, ty: &ColumnType, cells: &[&Cell]) -> Result<ArrayRef> {
+    use Cell::Scalar as S;
+    let mut b = BooleanBuilder::new();
+    for c in cells {
+        match c {
+            S(Value::Bool(x)) => b.append_value(*x),
+            S(Value::Null) => b.append_null(),
+            other => return Err(bad(name, ty, other)),
+        }
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+/// A TIMESTAMP column: microseconds, timestamp strings and NULLs.
+fn timestamp_column(name: &str, ty: &ColumnType, cells: &[&Cell]) -> Result<ArrayRef> {
+    use Cell::Scalar as S;
+    let mut b = TimestampMicrosecondBuilder::new();
+    for c in cells {
+        match c {
+            S(Value::Int(i)) => b.append_value(*i),
+            S(Value::Str(s)) => b.append_value(parse_timestamp(s).ok_or_else(|| bad(name, ty, c))?),
+            S(Value::Null) => b.append_null(),
+            other => return Err(bad(name, ty, other)),
+        }
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+/// A VECTOR(`dim`) column: vectors of exactly `dim` elements, never NULL.
+fn vector_column(name: &str, ty: &ColumnType, dim: u32, cells: &[&Cell]) -> Result<ArrayRef> {
+    use Cell::Scalar as S;
+    let mut b = FixedSizeListBuilder::new(Float32Builder::new(), dim as i32)
+        .with_field(Arc::new(Field::new("item", DataType::Float32, false)));
+    for (row, c) in cells.iter().enumerate() {
+        match c {
+            Cell::Vector(v) if v.len() == dim as usize => {
+                b.values().append_slice(v);
+                b.append(true);
             }
-            Arc::new(b.finish())
-        }
-        ColumnType::Float64 => {
-            let mut b = Float64Builder::new();
-            for c in cells {
-                match c {
-                    S(Value::Int(i)) => b.append_value(*i as f64),
-                    S(Value::Float(f)) => b.append_value(*f),
-                    S(Value::Null) => b.append_null(),
-                    other => return Err(bad(name, ty, other)),
+            Cell::Vector(v) => {
+                return Err(crate::InputError::WrongDimension {
+                    column: name.into(),
+                    row,
+                    expected: dim as usize,
+                    actual: v.len(),
                 }
+                .into())
             }
-            Arc::new(b.finish())
-        }
-        ColumnType::Utf8 | ColumnType::Path => {
-            let mut b = StringBuilder::new();
-            for c in cells {
-                match c {
-                    S(Value::Str(s)) => b.append_value(s),
-                    S(Value::Null) => b.append_null(),
-                    other => return Err(bad(name, ty, other)),
+            S(Value::Null) => {
+                return Err(crate::InputError::NullVector {
+                    column: name.into(),
+                    row,
                 }
+                .into())
             }
-            Arc::new(b.finish())
+            other => return Err(bad(name, ty, other)),
         }
-        ColumnType::Boolean => {
-            let mut b = BooleanBuilder::new();
-            for c in cells {
-                match c {
-                    S(Value::Bool(x)) => b.append_value(*x),
-                    S(Value::Null) => b.append_null(),
-                    other => return Err(bad(name, ty, other)),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::Timestamp => {
-            let mut b = TimestampMicrosecondBuilder::new();
-            for c in cells {
-                match c {
-                    S(Value::Int(i)) => b.append_value(*i),
-                    S(Value::Str(s)) => {
-                        b.append_value(parse_timestamp(s).ok_or_else(|| bad(name, ty, c))?)
-                    }
-                    S(Value::Null) => b.append_null(),
-                    other => return Err(bad(name, ty, other)),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::Vector { dim } => {
-            let mut b = FixedSizeListBuilder::new(Float32Builder::new(), *dim as i32)
-                .with_field(Arc::new(Field::new("item", DataType::Float32, false)));
-            for (row, c) in cells.iter().enumerate() {
-                match c {
-                    Cell::Vector(v) if v.len() == *dim as usize => {
-                        b.values().append_slice(v);
-                        b.append(true);
-                    }
-                    Cell::Vector(v) => {
-                        return Err(crate::InputError::WrongDimension {
-                            column: name.into(),
-                            row,
-                            expected: *dim as usize,
-                            actual: v.len(),
-                        }
-                        .into())
-                    }
-                    S(Value::Null) => {
-                        return Err(crate::InputError::NullVector {
-                            column: name.into(),
-                            row,
-                        }
-                        .into())
-                    }
-                    other => return Err(bad(name, ty, other)),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        _ => {
-            return Err(
-                QueryError::Value(format!("column \"{name}\" has an unsupported type")).into(),
-            )
-        }
-    })
+    }
+    Ok(Arc::new(b.finish()))
 }
 
 #[cfg(test)]

@@ -20,25 +20,11 @@ pub fn translate(e: &Expr) -> Option<Filter> {
     translate_with(e, false)
 }
 
+/// `e` as a filter; with `placeholders`, a parameter (`$n`) stands for any literal.
 fn translate_with(e: &Expr, placeholders: bool) -> Option<Filter> {
     let val = |e: &Expr| value(e, placeholders);
     match e {
-        Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
-            Operator::And => {
-                Some(translate_with(left, placeholders)?.and(translate_with(right, placeholders)?))
-            }
-            Operator::Or => {
-                Some(translate_with(left, placeholders)?.or(translate_with(right, placeholders)?))
-            }
-            _ => {
-                let op = cmp(*op)?;
-                match (column(left), column(right)) {
-                    (Some(c), None) => Some(Filter::cmp(&c, op, val(right)?)),
-                    (None, Some(c)) => Some(Filter::cmp(&c, op.flip(), val(left)?)),
-                    _ => None,
-                }
-            }
-        },
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => binary(left, *op, right, placeholders),
         Expr::Not(inner) => Some(translate_with(inner, placeholders)?.not()),
         Expr::IsNull(inner) => Some(Filter::IsNull {
             column: column(inner)?,
@@ -63,46 +49,84 @@ fn translate_with(e: &Expr, placeholders: bool) -> Option<Filter> {
             pattern,
             escape_char: None,
             case_insensitive: false,
-        }) => {
-            let Value::Str(p) = val(pattern)? else {
-                return None;
-            };
-            Some(Filter::Like {
-                column: column(expr)?,
-                pattern: p,
-                negated: *negated,
-            })
-        }
+        }) => like(expr, pattern, *negated, placeholders),
         Expr::Between(Between {
             expr,
             negated,
             low,
             high,
-        }) => {
-            let c = column(expr)?;
-            let f =
-                Filter::cmp(&c, CmpOp::Ge, val(low)?).and(Filter::cmp(&c, CmpOp::Le, val(high)?));
-            Some(if *negated { f.not() } else { f })
-        }
+        }) => between(expr, low, high, *negated, placeholders),
         Expr::ScalarFunction(ScalarFunction { func, args }) => {
             let p = func.inner().downcast_ref::<PathUdf>()?;
-            let [l, r] = args.as_slice() else { return None };
-            let c = column(l)?;
-            let label = match val(r)? {
-                Value::Str(s) => s,
-                _ if placeholders => String::new(),
-                _ => return None,
-            };
-            Some(if p.ancestor {
-                Filter::ancestor(&c, &label)
-            } else {
-                Filter::descendant(&c, &label)
-            })
+            path_operator(p, args, placeholders)
         }
         Expr::Column(c) => Some(Filter::eq(&c.name, true)),
         Expr::Literal(ScalarValue::Boolean(Some(b)), _) => Some(Filter::Const(*b)),
         _ => None,
     }
+}
+
+/// `left op right`: AND, OR, or a comparison of a column with a literal (either side).
+fn binary(left: &Expr, op: Operator, right: &Expr, placeholders: bool) -> Option<Filter> {
+    let val = |e: &Expr| value(e, placeholders);
+    match op {
+        Operator::And => {
+            Some(translate_with(left, placeholders)?.and(translate_with(right, placeholders)?))
+        }
+        Operator::Or => {
+            Some(translate_with(left, placeholders)?.or(translate_with(right, placeholders)?))
+        }
+        _ => {
+            let op = cmp(op)?;
+            match (column(left), column(right)) {
+                (Some(c), None) => Some(Filter::cmp(&c, op, val(right)?)),
+                (None, Some(c)) => Some(Filter::cmp(&c, op.flip(), val(left)?)),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// `expr [NOT] LIKE pattern` with a string pattern.
+fn like(expr: &Expr, pattern: &Expr, negated: bool, placeholders: bool) -> Option<Filter> {
+    let Value::Str(p) = value(pattern, placeholders)? else {
+        return None;
+    };
+    Some(Filter::Like {
+        column: column(expr)?,
+        pattern: p,
+        negated,
+    })
+}
+
+/// `expr [NOT] BETWEEN low AND high`, as `>= AND <=`.
+fn between(
+    expr: &Expr,
+    low: &Expr,
+    high: &Expr,
+    negated: bool,
+    placeholders: bool,
+) -> Option<Filter> {
+    let val = |e: &Expr| value(e, placeholders);
+    let c = column(expr)?;
+    let f = Filter::cmp(&c, CmpOp::Ge, val(low)?).and(Filter::cmp(&c, CmpOp::Le, val(high)?));
+    Some(if negated { f.not() } else { f })
+}
+
+/// The PATH operator `p` (`<@` or `@>`) applied to `args`: a column and a label.
+fn path_operator(p: &PathUdf, args: &[Expr], placeholders: bool) -> Option<Filter> {
+    let [l, r] = args else { return None };
+    let c = column(l)?;
+    let label = match value(r, placeholders)? {
+        Value::Str(s) => s,
+        _ if placeholders => String::new(),
+        _ => return None,
+    };
+    Some(if p.ancestor {
+        Filter::ancestor(&c, &label)
+    } else {
+        Filter::descendant(&c, &label)
+    })
 }
 
 fn cmp(op: Operator) -> Option<CmpOp> {
