@@ -130,3 +130,52 @@ fn fixture() -> &'static (tempfile::TempDir, Database, Table) {
         std::sync::OnceLock::new();
     F.get_or_init(build)
 }
+
+/// A prepared query runs again and again with new values, its plan reused: the same text with
+/// `$1` (and `$2`) bound to each query returns what the direct API returns every time, also
+/// after a write and after a SET between runs (a reused plan reads the table and the settings
+/// of the moment it runs).
+#[test]
+fn a_prepared_search_runs_again_with_new_values() {
+    use nestdb::sql::{Param, Session};
+    let (_dir, db, t) = build(); // its own table: this test writes
+    let mut s = db.session();
+    let filtered = "SELECT id, _distance FROM t WHERE label <@ $2 ORDER BY v <=> $1 LIMIT 7";
+    let plain = "SELECT id, _distance FROM t ORDER BY v <=> $1 LIMIT 5";
+    let run = |s: &mut Session, seed: i64, g: Option<i64>, target: f32| -> Vec<i64> {
+        let q = common::vector(seed, DIM);
+        let mut params = vec![Param::Vector(q.clone())];
+        let mut direct = t.search(&q).select(&["id"]).recall_target(target);
+        if let Some(g) = g {
+            params.push(Param::Value(nestdb::Value::Str(format!("root/g{g}"))));
+            let f = Filter::parse(&format!("label <@ 'root/g{g}'")).unwrap();
+            direct = direct.filter(f).limit(7);
+        } else {
+            direct = direct.limit(5);
+        }
+        s.set_params(params);
+        let text = if g.is_some() { filtered } else { plain };
+        let b = match s.execute(text).unwrap().pop() {
+            Some(Output::Rows(b)) => b,
+            other => panic!("{other:?}"),
+        };
+        let ids = ids_and_distances(&b).0;
+        let want = ids_and_distances(&direct.execute().unwrap()).0;
+        assert_eq!(ids, want, "seed {seed}, label root/g{g:?}");
+        ids
+    };
+    for seed in 0..20 {
+        run(&mut s, seed, Some(seed % 3), 0.95);
+        run(&mut s, seed, None, 0.95);
+    }
+    // a row written after the plans were made is found by them (id 4000's vector is the query
+    // of seed 4,000,000; its label is under root/g1)
+    t.insert(&common::batch(&[4000], DIM, 0)).unwrap();
+    assert_eq!(run(&mut s, 4_000_000, None, 0.95)[0], 4000);
+    assert_eq!(run(&mut s, 4_000_000, Some(1), 0.95)[0], 4000);
+    s.execute("SET recall_target = 0.99").unwrap();
+    for seed in 20..30 {
+        run(&mut s, seed, Some(seed % 3), 0.99);
+        run(&mut s, seed, None, 0.99);
+    }
+}

@@ -170,12 +170,13 @@ fn cell(s: &Session, t: &Table, col: &str, e: &Expr, sql: &str) -> Result<Cell> 
 
 fn param(s: &Session, p: &str) -> Result<Cell> {
     let i: usize = p.trim_start_matches('$').parse().unwrap_or(0);
-    match s.params.get(i.wrapping_sub(1)) {
+    let params = s.params();
+    match params.get(i.wrapping_sub(1)) {
         Some(Param::Vector(v)) => Ok(Cell::Vector(v.clone())),
         Some(Param::Value(x)) => Ok(Cell::Scalar(x.clone())),
         None => Err(QueryError::UnboundParameter {
             index: i,
-            given: s.params.len(),
+            given: params.len(),
         }
         .into()),
     }

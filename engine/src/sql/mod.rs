@@ -67,7 +67,7 @@ pub enum Param {
 pub struct Session {
     db: Database,
     settings: Arc<RwLock<Settings>>,
-    params: Vec<Param>,
+    params: df::param::SharedParams,
     cancel: Arc<AtomicBool>,
     pool: Option<(usize, Arc<rayon::ThreadPool>)>,
     progress: Option<Arc<crate::load::ProgressFn>>,
@@ -81,7 +81,7 @@ impl Session {
         Session {
             db,
             settings: Arc::new(RwLock::new(Settings::default())),
-            params: Vec::new(),
+            params: Arc::new(RwLock::new(Vec::new())),
             cancel: Arc::new(AtomicBool::new(false)),
             pool: None,
             progress: None,
@@ -105,7 +105,15 @@ impl Session {
 
     /// Sets `$1`, `$2`, ... for the next statements.
     pub fn set_params(&mut self, params: Vec<Param>) {
-        self.params = params;
+        *self.params.write().unwrap_or_else(|e| e.into_inner()) = params;
+    }
+
+    /// The current parameter values.
+    pub(crate) fn params(&self) -> Vec<Param> {
+        self.params
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// A flag that cancels the running statement when set (checked between batches and
@@ -129,7 +137,7 @@ impl Session {
         if let Some(e) = self.engine.get() {
             return Ok(e);
         }
-        let e = df::Engine::new(self.db.clone(), self.settings.clone())?;
+        let e = df::Engine::new(self.db.clone(), self.settings.clone(), self.params.clone())?;
         Ok(self.engine.get_or_init(|| e))
     }
 

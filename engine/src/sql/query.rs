@@ -122,7 +122,9 @@ fn plan_and_run(s: &Session, stmt: Statement, sql: &str) -> Result<super::df::St
     let engine = s.engine()?;
     let plan = engine.plan(&key, stmt).map_err(|e| locate(e, sql))?;
     let params = params(s, &plan)?;
-    engine.execute(&plan, params).map_err(|e| locate(e, sql))
+    engine
+        .execute(&key, &plan, params)
+        .map_err(|e| locate(e, sql))
 }
 
 /// Streams the batches of a plain query (no RERANK; EXPLAIN is collected).
@@ -503,18 +505,22 @@ fn query_text(q: &Query) -> Option<String> {
 /// The session's parameters, typed as the plan's placeholders.
 fn params(s: &Session, plan: &datafusion::logical_expr::LogicalPlan) -> Result<Vec<ScalarValue>> {
     let types = super::df::Engine::param_types(plan);
+    if types.is_empty() {
+        return Ok(Vec::new()); // vector parameters are read when the query runs (df::param)
+    }
+    let given = s.params();
     for name in types.keys() {
         let i: usize = name.trim_start_matches('$').parse().unwrap_or(0);
-        if i == 0 || i > s.params.len() {
+        if i == 0 || i > given.len() {
             return Err(crate::QueryError::UnboundParameter {
                 index: i,
-                given: s.params.len(),
+                given: given.len(),
             }
             .into());
         }
     }
-    let mut out = Vec::with_capacity(s.params.len());
-    for (i, p) in s.params.iter().enumerate() {
+    let mut out = Vec::with_capacity(given.len());
+    for (i, p) in given.iter().enumerate() {
         let v = match p {
             Param::Vector(v) => ScalarValue::FixedSizeList(Arc::new(crate::sql::values::fsl(v))),
             Param::Value(v) => super::values::scalar_value(v),

@@ -9,7 +9,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr, PhysicalSortExpr};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -47,23 +47,8 @@ pub struct LeafExec {
 impl LeafExec {
     /// A node named `name` producing `schema` batches from `source`.
     pub fn new(name: &'static str, schema: SchemaRef, source: Arc<dyn BatchSource>) -> LeafExec {
-        Self::ordered(name, schema, source, None)
-    }
-
-    /// A node whose batches come out sorted by `order` (a funnel search: ascending distance),
-    /// so that DataFusion drops a sort above it that asks for the same order.
-    pub fn ordered(
-        name: &'static str,
-        schema: SchemaRef,
-        source: Arc<dyn BatchSource>,
-        order: Option<PhysicalSortExpr>,
-    ) -> LeafExec {
-        let eq = match order {
-            Some(o) => EquivalenceProperties::new_with_orderings(schema.clone(), [[o]]),
-            None => EquivalenceProperties::new(schema.clone()),
-        };
         let props = PlanProperties::new(
-            eq,
+            EquivalenceProperties::new(schema.clone()),
             Partitioning::UnknownPartitioning(1),
             EmissionType::Incremental,
             Boundedness::Bounded,

@@ -10,6 +10,7 @@
 
 pub mod exec;
 pub mod filters;
+pub mod param;
 pub mod planner;
 pub mod provider;
 pub mod search;
@@ -27,6 +28,7 @@ use datafusion::execution::{
 };
 use datafusion::logical_expr::planner::ExprPlanner;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
@@ -76,11 +78,18 @@ pub struct Engine {
     state: SessionState,
     rt: Arc<tokio::runtime::Runtime>,
     plans: Mutex<Vec<(String, LogicalPlan)>>,
+    /// Physical plans of cached logical plans that can run again as they are (see
+    /// [`Engine::reusable`]).
+    physical: Mutex<Vec<(String, Arc<dyn ExecutionPlan>)>>,
 }
 
 impl Engine {
     /// A session over `db` whose searches read `settings`.
-    pub fn new(db: Database, settings: Arc<RwLock<Settings>>) -> Result<Engine> {
+    pub fn new(
+        db: Database,
+        settings: Arc<RwLock<Settings>>,
+        params: param::SharedParams,
+    ) -> Result<Engine> {
         let config = SessionConfig::new()
             .with_target_partitions(1)
             .with_information_schema(true)
@@ -88,7 +97,7 @@ impl Engine {
             .set_bool("datafusion.sql_parser.collect_spans", true)
             .set_bool("datafusion.execution.parquet.pushdown_filters", false);
         let mut planners: Vec<Arc<dyn ExprPlanner>> =
-            vec![Arc::new(planner::NestPlanner::default())];
+            vec![Arc::new(planner::NestPlanner::new(params))];
         planners.extend(SessionStateDefaults::default_expr_planners());
         let state = SessionStateBuilder::new()
             .with_config(config)
@@ -130,6 +139,7 @@ impl Engine {
             state,
             rt,
             plans: Mutex::new(Vec::new()),
+            physical: Mutex::new(Vec::new()),
         })
     }
 
@@ -161,25 +171,43 @@ impl Engine {
     /// Forgets cached plans (the catalog changed).
     pub fn invalidate(&self) {
         self.plans.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.physical
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
-    /// Runs an optimized plan with parameter values; returns its batch stream.
-    pub fn execute(&self, plan: &LogicalPlan, params: Vec<ScalarValue>) -> Result<Stream> {
-        let plan = if params.is_empty() {
-            plan.clone()
-        } else {
-            plan.clone()
-                .replace_params_with_values(&ParamValues::from(params))
-                .map_err(df)?
+    /// Runs the optimized plan cached under `key` (see [`Engine::plan`]) with parameter
+    /// values; returns its batch stream. A plan without bound parameters whose physical plan
+    /// can run again keeps that physical plan: running the same text again skips planning.
+    pub fn execute(
+        &self,
+        key: &str,
+        plan: &LogicalPlan,
+        params: Vec<ScalarValue>,
+    ) -> Result<Stream> {
+        let cached = self
+            .physical
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, p)| p.clone());
+        let phys = match cached {
+            // a fresh copy: the last run used up the state of its nodes (TopK's filter)
+            Some(p) => {
+                datafusion::physical_plan::execution_plan::reset_plan_states(p).map_err(df)?
+            }
+            None => {
+                let p = self.physical_plan(plan, &params)?;
+                if params.is_empty() && Self::reusable(plan, &p) {
+                    let mut c = self.physical.lock().unwrap_or_else(|e| e.into_inner());
+                    c.insert(0, (key.to_string(), p.clone()));
+                    c.truncate(PLAN_CACHE);
+                }
+                p
+            }
         };
-        let phys = self
-            .rt
-            .block_on(
-                self.state
-                    .query_planner()
-                    .create_physical_plan(&plan, &self.state),
-            )
-            .map_err(df)?;
         // EXPLAIN ANALYZE spawns its input on the runtime when it starts
         let _in_runtime = self.rt.enter();
         let stream =
@@ -188,6 +216,38 @@ impl Engine {
             rt: self.rt.clone(),
             inner: stream,
         })
+    }
+
+    /// Whether a physical plan may run again for a later execution of the same text: not an
+    /// EXPLAIN (its metrics would add up), and no nestdb scan (a scan reads the table version
+    /// of its planning; a search reads the current one when it starts, with the session's
+    /// settings and parameters of that moment).
+    fn reusable(plan: &LogicalPlan, p: &Arc<dyn ExecutionPlan>) -> bool {
+        fn no_scan(p: &Arc<dyn ExecutionPlan>) -> bool {
+            p.name() != "NestdbScan" && p.children().into_iter().all(no_scan)
+        }
+        !matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)) && no_scan(p)
+    }
+
+    fn physical_plan(
+        &self,
+        plan: &LogicalPlan,
+        params: &[ScalarValue],
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let plan = if params.is_empty() {
+            plan.clone()
+        } else {
+            plan.clone()
+                .replace_params_with_values(&ParamValues::from(params.to_vec()))
+                .map_err(df)?
+        };
+        self.rt
+            .block_on(
+                self.state
+                    .query_planner()
+                    .create_physical_plan(&plan, &self.state),
+            )
+            .map_err(df)
     }
 
     /// The types of a plan's parameters (`$1` first).

@@ -24,11 +24,14 @@ pub struct NestPlanner {
     dot: Arc<ScalarUDF>,
     within: Arc<ScalarUDF>,
     contains: Arc<ScalarUDF>,
+    param: Arc<ScalarUDF>,
 }
 
-impl Default for NestPlanner {
-    fn default() -> Self {
+impl NestPlanner {
+    /// The planner of a session whose parameter values are `params`.
+    pub fn new(params: super::param::SharedParams) -> Self {
         NestPlanner {
+            param: Arc::new(super::param::ParamUdf::udf(params)),
             cosine: Arc::new(DistanceUdf::udf(Metric::Cosine)),
             l2: Arc::new(DistanceUdf::udf(Metric::L2)),
             dot: Arc::new(DistanceUdf::udf(Metric::Dot)),
@@ -76,7 +79,10 @@ impl ExprPlanner for NestPlanner {
                     "the distance operator compares VECTOR values (a vector column, a vector literal such as '[0.1, 0.2]', embed(...) or $n); got {lt} and {rt}"
                 );
             };
-            let (l, r) = (vectorize(e.left, &ty)?, vectorize(e.right, &ty)?);
+            let (l, r) = (
+                vectorize(e.left, &ty, &self.param)?,
+                vectorize(e.right, &ty, &self.param)?,
+            );
             for x in [&l, &r] {
                 if let (Ok(DataType::FixedSizeList(_, n)), DataType::FixedSizeList(_, want)) =
                     (x.get_type(schema), &ty)
@@ -130,12 +136,20 @@ fn number(e: &Expr) -> Option<f32> {
 }
 
 /// `e` as an operand of a distance next to a vector of type `ty`: vector strings parsed,
-/// parameters typed.
-fn vectorize(e: Expr, ty: &DataType) -> Result<Expr> {
+/// parameters read when the query runs (see [`super::param`]).
+fn vectorize(e: Expr, ty: &DataType, param: &Arc<ScalarUDF>) -> Result<Expr> {
     match e {
-        Expr::Placeholder(Placeholder { id, field: None }) => Ok(Expr::Placeholder(
-            Placeholder::new_with_field(id, Some(Arc::new(Field::new("", ty.clone(), true)))),
-        )),
+        Expr::Placeholder(Placeholder {
+            ref id,
+            field: None,
+        }) => {
+            let (DataType::FixedSizeList(_, dim), Some(n)) =
+                (ty, id.strip_prefix('$').and_then(|n| n.parse::<i64>().ok()))
+            else {
+                return plan_err!("parameter {id} cannot stand for a vector");
+            };
+            Ok(param.call(vec![lit(n), lit(*dim as i64)]))
+        }
         Expr::Literal(ref v, _) if v.try_as_str().flatten().is_some() => {
             let s = v.try_as_str().flatten().unwrap_or_default();
             match crate::sql::values::parse_vector(s) {

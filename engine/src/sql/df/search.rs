@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, RecordBatchOptions};
-use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::{Float32Type, Schema};
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::Transformed;
@@ -28,7 +27,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
-use datafusion::physical_expr::PhysicalSortExpr;
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 
@@ -45,10 +44,6 @@ pub struct SearchNode {
     input: LogicalPlan,
     k: usize,
     query: Expr,
-    /// The distance the Sort above orders by, in the scan's columns: the funnel returns its
-    /// rows in this order (ascending), so the physical node declares it and DataFusion drops
-    /// the sort.
-    order: Expr,
     table: String,
 }
 
@@ -74,7 +69,7 @@ impl UserDefinedLogicalNodeCore for SearchNode {
     }
 
     fn expressions(&self) -> Vec<Expr> {
-        vec![self.query.clone(), self.order.clone()]
+        vec![self.query.clone()]
     }
 
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -92,13 +87,9 @@ impl UserDefinedLogicalNodeCore for SearchNode {
         mut exprs: Vec<Expr>,
         mut inputs: Vec<LogicalPlan>,
     ) -> Result<Self> {
-        let (Some(order), Some(query)) = (exprs.pop(), exprs.pop()) else {
-            return internal_err!("NestdbSearch takes its query and its order");
-        };
         Ok(SearchNode {
             input: inputs.swap_remove(0),
-            query,
-            order,
+            query: exprs.swap_remove(0),
             ..self.clone()
         })
     }
@@ -200,7 +191,6 @@ fn rewrite_input(input: &LogicalPlan, expr: Expr, k: usize) -> Result<Option<Log
                 input: input.clone(),
                 k,
                 query: q.clone(),
-                order: expr.clone(),
                 table: t.table.name().to_string(),
             };
             Ok(Some(LogicalPlan::Extension(Extension {
@@ -279,49 +269,32 @@ impl ExtensionPlanner for SearchPlanner {
         let Some(t) = provider.downcast_ref::<NestTable>() else {
             return internal_err!("NestdbSearch over a table that is not nestdb's");
         };
-        let query = evaluate(planner, &n.query, session, ctx)?;
+        let query = planner.create_physical_expr(&n.query, &DFSchema::empty(), session, ctx)?;
         let filters =
             datafusion::logical_expr::expr_rewriter::unnormalize_cols(scan.filters.iter().cloned());
-        let settings = t.settings.read().unwrap_or_else(|e| e.into_inner()).clone();
         let src = SearchSource {
             table: t.table.clone(),
             proj: t.projection(scan.projection.as_ref()),
             filter: t.filter(&filters),
             query,
             k: n.k,
-            params: settings.search_params(),
-            analyze: settings.analyze,
+            settings: t.settings.clone(),
             analyzed: Mutex::new(None),
         };
         let schema = Arc::new(Schema::new(
             scan.projected_schema.as_arrow().fields().clone(),
         ));
-        let order = planner.create_physical_expr(&n.order, &scan.projected_schema, session, ctx)?;
-        let order = PhysicalSortExpr::new(
-            order,
-            SortOptions {
-                descending: false,
-                nulls_first: false,
-            },
-        );
-        Ok(Some(Arc::new(LeafExec::ordered(
+        Ok(Some(Arc::new(LeafExec::new(
             "NestdbSearchExec",
             schema,
             Arc::new(src),
-            Some(order),
         ))))
     }
 }
 
-/// The query vector: a constant expression evaluated once.
-fn evaluate(
-    planner: &dyn PhysicalPlanner,
-    e: &Expr,
-    session: &dyn Session,
-    ctx: &PhysicalPlanningContext,
-) -> Result<Vec<f32>> {
-    let empty = DFSchema::empty();
-    let phys = planner.create_physical_expr(e, &empty, session, ctx)?;
+/// The query vector: a constant expression (a literal, `embed(...)` folded at planning, or a
+/// parameter read now), evaluated when the search starts.
+fn evaluate(phys: &Arc<dyn PhysicalExpr>) -> Result<Vec<f32>> {
     let batch = RecordBatch::try_new_with_options(
         Arc::new(Schema::empty()),
         vec![],
@@ -340,11 +313,12 @@ struct SearchSource {
     table: Table,
     proj: crate::scan::Projection,
     filter: Option<Filter>,
-    query: Vec<f32>,
+    query: Arc<dyn PhysicalExpr>,
     k: usize,
-    params: crate::SearchParams,
-    /// EXPLAIN ANALYZE: record per-stage statistics (plain queries do not pay for them).
-    analyze: bool,
+    /// The session's settings, read when the search starts (a planned search runs again with
+    /// the settings of that moment); `analyze` is set for EXPLAIN ANALYZE, which records
+    /// per-stage statistics (plain queries do not pay for them).
+    settings: Arc<std::sync::RwLock<crate::sql::Settings>>,
     analyzed: Mutex<Option<Explain>>,
 }
 
@@ -358,7 +332,7 @@ impl fmt::Debug for SearchSource {
 }
 
 impl SearchSource {
-    fn search(&self) -> crate::Search {
+    fn search(&self) -> crate::Result<(crate::Search, bool)> {
         let names: Vec<String> = self
             .proj
             .iter()
@@ -368,27 +342,34 @@ impl SearchSource {
             })
             .collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let query = evaluate(&self.query).map_err(super::df)?;
+        let settings = self
+            .settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let mut s = self
             .table
-            .search(&self.query)
+            .search(&query)
             .limit(self.k)
             .select(&refs)
-            .params(self.params.clone());
+            .params(settings.search_params());
         if let Some(f) = &self.filter {
             s = s.filter(f.clone());
         }
-        s
+        Ok((s, settings.analyze))
     }
 }
 
 impl BatchSource for SearchSource {
     fn open(&self) -> crate::Result<Batches> {
-        let b = if self.analyze {
-            let (b, e) = self.search().explain_analyze()?;
+        let (search, analyze) = self.search()?;
+        let b = if analyze {
+            let (b, e) = search.explain_analyze()?;
             *self.analyzed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
             b
         } else {
-            self.search().execute()?
+            search.execute()?
         };
         // the search's columns: the projection (with _rowid where asked), then _distance
         let b = b.project(
@@ -404,7 +385,7 @@ impl BatchSource for SearchSource {
         if let Some(f) = &self.filter {
             s.push_str(&format!(" filter=[{f}]"));
         }
-        if let Ok(e) = self.search().explain() {
+        if let Ok(e) = self.search().and_then(|(s, _)| s.explain()) {
             s.push_str(&format!(" {}", e.summary()));
         }
         s
