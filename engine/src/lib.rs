@@ -55,12 +55,11 @@ pub mod load;
 pub mod model;
 mod models;
 mod options;
-mod query;
+pub mod rerankers;
 #[cfg(feature = "sql")]
 mod scan;
 mod schema;
 mod search;
-mod snapshot;
 #[cfg(feature = "sql")]
 pub mod sql;
 mod table;
@@ -79,10 +78,10 @@ pub use index::fit::IndexOptions;
 pub use index::{IndexError, RecallEstimate, RotationMode, Schedule, Stage};
 pub use nestdb_storage::label;
 pub use options::{DatabaseOptions, OptionError, TableOptions};
-pub use query::{Search, SearchParams};
 pub use schema::{Column, ColumnType, Metric, SchemaBuilder, TableSchema};
 pub use search::explain::{Explain, StageStats};
 pub use search::rerank::{Rerank, RerankQuery, Reranker, SCORE};
 pub use search::results::DISTANCE;
-pub use snapshot::Snapshot;
+pub use table::query::{Search, SearchParams};
+pub use table::snapshot::Snapshot;
 pub use table::{Maintenance, RecallReport, RecallRow, Table};

@@ -179,3 +179,22 @@ fn a_prepared_search_runs_again_with_new_values() {
         run(&mut s, seed, None, 0.99);
     }
 }
+
+/// A search whose filter parameter has no value fails with the unbound-parameter error (the
+/// filter is bound when the search starts, not when the statement is planned).
+#[test]
+fn a_filter_parameter_without_a_value_is_an_error() {
+    let (_dir, db, _t) = fixture();
+    let mut s = db.session();
+    s.set_params(vec![nestdb::sql::Param::Vector(common::vector(1, DIM))]);
+    let e = s
+        .execute("SELECT id FROM t WHERE label <@ $2 ORDER BY v <=> $1 LIMIT 3")
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            nestdb::Error::Query(nestdb::QueryError::UnboundParameter { index: 2, given: 1 })
+        ),
+        "{e:?}"
+    );
+}

@@ -19,9 +19,7 @@
 mod def;
 #[cfg(test)]
 mod def_tests;
-mod error;
 mod registry;
-pub mod rerankers;
 
 #[cfg(feature = "onnx")]
 mod loaded;
@@ -37,10 +35,10 @@ mod text;
 #[cfg(not(feature = "onnx"))]
 mod disabled;
 
+pub use crate::error::model::{ModelError, RUNTIME_HINT};
 pub use def::{
     ModelDef, ModelKind, Pooling, DEFAULT_MAX_TOKENS, MAX_MAX_TOKENS, MIN_MAX_TOKENS, MODEL_OPTIONS,
 };
-pub use error::{ModelError, RUNTIME_HINT};
 pub use registry::ModelRegistry;
 
 #[cfg(not(feature = "onnx"))]

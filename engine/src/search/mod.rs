@@ -4,7 +4,7 @@
 //! Data path: a [`PreparedQuery`] (checked, normalized, rotated, quantized) and the version's
 //! [`view::SegView`]s make a [`pipeline::QueryCtx`]; [`plan`] picks exact or funnel by estimated
 //! cost ([`cost`]); [`funnel`] runs a schedule's stages through the pipeline; [`results`] turns
-//! row addresses into Arrow. The `Search` builder (`crate::query`) sits above, in the table API.
+//! row addresses into Arrow. The `Search` builder (`query.rs`) sits above, in the table API.
 
 pub mod cost;
 pub mod exact;

@@ -1,5 +1,5 @@
 //! Rerankers after the funnel: a model (a cross-encoder over query text and row text, or a
-//! vector scorer over query and row vectors; `model::rerankers` implements both with ONNX)
+//! vector scorer over query and row vectors; `rerankers.rs` at the crate root implements both with ONNX)
 //! rescores the funnel's candidates; the best `k` by score are returned, best first, with
 //! `_score` added and `_distance` kept. The `Search` builder takes one with
 //! [`crate::Search::rerank`]; SQL's `RERANK BY ... CANDIDATES n` builds the same thing.

@@ -16,9 +16,9 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Span;
 
-use super::error::SqlError;
 use super::lex::{parser_error, StmtTokens, DIALECT};
 use super::values::{self, Cell};
+use super::SqlError;
 use super::{status, Output, Param, Session};
 use crate::error::{QueryError, Result};
 use crate::filter::Value;

@@ -2,8 +2,8 @@
 //! through `dml`.
 
 use super::ast::{CreateTable, Statement};
-use super::error::SqlError;
 use super::lex::StmtTokens;
+use super::SqlError;
 use super::{dml, parse, query, show, status, Output, Session};
 use crate::error::Result;
 use crate::schema::{ColumnType, SchemaBuilder};

@@ -6,7 +6,7 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::ParserError;
 use datafusion::sql::sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer};
 
-use super::error::SqlError;
+use super::SqlError;
 
 /// The dialect nestdb parses with.
 pub const DIALECT: PostgreSqlDialect = PostgreSqlDialect {};

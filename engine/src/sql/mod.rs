@@ -10,7 +10,6 @@
 pub mod ast;
 pub mod df;
 mod dml;
-mod error;
 mod exec;
 pub mod lex;
 mod parse;
@@ -24,8 +23,8 @@ use std::sync::{Arc, RwLock};
 
 use arrow_array::RecordBatch;
 
+pub use crate::error::sql::{SqlError, SqlErrorKind};
 pub use df::Stream;
-pub use error::{SqlError, SqlErrorKind};
 pub use settings::Settings;
 pub use values::parse_vector;
 

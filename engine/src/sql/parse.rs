@@ -5,8 +5,8 @@
 use datafusion::sql::sqlparser::tokenizer::{Span, Token};
 
 use super::ast::{CreateTable, Statement};
-use super::error::SqlError;
 use super::lex::{is_word, StmtTokens};
+use super::SqlError;
 use crate::schema::{ColumnType, Metric};
 
 /// A cursor over one statement's tokens.

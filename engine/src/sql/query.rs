@@ -22,8 +22,8 @@ use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Span, Token, TokenWithSpan};
 
 use super::df::planner::op_metric;
-use super::error::SqlError;
 use super::lex::{find_pair, is_word, parser_error, StmtTokens, DIALECT};
+use super::SqlError;
 use super::{Output, Param, Session};
 use crate::error::Result;
 use crate::search::rerank::{Rerank, RerankQuery, SCORE};
@@ -121,7 +121,13 @@ fn plan_and_run(s: &Session, stmt: Statement, sql: &str) -> Result<super::df::St
     let key = format!("{stmt}");
     let engine = s.engine()?;
     let plan = engine.plan(&key, stmt).map_err(|e| locate(e, sql))?;
-    let params = params(s, &plan)?;
+    // searches bind their own filter parameters when they run (and vectors are read then):
+    // such a plan is run as it is, and keeps its physical plan for the next values
+    let params = if super::df::search::binds_its_own_params(&plan) {
+        Vec::new()
+    } else {
+        params(s, &plan)?
+    };
     engine
         .execute(&key, &plan, params)
         .map_err(|e| locate(e, sql))
@@ -283,7 +289,7 @@ fn prepare_rerank(
         _ => false,
     };
     let t = s.database().table(&table)?;
-    let rerank = crate::model::rerankers::build(
+    let rerank = crate::rerankers::build(
         s.database(),
         &t,
         &r.model,

@@ -1,12 +1,16 @@
-//! A table handle: writes, maintenance (flush, compaction, re-learning the index), the cached
-//! learned model and filter selections, and the live recall monitor. Reads go through
-//! [`crate::Snapshot`].
+//! The table API: a table handle with its writes, maintenance (flush, compaction, re-learning
+//! the index), the cached learned model and filter selections, and the live recall monitor;
+//! reads go through a [`crate::Snapshot`] (`snapshot.rs`) of one version, and searches through
+//! the [`crate::Search`] builder (`query.rs`). A handle makes snapshots and a snapshot keeps its
+//! handle, so the three live in one folder: no arrow leaves it upward.
 
 #[cfg(feature = "load")]
 mod bulk;
 mod maintain;
+pub(crate) mod query;
 mod recall;
 mod selections;
+pub(crate) mod snapshot;
 
 use std::sync::{Arc, Mutex};
 
@@ -18,8 +22,8 @@ use crate::filter::Filter;
 use crate::index::IndexModel;
 use crate::options::{DatabaseOptions, TableOptions};
 use crate::search::explain::Explain;
-use crate::snapshot::Snapshot;
 use crate::topk::Cand;
+use snapshot::Snapshot;
 
 #[cfg(feature = "load")]
 pub use bulk::BulkSink;

@@ -34,7 +34,7 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use futures::StreamExt;
 
-use super::Settings;
+use super::{Settings, SqlError};
 use crate::error::Result;
 use crate::schema::Metric;
 use crate::{Database, RecordBatch};
@@ -47,6 +47,7 @@ const PLAN_CACHE: usize = 64;
 struct NestSchema {
     db: Database,
     settings: Arc<RwLock<Settings>>,
+    params: param::SharedParams,
 }
 
 #[async_trait]
@@ -60,6 +61,7 @@ impl SchemaProvider for NestSchema {
             Ok(t) => Ok(Some(Arc::new(provider::NestTable::new(
                 t,
                 self.settings.clone(),
+                self.params.clone(),
             )))),
             Err(crate::Error::Catalog(crate::CatalogError::NoSuchTable(_))) => Ok(None),
             Err(e) => Err(exec::external(e)),
@@ -97,7 +99,7 @@ impl Engine {
             .set_bool("datafusion.sql_parser.collect_spans", true)
             .set_bool("datafusion.execution.parquet.pushdown_filters", false);
         let mut planners: Vec<Arc<dyn ExprPlanner>> =
-            vec![Arc::new(planner::NestPlanner::new(params))];
+            vec![Arc::new(planner::NestPlanner::new(params.clone()))];
         planners.extend(SessionStateDefaults::default_expr_planners());
         let state = SessionStateBuilder::new()
             .with_config(config)
@@ -126,7 +128,14 @@ impl Engine {
             .catalog("datafusion")
             .ok_or_else(|| df(DataFusionError::Internal("no default catalog".into())))?;
         catalog
-            .register_schema("public", Arc::new(NestSchema { db, settings }))
+            .register_schema(
+                "public",
+                Arc::new(NestSchema {
+                    db,
+                    settings,
+                    params,
+                }),
+            )
             .map_err(df)?;
         let rt = Arc::new(
             tokio::runtime::Builder::new_current_thread()
@@ -304,6 +313,30 @@ pub fn df(e: DataFusionError) -> crate::Error {
             crate::Error::Sql(crate::sql::SqlError::diagnostic(&d, &inner))
         }
         other => crate::Error::Sql(crate::sql::SqlError::plain(clean(&other.strip_backtrace()))),
+    }
+}
+
+impl SqlError {
+    /// A DataFusion diagnostic (its message and, when it has one, its position).
+    pub fn diagnostic(
+        d: &datafusion::common::Diagnostic,
+        inner: &datafusion::common::DataFusionError,
+    ) -> SqlError {
+        let mut e = SqlError::plain(if d.message.is_empty() {
+            clean(&inner.strip_backtrace())
+        } else {
+            d.message.clone()
+        });
+        if let Some(span) = &d.span {
+            e.line = span.start.line;
+            e.column = span.start.column;
+            e.width = if span.end.line == span.start.line && span.end.column > span.start.column {
+                span.end.column - span.start.column
+            } else {
+                1
+            };
+        }
+        e
     }
 }
 

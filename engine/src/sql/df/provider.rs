@@ -25,6 +25,8 @@ use crate::Table;
 pub struct NestTable {
     pub(crate) table: Table,
     pub(crate) settings: Arc<RwLock<Settings>>,
+    /// The session's parameter values (searches bind their filters' parameters when they run).
+    pub(crate) params: super::param::SharedParams,
     schema: SchemaRef,
 }
 
@@ -35,8 +37,12 @@ impl std::fmt::Debug for Table {
 }
 
 impl NestTable {
-    /// `table` with the session's `settings`.
-    pub fn new(table: Table, settings: Arc<RwLock<Settings>>) -> NestTable {
+    /// `table` with the session's `settings` and parameter values.
+    pub fn new(
+        table: Table,
+        settings: Arc<RwLock<Settings>>,
+        params: super::param::SharedParams,
+    ) -> NestTable {
         let mut fields: Vec<Field> = table
             .schema()
             .arrow_schema()
@@ -48,6 +54,7 @@ impl NestTable {
         NestTable {
             table,
             settings,
+            params,
             schema: Arc::new(Schema::new(fields)),
         }
     }

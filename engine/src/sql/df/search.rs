@@ -272,10 +272,19 @@ impl ExtensionPlanner for SearchPlanner {
         let query = planner.create_physical_expr(&n.query, &DFSchema::empty(), session, ctx)?;
         let filters =
             datafusion::logical_expr::expr_rewriter::unnormalize_cols(scan.filters.iter().cloned());
+        // a filter with parameters is bound when the search starts (the plan runs again with
+        // new values); the others are translated once
+        let (filter, unbound) = if filters.iter().any(has_placeholder) {
+            (None, Some(filters))
+        } else {
+            (t.filter(&filters), None)
+        };
         let src = SearchSource {
             table: t.table.clone(),
             proj: t.projection(scan.projection.as_ref()),
-            filter: t.filter(&filters),
+            filter,
+            unbound,
+            params: t.params.clone(),
             query,
             k: n.k,
             settings: t.settings.clone(),
@@ -313,6 +322,9 @@ struct SearchSource {
     table: Table,
     proj: crate::scan::Projection,
     filter: Option<Filter>,
+    /// Pushed filters that hold parameters, bound to the session's values at each run.
+    unbound: Option<Vec<Expr>>,
+    params: super::param::SharedParams,
     query: Arc<dyn PhysicalExpr>,
     k: usize,
     /// The session's settings, read when the search starts (a planned search runs again with
@@ -354,8 +366,12 @@ impl SearchSource {
             .limit(self.k)
             .select(&refs)
             .params(settings.search_params());
-        if let Some(f) = &self.filter {
-            s = s.filter(f.clone());
+        let filter = match &self.unbound {
+            Some(exprs) => bind_filter(exprs, &self.params)?,
+            None => self.filter.clone(),
+        };
+        if let Some(f) = filter {
+            s = s.filter(f);
         }
         Ok((s, settings.analyze))
     }
@@ -413,6 +429,85 @@ impl BatchSource for SearchSource {
             .collect();
         Some(format!("stages: {}", stages.join("; ")))
     }
+}
+
+/// Pushed filters with their parameters replaced by the session's current values, as one
+/// nestdb filter.
+fn bind_filter(
+    exprs: &[Expr],
+    params: &super::param::SharedParams,
+) -> crate::Result<Option<Filter>> {
+    use datafusion::common::tree_node::TreeNode;
+    let values = params.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut out: Option<Filter> = None;
+    for e in exprs {
+        let mut missing = None;
+        let bound = e
+            .clone()
+            .transform(|x| match &x {
+                Expr::Placeholder(p) => {
+                    let i: usize = p.id.trim_start_matches('$').parse().unwrap_or(0);
+                    match values.get(i.wrapping_sub(1)) {
+                        Some(v) => Ok(Transformed::yes(Expr::Literal(param_scalar(v), None))),
+                        None => {
+                            missing = Some(i);
+                            Ok(Transformed::no(x))
+                        }
+                    }
+                }
+                _ => Ok(Transformed::no(x)),
+            })
+            .map_err(super::df)?
+            .data;
+        if let Some(index) = missing {
+            return Err(crate::QueryError::UnboundParameter {
+                index,
+                given: values.len(),
+            }
+            .into());
+        }
+        let Some(f) = super::filters::translate(&bound) else {
+            return Err(crate::sql::SqlError::plain(format!(
+                "the filter {bound} cannot be evaluated with these parameter values"
+            ))
+            .into());
+        };
+        out = Some(match out {
+            Some(a) => a.and(f),
+            None => f,
+        });
+    }
+    Ok(out)
+}
+
+fn param_scalar(p: &crate::sql::Param) -> ScalarValue {
+    match p {
+        crate::sql::Param::Vector(v) => {
+            ScalarValue::FixedSizeList(Arc::new(crate::sql::values::fsl(v)))
+        }
+        crate::sql::Param::Value(v) => crate::sql::values::scalar_value(v),
+    }
+}
+
+/// Whether every parameter of `plan` sits in a search's pushed filter (bound when the search
+/// starts, so the plan can run again with new values) or is a vector (read by
+/// [`super::param`]): then nothing needs binding before the plan runs.
+pub fn binds_its_own_params(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    let mut outside = false;
+    let _ = plan.apply_with_subqueries(|n| {
+        if let LogicalPlan::Extension(e) = n {
+            if e.node.as_any().is::<SearchNode>() {
+                return Ok(TreeNodeRecursion::Jump);
+            }
+        }
+        if n.expressions().iter().any(has_placeholder) {
+            outside = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    !outside
 }
 
 /// Position in the search result (user columns in projection order, then `_rowid`, then

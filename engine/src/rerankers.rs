@@ -8,8 +8,8 @@ use arrow_array::types::Float32Type;
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 
-use super::{ModelError, ModelKind};
 use crate::error::{QueryError, Result};
+use crate::model::{ModelError, ModelKind};
 use crate::search::rerank::{Rerank, RerankQuery, Reranker};
 use crate::{Database, Table};
 

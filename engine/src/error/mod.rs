@@ -1,4 +1,13 @@
 //! The engine's typed errors. Each variant says which kind of operation failed and why.
+//!
+//! The error types of the higher layers (SQL, models, COPY) are defined here too, in
+//! submodules, so that this module depends on nothing above it and every module can use it.
+
+#[cfg(feature = "load")]
+pub mod load;
+pub mod model;
+#[cfg(feature = "sql")]
+pub mod sql;
 
 pub use nestdb_storage::{CatalogError, InputError, SchemaError, StorageError};
 
@@ -27,14 +36,14 @@ pub enum Error {
     /// SQL that does not parse or does not make sense.
     #[cfg(feature = "sql")]
     #[error("{0}")]
-    Sql(#[from] crate::sql::SqlError),
+    Sql(#[from] sql::SqlError),
     /// An ONNX model or ONNX Runtime problem.
     #[error("{0}")]
-    Model(#[from] crate::model::ModelError),
+    Model(#[from] model::ModelError),
     /// Loading data with COPY failed; the table is unchanged.
     #[cfg(feature = "load")]
     #[error("{0}")]
-    Load(#[from] crate::load::LoadError),
+    Load(#[from] load::LoadError),
     /// The learned index could not be fit.
     #[error("index: {0}")]
     Index(#[from] crate::index::IndexError),

@@ -87,28 +87,6 @@ impl SqlError {
         }
     }
 
-    /// A DataFusion diagnostic (its message and, when it has one, its position).
-    pub fn diagnostic(
-        d: &datafusion::common::Diagnostic,
-        inner: &datafusion::common::DataFusionError,
-    ) -> SqlError {
-        let mut e = SqlError::plain(if d.message.is_empty() {
-            super::df::clean(&inner.strip_backtrace())
-        } else {
-            d.message.clone()
-        });
-        if let Some(span) = &d.span {
-            e.line = span.start.line;
-            e.column = span.start.column;
-            e.width = if span.end.line == span.start.line && span.end.column > span.start.column {
-                span.end.column - span.start.column
-            } else {
-                1
-            };
-        }
-        e
-    }
-
     /// This error with the line it points at taken from `sql` (when it has a position).
     pub fn with_source(mut self, sql: &str) -> SqlError {
         if self.line > 0 && self.source_line.is_none() {

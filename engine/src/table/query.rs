@@ -14,7 +14,7 @@ use crate::search::explain::Explain;
 pub use crate::search::plan::SearchParams;
 use crate::search::rerank::{Rerank, RerankQuery};
 use crate::search::{plan, results, PreparedQuery};
-use crate::snapshot::Snapshot;
+use crate::table::snapshot::Snapshot;
 use crate::table::CachedSelection;
 
 /// A vector search over one snapshot. Build it with [`crate::Table::search`], then call
