@@ -85,7 +85,7 @@ fn exact_search_matches_ground_truth() {
 #[test]
 fn funnel_meets_each_recall_target() {
     let f = fixture();
-    for t in [0.9f32, 0.95, 0.99] {
+    for t in [0.8f32, 0.9, 0.95, 0.98, 0.99, 0.995] {
         let found = search_all(&f.table, &f.eval.queries, 10, &target(t));
         let r = data::recall(&found, &f.eval.truth, 10);
         eprintln!("recall_target {t}: recall@10 {r:.4}");

@@ -64,14 +64,16 @@ struct Sample {
 /// Per-query results of every grid point: hits and scanned rows.
 type GridRun = Vec<(usize, usize)>;
 
-/// The grid of schedules: (nprobe, keep1, keep2), ascending in that order.
+/// The grid of schedules: (nprobe, keep1, keep2), ascending in that order. Probing reaches
+/// half the partitions: with held-out tuning queries, a grid capped at an eighth topped out at
+/// recall@10 0.98 on the shared corpus, so targets 0.99 and 0.995 silently got 0.98.
 fn grid(partitions: usize, k: usize) -> Vec<(usize, usize, usize)> {
     let mut probes: Vec<usize> = [
         1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 320,
         384, 512,
     ]
     .into_iter()
-    .filter(|&p| p <= partitions && p * 8 <= partitions.max(64))
+    .filter(|&p| p <= partitions && p * 2 <= partitions.max(64))
     .collect();
     if probes.is_empty() {
         probes.push(partitions.max(1));
