@@ -2,3 +2,4 @@
 //! benchmarks, the side-by-side harness driver and the recall tests.
 
 pub mod data;
+pub mod driver;

@@ -22,13 +22,8 @@ use arrow_array::types::Int64Type;
 use arrow_array::{Array, Int64Array, RecordBatch};
 use nestdb::{Database, SearchParams, Table};
 use nestdb_benches::data::{self, DIM};
+use nestdb_benches::driver::{self, arg};
 use serde_json::json;
-
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -54,37 +49,10 @@ fn main() {
     }
 }
 
+/// The shared table (see [`nestdb_benches::driver::build`]): its folder, handle and build time.
 fn build(base: &RecordBatch) -> (tempfile::TempDir, Table, f64) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    // Bulk build: load everything, then fit the index once (ANALYZE), as one builds any index
-    // after a load. (With the defaults, the first automatic flush at 20,000 rows would fit an
-    // index and compaction would re-fit it at 40,000.)
-    let db = Database::builder()
-        .sync(false)
-        .auto_index(false)
-        .auto_flush_rows(usize::MAX)
-        .open(dir.path())
-        .expect("open");
-    // Table options from NESTDB_BENCH_OPTIONS, e.g. "partitions=400,coarse_dims=128".
-    let mut opts = nestdb::TableOptions::default();
-    for kv in std::env::var("NESTDB_BENCH_OPTIONS")
-        .unwrap_or_default()
-        .split(',')
-        .filter(|s| !s.is_empty())
-    {
-        let (k, v) = kv.split_once('=').expect("key=value");
-        opts.set(k, v).expect("table option");
-    }
-    let t = db
-        .create_table_with("chunks", data::table_schema(), opts)
-        .expect("create");
-    let start = Instant::now();
-    for s in (0..base.num_rows()).step_by(10_000) {
-        t.insert(&base.slice(s, 10_000.min(base.num_rows() - s)))
-            .expect("insert");
-    }
-    t.analyze().expect("analyze");
-    (dir, t, start.elapsed().as_secs_f64())
+    let b = driver::build(base);
+    (b.dir, b.table, b.build_s)
 }
 
 /// Runs every query one at a time until at least a second has passed; returns ids and QPS.

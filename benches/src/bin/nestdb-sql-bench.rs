@@ -25,13 +25,8 @@ use arrow_array::Array;
 use nestdb::sql::{Output, Param, Session};
 use nestdb::{Database, Filter, Table, Value};
 use nestdb_benches::data::{self, DIM};
+use nestdb_benches::driver::{self, arg};
 use serde_json::json;
-
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -42,24 +37,10 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0.95);
     let e = data::load();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = Database::builder()
-        .sync(false)
-        .auto_index(false)
-        .auto_flush_rows(usize::MAX)
-        .open(dir.path())
-        .expect("open");
-    let t = db
-        .create_table_with("chunks", data::table_schema(), Default::default())
-        .expect("create");
-    for s in (0..e.base.num_rows()).step_by(10_000) {
-        t.insert(&e.base.slice(s, 10_000.min(e.base.num_rows() - s)))
-            .expect("insert");
-    }
-    t.analyze().expect("analyze");
+    let b = driver::build(&e.base);
     let filters = project_filters(&e);
     for filtered in [false, true] {
-        run(&db, &t, &e, &filters, filtered, passes, target);
+        run(&b.db, &b.table, &e, &filters, filtered, passes, target);
     }
 }
 

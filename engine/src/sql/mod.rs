@@ -108,11 +108,8 @@ impl Session {
     }
 
     /// The current parameter values.
-    pub(crate) fn params(&self) -> Vec<Param> {
-        self.params
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    pub(crate) fn params(&self) -> std::sync::RwLockReadGuard<'_, Vec<Param>> {
+        self.params.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A flag that cancels the running statement when set (checked between batches and

@@ -4,8 +4,8 @@
 //! session's current value of `$n`. The plan then holds no placeholder and no vector literal:
 //! it is planned once (logical and physical) and run again with each new value, and no
 //! 384-float literal is printed into expression names on every execution (which cost more than
-//! the search itself). Scalar parameters (`$2` in `label <@ $2`) are still bound into the
-//! logical plan.
+//! the search itself). Scalar parameters in a search's pushed filter (`$2` in `label <@ $2`)
+//! are bound by the search when it starts; others are bound into the logical plan.
 
 use std::sync::{Arc, RwLock};
 

@@ -438,7 +438,7 @@ fn bind_filter(
     params: &super::param::SharedParams,
 ) -> crate::Result<Option<Filter>> {
     use datafusion::common::tree_node::TreeNode;
-    let values = params.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let values = params.read().unwrap_or_else(|e| e.into_inner());
     let mut out: Option<Filter> = None;
     for e in exprs {
         let mut missing = None;
