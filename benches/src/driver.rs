@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use arrow_array::RecordBatch;
-use nestdb::{Database, Table};
+use nestdb::{Database, DatabaseBuilder, Table};
 
 use crate::data;
 
@@ -32,8 +32,13 @@ pub struct Built {
 /// index and compaction would re-fit it at 40,000.) Table options come from
 /// `NESTDB_BENCH_OPTIONS`, e.g. "partitions=400,coarse_dims=128".
 pub fn build(base: &RecordBatch) -> Built {
+    build_with(base, Database::builder())
+}
+
+/// [`build`] with other database options (sync, automatic index and flush are set here).
+pub fn build_with(base: &RecordBatch, builder: DatabaseBuilder) -> Built {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = Database::builder()
+    let db = builder
         .sync(false)
         .auto_index(false)
         .auto_flush_rows(usize::MAX)
@@ -64,4 +69,51 @@ pub fn build(base: &RecordBatch) -> Built {
         table,
         build_s: start.elapsed().as_secs_f64(),
     }
+}
+
+/// Bytes of every file under `dir`, in MiB.
+pub fn dir_mib(dir: &std::path::Path) -> f64 {
+    fn walk(p: &std::path::Path) -> u64 {
+        std::fs::read_dir(p)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| match e.file_type() {
+                        Ok(t) if t.is_dir() => walk(&e.path()),
+                        _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+    walk(dir) as f64 / 1048576.0
+}
+
+/// This process's peak resident memory (`VmHWM`, mapped file pages included), in MiB.
+pub fn peak_rss_mib() -> f64 {
+    proc_status_kib("VmHWM:") / 1024.0
+}
+
+/// A `kB` field of `/proc/self/status`, 0 when missing.
+pub fn proc_status_kib(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+/// Bytes this process has read from storage so far (`read_bytes` of `/proc/self/io`; page-cache
+/// hits are not counted).
+pub fn read_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("read_bytes:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }

@@ -162,3 +162,59 @@ fn funnel_meets_target_after_deletes_upserts_and_compaction() {
     t.compact().unwrap();
     check("after compaction");
 }
+
+#[test]
+fn a_promise_no_schedule_can_keep_runs_exact() {
+    let f = fixture();
+    let q = &f.eval.queries[..DIM];
+    // a target of 1 is exact search, said so, with the exact rows
+    let e = f
+        .table
+        .search(q)
+        .limit(10)
+        .params(target(1.0))
+        .explain()
+        .unwrap();
+    assert_eq!(e.strategy, "exact", "{e}");
+    assert!(e.reason.contains("recall target 1"), "{e}");
+    let exact = SearchParams {
+        exact: true,
+        ..SearchParams::default()
+    };
+    let queries = &f.eval.queries[..50 * DIM];
+    assert_eq!(
+        search_all(&f.table, queries, 10, &target(1.0)),
+        search_all(&f.table, queries, 10, &exact)
+    );
+    // a target above every tuned schedule's interval is exact too; one within it runs the
+    // funnel and shows the estimate with the promise
+    let best = f
+        .table
+        .search(q)
+        .limit(10)
+        .params(target(0.999))
+        .explain()
+        .unwrap();
+    match best.estimate {
+        Some(r) => {
+            assert_eq!(best.strategy, "funnel", "{best}");
+            assert!(r.hi >= 0.999, "{best}");
+            assert!(
+                best.to_string().contains("promised recall@k: 0.999"),
+                "{best}"
+            );
+        }
+        None => {
+            assert_eq!(best.strategy, "exact", "{best}");
+            assert!(best.reason.contains("no tuned schedule reaches"), "{best}");
+        }
+    }
+    // knobs opt out: the user chose the schedule
+    let knob = SearchParams {
+        nprobe: Some(1),
+        recall_target: Some(1.0),
+        ..SearchParams::default()
+    };
+    let e = f.table.search(q).limit(10).params(knob).explain().unwrap();
+    assert_eq!(e.strategy, "funnel", "{e}");
+}

@@ -22,7 +22,7 @@ use arrow_array::types::Int64Type;
 use arrow_array::{Array, Int64Array, RecordBatch};
 use nestdb::{Database, SearchParams, Table};
 use nestdb_benches::data::{self, DIM};
-use nestdb_benches::driver::{self, arg};
+use nestdb_benches::driver::{self, arg, dir_mib, peak_rss_mib};
 use serde_json::json;
 
 fn main() {
@@ -241,33 +241,6 @@ fn batch(_args: &[String]) {
 
 /// Peak resident memory of this process so far (VmHWM), in MiB.
 /// Bytes of all files under `dir` (the table's segments, sidecars, index and catalog), MiB.
-fn dir_mib(dir: &std::path::Path) -> f64 {
-    fn walk(p: &std::path::Path) -> u64 {
-        std::fs::read_dir(p)
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| match e.file_type() {
-                        Ok(t) if t.is_dir() => walk(&e.path()),
-                        _ => e.metadata().map(|m| m.len()).unwrap_or(0),
-                    })
-                    .sum()
-            })
-            .unwrap_or(0)
-    }
-    walk(dir) as f64 / 1048576.0
-}
-
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 /// COPY of the shared chunks (precomputed vectors) into a table: rows per second.
 #[cfg(feature = "sql")]
 fn copy(_args: &[String]) {

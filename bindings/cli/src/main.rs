@@ -43,6 +43,10 @@ struct Args {
     /// Never show progress bars
     #[arg(long)]
     no_progress: bool,
+    /// Fraction of vector searches the live recall monitor re-runs exactly in the background
+    /// (SHOW RECALL; at most 5% of one core); 0 turns it off
+    #[arg(long, value_name = "RATE", default_value_t = 0.01)]
+    recall_sample_rate: f64,
 }
 
 fn history_path() -> Option<PathBuf> {
@@ -115,7 +119,10 @@ fn main() -> ExitCode {
             }
         },
     };
-    let db = match nestdb::Database::open(&path) {
+    let db = match nestdb::Database::builder()
+        .recall_sample_rate(args.recall_sample_rate)
+        .open(&path)
+    {
         Ok(db) => db,
         Err(e) => {
             eprintln!("ERROR: cannot open {}: {e}", path.display());

@@ -5,6 +5,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{ArrowError, DataType, Field, Schema};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::arrow::{batch_to_py, schema_from_py};
@@ -78,13 +79,17 @@ impl PyDatabase {
     /// Opens (creating if needed) the database in `path`; without a path, a new temporary
     /// directory removed when the database is closed or garbage-collected.
     #[new]
-    #[pyo3(signature = (path = None, *, sync = None, auto_flush_rows = None, auto_index = None))]
+    #[pyo3(signature = (
+        path = None, *, sync = None, auto_flush_rows = None, auto_index = None,
+        recall_sample_rate = None
+    ))]
     fn new(
         py: Python<'_>,
         path: Option<PathBuf>,
         sync: Option<bool>,
         auto_flush_rows: Option<usize>,
         auto_index: Option<bool>,
+        recall_sample_rate: Option<f64>,
     ) -> PyResult<Self> {
         let temporary = path.is_none();
         let (dir, tmp) = match path {
@@ -106,6 +111,14 @@ impl PyDatabase {
         }
         if let Some(on) = auto_index {
             b = b.auto_index(on);
+        }
+        if let Some(rate) = recall_sample_rate {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(PyValueError::new_err(format!(
+                    "recall_sample_rate must be in [0, 1], got {rate}"
+                )));
+            }
+            b = b.recall_sample_rate(rate);
         }
         let open_dir = dir.clone();
         let db = engine(py, move || b.open(&open_dir))?;

@@ -142,6 +142,58 @@ impl PyTable {
         Ok(self.table_schema(py)?.boundaries().to_vec())
     }
 
+    /// Live recall measured on a sample of this table's searches (see `docs/recall.md`): a
+    /// dict with `sample_rate`, `pending`, `adjustments` (list of `(target, note)`) and `rows`
+    /// (dicts: `target`, `band`, `samples`, `measured`, `ci_low`, `ci_high`, `estimated`,
+    /// `serving_target`).
+    fn recall_report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let r = self.with_table(py, |t| Ok(t.recall_report()))?;
+        let out = PyDict::new(py);
+        out.set_item("sample_rate", r.sample_rate)?;
+        out.set_item("pending", r.pending)?;
+        out.set_item("adjustments", r.adjustments)?;
+        let rows = r
+            .rows
+            .iter()
+            .map(|row| {
+                let d = PyDict::new(py);
+                d.set_item("target", row.target)?;
+                d.set_item("band", row.band)?;
+                d.set_item("samples", row.measured.queries)?;
+                d.set_item(
+                    "measured",
+                    (row.measured.queries > 0).then_some(row.measured.mean),
+                )?;
+                d.set_item(
+                    "ci_low",
+                    (row.measured.queries > 0).then_some(row.measured.lo),
+                )?;
+                d.set_item(
+                    "ci_high",
+                    (row.measured.queries > 0).then_some(row.measured.hi),
+                )?;
+                d.set_item("estimated", row.estimated)?;
+                d.set_item("serving_target", row.serving)?;
+                Ok(d)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        out.set_item("rows", rows)?;
+        Ok(out)
+    }
+
+    /// Sets the fraction of searches the live recall monitor samples (0 turns it off).
+    fn set_recall_sampling(&self, py: Python<'_>, rate: f64) -> PyResult<()> {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "recall sampling rate must be in [0, 1], got {rate}"
+            )));
+        }
+        self.with_table(py, |t| {
+            t.set_recall_sampling(rate);
+            Ok(())
+        })
+    }
+
     /// Live rows.
     fn count(&self, py: Python<'_>) -> PyResult<usize> {
         self.with_table(py, |t| Ok(t.count()))

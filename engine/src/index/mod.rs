@@ -112,7 +112,8 @@ pub struct ModelMeta {
     pub tuning: TuningInfo,
 }
 
-/// How the schedules were tuned (reported by EXPLAIN and `SHOW RECALL`).
+/// How the schedules were tuned, kept in the index file's `INDEX_META` (EXPLAIN reports the
+/// calibration queries with each estimate; see `docs/recall.md`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TuningInfo {
     /// Sample queries used to choose the schedules.
@@ -124,6 +125,8 @@ pub struct TuningInfo {
     pub holdout_radius: f32,
     /// Filtered probing: for selectivity `s`, partitions are probed until the selected rows
     /// covered reach the unfiltered scan times `factor`; pairs `(s, factor)` ascending by `s`.
+    /// Reserved: tuning leaves it empty today, and the planner then uses its fixed rule
+    /// `1 + log2(1 / s) / 2` (see `docs/recall.md`).
     pub filter_factors: Vec<(f64, f64)>,
 }
 

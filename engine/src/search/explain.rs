@@ -112,6 +112,9 @@ impl Explain {
                 " estimated_recall={:.3} [{:.3}, {:.3}]",
                 r.mean, r.lo, r.hi
             ));
+            if let Some(p) = self.promised {
+                s.push_str(&format!(" promised={p}"));
+            }
         }
         s
     }
@@ -141,6 +144,9 @@ impl fmt::Display for Explain {
                 "estimated recall@k: {:.3} (95% interval {:.3}-{:.3}, {} held-out queries)",
                 r.mean, r.lo, r.hi, r.queries
             )?;
+            if let Some(p) = self.promised {
+                writeln!(f, "promised recall@k: {p}")?;
+            }
         }
         for s in &self.stages {
             writeln!(f, "  {s}")?;

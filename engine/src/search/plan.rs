@@ -74,6 +74,11 @@ pub fn choose(
         };
         return e;
     };
+    if let Some(why) = unreachable(model, params, target) {
+        e.strategy = EXACT.into();
+        e.reason = reason(detail, || why);
+        return e;
+    }
     let bands = v.def.schema.bands();
     let (mut s, tuned) = scaled_schedule(model, params, k, target, rows, e.selectivity);
     let funnel_cost = probing_cost(model, &s, rows, e.selectivity, &bands);
@@ -225,6 +230,26 @@ fn filter_factor(model: &IndexModel, selectivity: f64) -> f64 {
 }
 
 /// The planner's explanation, built only when someone will read it (EXPLAIN).
+/// Why no tuned schedule can keep the promise for `target`, when none can: a target of 1
+/// (the live monitor's last resort, or asked for), or one above the upper end of the 95%
+/// interval of the best schedule tuning measured. Such searches run exactly. Per-query knobs
+/// (`nprobe`, `shortlist`, `stages`) opt out: the user chose the schedule.
+fn unreachable(model: &IndexModel, params: &SearchParams, target: f32) -> Option<String> {
+    if params.nprobe.is_some() || params.shortlist.is_some() || params.stages.is_some() {
+        return None;
+    }
+    if target >= 1.0 {
+        return Some(format!("recall target {target}: exact search"));
+    }
+    let r = model.schedule_for(target).estimate;
+    (r.queries > 0 && r.hi < target).then(|| {
+        format!(
+            "no tuned schedule reaches recall target {target} (the best was estimated at {:.3}, 95% interval {:.3}-{:.3}): exact search",
+            r.mean, r.lo, r.hi
+        )
+    })
+}
+
 fn reason(detail: bool, f: impl FnOnce() -> String) -> String {
     if detail {
         f()

@@ -207,8 +207,8 @@ impl RecallColumns {
         }));
     }
 
-    /// One measured `row` of table `name` (report `r`); the note is the latest adjustment
-    /// when another target's schedule serves this one.
+    /// One measured `row` of table `name` (report `r`); the note is the latest adjustment of
+    /// this row's target when another schedule (or exact search) serves it.
     fn push_row(&mut self, name: &str, row: &RecallRow, r: &RecallReport) {
         self.tab.push(name.to_string());
         self.target.push(Some(row.target as f64));
@@ -219,9 +219,14 @@ impl RecallColumns {
         self.hi.push(Some(row.measured.hi as f64));
         self.est.push(row.estimated.map(|x| x as f64));
         self.serving.push(Some(row.serving as f64));
-        self.notes.push(
-            (row.serving > row.target).then(|| r.adjustments.last().cloned().unwrap_or_default()),
-        );
+        self.notes.push((row.serving > row.target).then(|| {
+            r.adjustments
+                .iter()
+                .rev()
+                .find(|(t, _)| (t - row.target).abs() < 1e-6)
+                .map(|(_, note)| note.clone())
+                .unwrap_or_default()
+        }));
     }
 
     /// The result batch.

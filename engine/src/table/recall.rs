@@ -16,7 +16,7 @@
 //!   new index (ANALYZE) starts over.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,9 @@ use crate::topk::Cand;
 pub const MIN_SAMPLES: usize = 50;
 /// How far below the target the measured mean may fall before an adjustment.
 pub const TOLERANCE: f32 = 0.01;
+/// The serving target that means exact search: what a promise falls back to once even the
+/// schedule of the highest tuned target measured short of it.
+pub const EXACT_SERVING: f32 = 1.0;
 /// Sampled searches waiting for the background thread at most.
 const QUEUE: usize = 32;
 
@@ -43,13 +46,15 @@ const QUEUE: usize = 32;
 pub struct RecallRow {
     /// The promised recall target.
     pub target: f32,
-    /// Filter selectivity band (`unfiltered`, `>=10%`, `1-10%`, `0.1-1%`, `<0.1%`).
+    /// Filter selectivity band (`unfiltered`, `>=10%`, `1-10%`, `0.1-1%`, `<0.1%`; `all` on
+    /// the row of an adjusted target with no sample since its adjustment).
     pub band: &'static str,
     /// Measured recall@k on the sampled searches.
     pub measured: RecallEstimate,
     /// What tuning estimated for the schedule the searches used.
     pub estimated: Option<f32>,
-    /// The target whose schedule serves this one after adjustments (equal when none).
+    /// The target whose schedule serves this one after adjustments (equal when none;
+    /// [`EXACT_SERVING`] when exact search does).
     pub serving: f32,
 }
 
@@ -60,10 +65,13 @@ pub struct RecallReport {
     pub sample_rate: f64,
     /// Per target and band.
     pub rows: Vec<RecallRow>,
-    /// Adjustments made, oldest first.
-    pub adjustments: Vec<String>,
+    /// Adjustments made since the index was fit, oldest first: the promised target each
+    /// concerns and what was done.
+    pub adjustments: Vec<(f32, String)>,
     /// Samples waiting to be measured.
     pub pending: usize,
+    /// Samples measured since the table was opened (adjustments and ANALYZE do not reset it).
+    pub measured_total: u64,
 }
 
 struct Job {
@@ -92,12 +100,15 @@ struct State {
     worker: bool,
     cells: BTreeMap<(u32, &'static str), Cell>,
     serving: BTreeMap<u32, f32>,
-    adjustments: Vec<String>,
+    adjustments: Vec<(f32, String)>,
+    measured_total: u64,
     rng: u64,
 }
 
 struct Shared {
     state: Mutex<State>,
+    /// Whether any target is served by another's schedule (searches skip the lock when not).
+    adjusted: AtomicBool,
     cv: Condvar,
     budget: f64,
 }
@@ -131,6 +142,7 @@ impl Monitor {
                     rng: 0x9E37_79B9_7F4A_7C15,
                     ..State::default()
                 }),
+                adjusted: AtomicBool::new(false),
                 cv: Condvar::new(),
                 budget: budget.clamp(0.001, 1.0),
             }),
@@ -155,10 +167,16 @@ impl Monitor {
         let mut s = self.lock();
         s.cells.clear();
         s.serving.clear();
+        s.adjustments.clear();
         s.queue.clear();
+        self.shared.adjusted.store(false, Ordering::Relaxed);
     }
 
+    /// The target whose schedule serves a promised `target` ([`EXACT_SERVING`]: exact search).
     pub(super) fn effective_target(&self, target: f32) -> f32 {
+        if !self.shared.adjusted.load(Ordering::Relaxed) {
+            return target;
+        }
         self.lock()
             .serving
             .get(&milli(target))
@@ -178,7 +196,9 @@ impl Monitor {
         hits: &[Cand],
     ) {
         let rate = self.rate();
-        if rate <= 0.0 || e.strategy != crate::search::plan::FUNNEL {
+        // only the tuned schedules make a promise: searches with per-query knobs (no
+        // estimate) are not sampled
+        if rate <= 0.0 || e.strategy != crate::search::plan::FUNNEL || e.estimate.is_none() {
             return;
         }
         let mut s = self.lock();
@@ -217,7 +237,7 @@ impl Monitor {
 
     pub(super) fn report(&self, _t: &Table) -> RecallReport {
         let s = self.lock();
-        let rows = s
+        let mut rows: Vec<RecallRow> = s
             .cells
             .iter()
             .map(|(&(target, band), c)| RecallRow {
@@ -232,11 +252,24 @@ impl Monitor {
                     .unwrap_or(target as f32 / 1000.0),
             })
             .collect();
+        // adjusted targets with no sample since their adjustment still show what serves them
+        for (&target, &serving) in &s.serving {
+            if !s.cells.keys().any(|&(t, _)| t == target) {
+                rows.push(RecallRow {
+                    target: target as f32 / 1000.0,
+                    band: "all",
+                    measured: RecallEstimate::default(),
+                    estimated: None,
+                    serving,
+                });
+            }
+        }
         RecallReport {
             sample_rate: self.rate(),
             rows,
             adjustments: s.adjustments.clone(),
             pending: s.queue.len(),
+            measured_total: s.measured_total,
         }
     }
 }
@@ -300,6 +333,7 @@ fn measure(job: &Job) -> Option<f32> {
 
 fn record(shared: &Shared, job: &Job, recall: f32) {
     let mut s = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+    s.measured_total += 1;
     let cell = s.cells.entry((job.target, job.band)).or_default();
     cell.recalls.push(recall);
     cell.estimated = job.estimated;
@@ -317,13 +351,20 @@ fn record(shared: &Shared, job: &Job, recall: f32) {
             .iter()
             .copied()
             .find(|&t| t > serving + 1e-6)
-            .unwrap_or(serving);
+            .unwrap_or(EXACT_SERVING);
         if next > serving {
             s.serving.insert(job.target, next);
-            s.adjustments.push(format!(
-                "target {target}: measured {mean:.3} over {} searches, below {target} - {TOLERANCE}; now served by the schedule tuned for {next}",
+            shared.adjusted.store(true, Ordering::Relaxed);
+            let by = if next >= EXACT_SERVING {
+                "exact search (no tuned schedule is left above it)".to_string()
+            } else {
+                format!("the schedule tuned for {next}")
+            };
+            let note = format!(
+                "target {target}: measured {mean:.3} over {} searches, below {target} - {TOLERANCE}; now served by {by}",
                 all.len()
-            ));
+            );
+            s.adjustments.push((target, note));
             s.cells.retain(|(t, _), _| *t != job.target);
         }
     }

@@ -62,6 +62,7 @@ def connect(
     sync: bool | None = None,
     auto_flush_rows: int | None = None,
     auto_index: bool | None = None,
+    recall_sample_rate: float | None = None,
 ) -> Database:
     """Opens (creating if needed) the database in directory ``path``.
 
@@ -69,7 +70,8 @@ def connect(
     database is closed (``close()``, the end of a ``with`` block) or garbage-collected, like an
     in-memory SQLite or DuckDB database.
     """
-    return Database(path, sync=sync, auto_flush_rows=auto_flush_rows, auto_index=auto_index)
+    return Database(path, sync=sync, auto_flush_rows=auto_flush_rows, auto_index=auto_index,
+                    recall_sample_rate=recall_sample_rate)
 
 
 def _close(db: _nestdb.Database) -> None:
@@ -112,12 +114,14 @@ class Database:
         sync: bool | None = None,
         auto_flush_rows: int | None = None,
         auto_index: bool | None = None,
+        recall_sample_rate: float | None = None,
     ) -> None:
         self._db = _nestdb.Database(
             None if path is None else os.fspath(path),
             sync=sync,
             auto_flush_rows=auto_flush_rows,
             auto_index=auto_index,
+            recall_sample_rate=recall_sample_rate,
         )
         # Closes (and removes a temporary directory) on garbage collection and at exit.
         self._finalizer = weakref.finalize(self, _close, self._db)
@@ -278,6 +282,18 @@ class Table:
     def count(self) -> int:
         """Live rows."""
         return self._t.count()
+
+    def recall_report(self) -> dict[str, Any]:
+        """Live recall measured on a sample of this table's searches, against the promise
+        (``SHOW RECALL``; see docs/recall.md): ``sample_rate``, ``pending``, ``adjustments``
+        (``(target, note)`` pairs) and ``rows``, one dict per promised target and filter
+        selectivity band with ``target``, ``band``, ``samples``, ``measured``, ``ci_low``,
+        ``ci_high``, ``estimated`` and ``serving_target``."""
+        return self._t.recall_report()
+
+    def set_recall_sampling(self, rate: float) -> None:
+        """Samples this fraction of searches for live recall measurement (0 turns it off)."""
+        self._t.set_recall_sampling(rate)
 
     def __len__(self) -> int:
         return self._t.count()

@@ -80,6 +80,7 @@ def connect(
     sync: bool | None = None,
     auto_flush_rows: int | None = None,
     auto_index: bool | None = None,
+    recall_sample_rate: float | None = None,
 ) -> Database:
     """Opens (creating if needed) the database in directory ``path``.
 
@@ -95,6 +96,8 @@ def connect(
             accumulate (default 20,000).
         auto_index: fit the learned index automatically once a table is large enough
             (default True).
+        recall_sample_rate: fraction of searches the live recall monitor re-runs exactly in
+            the background (default 0, off; see ``Table.recall_report``).
 
     Only one process may open a directory at a time.
     """
@@ -110,6 +113,7 @@ class Database:
         sync: bool | None = None,
         auto_flush_rows: int | None = None,
         auto_index: bool | None = None,
+        recall_sample_rate: float | None = None,
     ) -> None:
         """Same as :func:`connect`."""
     @property
@@ -236,6 +240,10 @@ class Table:
         """The Matryoshka boundaries (band ends below the dimension)."""
     def count(self) -> int:
         """Live rows."""
+    def recall_report(self) -> dict[str, Any]:
+        """Live recall measured on sampled searches against the promise (SHOW RECALL)."""
+    def set_recall_sampling(self, rate: float) -> None:
+        """Samples this fraction of searches for live recall measurement (0: off)."""
     def __len__(self) -> int:
         """Live rows."""
     def add(self, data: Rows) -> int:

@@ -1,0 +1,313 @@
+//! The scale benchmark: a set made by `../shared/data/scale/make_scale.py --rows N --out DIR`
+//! (`DIR/base.parquet`, `DIR/ground_truth.parquet`), loaded, indexed and queried in separate
+//! processes so each phase reports its own peak memory. Prints one JSON line per phase.
+//!
+//! ```text
+//! nestdb-scale load    --data DIR --db DB       COPY base.parquet into table `chunks`
+//! nestdb-scale analyze --db DB                  ANALYZE (fit, tune, encode)
+//! nestdb-scale query   --data DIR --db DB [--targets 0.8,0.9,0.95,0.98,0.99] [--seconds S]
+//!     open time, first query, then per target: recall@10 on the 700 held-out queries
+//!     (first pass, cold), QPS one query at a time (warm), the tuner's estimate, bytes read
+//! nestdb-scale filtered --db DB [--targets ...] [--levels L] [--and-range]
+//!     each held-out query filtered to its own label subtree (the first L levels of its
+//!     label_path, default 2; no two consecutive filters alike), with --and-range also
+//!     `id >= lo` with lo random per query (no two filters alike at all); recall against exact
+//!     search over the same rows
+//! ```
+//! The held-out queries come from `$NESTDB_SHARED_DATA/queries.parquet`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::Array;
+use nestdb::{Database, Filter, SearchParams, Table};
+use nestdb_benches::data::{self, DIM};
+use nestdb_benches::driver::{arg, dir_mib, peak_rss_mib, read_bytes};
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(
+            arg(&args, "--threads")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(2),
+        )
+        .build_global()
+        .expect("rayon pool");
+    let db = PathBuf::from(arg(&args, "--db").expect("--db DB"));
+    match args.get(1).map(String::as_str) {
+        Some("load") => load(&args, &db),
+        Some("analyze") => analyze(&db),
+        Some("query") => query(&args, &db),
+        Some("filtered") => filtered(&args, &db),
+        _ => eprintln!("usage: nestdb-scale load|analyze|query|filtered (see the source header)"),
+    }
+}
+
+fn open(db: &Path) -> Database {
+    Database::builder()
+        .auto_index(false)
+        .open(db)
+        .expect("open")
+}
+
+fn load(args: &[String], db: &Path) {
+    let dir = PathBuf::from(arg(args, "--data").expect("--data DIR"));
+    let d = open(db);
+    d.create_table("chunks", data::table_schema())
+        .expect("create");
+    let src = dir.join("base.parquet");
+    let raw = std::fs::metadata(&src).expect("base.parquet").len();
+    let start = Instant::now();
+    d.sql(&format!(
+        "COPY chunks FROM '{}' (FORMAT parquet, MAP 'chunk_id=id, label_path=label, ast_path=ast')",
+        src.display()
+    ))
+    .expect("copy");
+    let s = start.elapsed().as_secs_f64();
+    let rows = d.table("chunks").expect("table").count();
+    println!(
+        "{}",
+        json!({"phase": "load", "rows": rows, "seconds": s, "rows_per_s": rows as f64 / s,
+               "peak_rss_mib": peak_rss_mib(), "db_mib": dir_mib(db),
+               "source_mib": raw as f64 / 1048576.0,
+               "raw_vectors_mib": (rows * DIM * 4) as f64 / 1048576.0})
+    );
+}
+
+fn analyze(db: &Path) {
+    let d = open(db);
+    let t = d.table("chunks").expect("table");
+    let start = Instant::now();
+    t.analyze().expect("analyze");
+    let s = start.elapsed().as_secs_f64();
+    let rows = t.count();
+    println!(
+        "{}",
+        json!({"phase": "analyze", "rows": rows, "seconds": s, "peak_rss_mib": peak_rss_mib(),
+               "db_mib": dir_mib(db), "raw_vectors_mib": (rows * DIM * 4) as f64 / 1048576.0})
+    );
+}
+
+fn targets(args: &[String]) -> Vec<f32> {
+    arg(args, "--targets")
+        .unwrap_or_else(|| "0.8,0.9,0.95,0.98,0.99".into())
+        .split(',')
+        .map(|s| s.parse().expect("target"))
+        .collect()
+}
+
+/// Ids of a search's result (column `id`).
+fn ids(t: &Table, q: &[f32], p: &SearchParams, f: Option<&Filter>) -> Vec<i64> {
+    let mut s = t.search(q).limit(10).select(&["id"]).params(p.clone());
+    if let Some(f) = f {
+        s = s.filter(f.clone());
+    }
+    let r = s.execute().expect("search");
+    r.column(0).as_primitive::<Int64Type>().values().to_vec()
+}
+
+fn target(r: f32) -> SearchParams {
+    SearchParams {
+        recall_target: Some(r),
+        ..SearchParams::default()
+    }
+}
+
+/// Open, first query, then per target recall (first pass), warm QPS, estimate, bytes read.
+fn query(args: &[String], db: &Path) {
+    let dir = PathBuf::from(arg(args, "--data").expect("--data DIR"));
+    let secs: f64 = arg(args, "--seconds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5.0);
+    let q = data::read("queries.parquet", &["embedding"]);
+    let queries = data::flat_vectors(q.column(0));
+    let truth = read_truth(&dir.join("ground_truth.parquet"));
+    let read0 = read_bytes();
+    let start = Instant::now();
+    let d = open(db);
+    let t = d.table("chunks").expect("table");
+    let open_s = start.elapsed().as_secs_f64();
+    let first = ids(&t, &queries[..DIM], &target(0.95), None);
+    let first_s = start.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({"phase": "open", "rows": t.count(), "open_s": open_s, "first_query_s": first_s,
+               "read_mib_at_open": (read_bytes() - read0) as f64 / 1048576.0,
+               "first_ids": first.len(), "db_mib": dir_mib(db)})
+    );
+    for r in targets(args) {
+        let p = target(r);
+        let start = Instant::now();
+        let found: Vec<Vec<i64>> = queries
+            .chunks_exact(DIM)
+            .map(|v| ids(&t, v, &p, None))
+            .collect();
+        let cold_qps = found.len() as f64 / start.elapsed().as_secs_f64();
+        let qps = timed(secs, &queries, |v| ids(&t, v, &p, None).len());
+        let (est, bytes) = explain(&t, &queries, &p, &[]);
+        println!(
+            "{}",
+            json!({"phase": "query", "target": r, "recall": data::recall(&found, &truth, 10),
+                   "estimate": est, "first_pass_qps": cold_qps, "qps": qps,
+                   "bytes_per_query": bytes, "peak_rss_mib": peak_rss_mib()})
+        );
+    }
+}
+
+/// Queries per second over `queries`, one at a time, for at least `secs`.
+fn timed(secs: f64, queries: &[f32], mut run: impl FnMut(&[f32]) -> usize) -> f64 {
+    let start = Instant::now();
+    let mut n = 0;
+    while start.elapsed().as_secs_f64() < secs {
+        for v in queries.chunks_exact(DIM) {
+            run(v);
+            n += 1;
+        }
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The first query's estimate `[mean, lo, hi]` and the mean bytes read per query
+/// (EXPLAIN ANALYZE over the first 100 queries).
+fn explain(t: &Table, queries: &[f32], p: &SearchParams, filters: &[Filter]) -> (Vec<f32>, f64) {
+    let mut est = Vec::new();
+    let mut bytes = 0usize;
+    let n = 100.min(queries.len() / DIM);
+    for (i, v) in queries.chunks_exact(DIM).take(n).enumerate() {
+        let mut s = t.search(v).limit(10).params(p.clone());
+        if let Some(f) = filters.get(i) {
+            s = s.filter(f.clone());
+        }
+        let (_, e) = s.explain_analyze().expect("explain");
+        if i == 0 {
+            est = e
+                .estimate
+                .map(|r| vec![r.mean, r.lo, r.hi])
+                .unwrap_or_default();
+        }
+        bytes += e.stages.iter().map(|s| s.bytes_touched).sum::<usize>();
+    }
+    (est, bytes as f64 / n as f64)
+}
+
+fn read_truth(path: &Path) -> Vec<Vec<i64>> {
+    let f = std::fs::File::open(path).expect("ground_truth.parquet");
+    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .expect("parquet")
+        .build()
+        .expect("reader");
+    let mut out = Vec::new();
+    for b in r {
+        let b = b.expect("batch");
+        let n = b
+            .column_by_name("neighbors")
+            .expect("neighbors")
+            .as_fixed_size_list();
+        for i in 0..n.len() {
+            out.push(n.value(i).as_primitive::<Int64Type>().values().to_vec());
+        }
+    }
+    out
+}
+
+/// Per-query label-subtree filters: each held-out query keeps the first `levels` levels of
+/// its own label_path; with `max_id`, also `id >= lo` with `lo` drawn per query (seeded) from
+/// `[0, max_id / 2)`, so no two filters are alike.
+fn subtree_filters(levels: usize, max_id: Option<i64>) -> Vec<Filter> {
+    let q = data::read("queries.parquet", &["label_path"]);
+    let labels = q.column(0).as_string::<i32>();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    (0..labels.len())
+        .map(|i| {
+            let l: Vec<&str> = labels.value(i).split('/').take(levels).collect();
+            let mut sql = format!("label <@ '{}'", l.join("/").replace('\'', "''"));
+            if let Some(m) = max_id {
+                sql.push_str(&format!(
+                    " AND id >= {}",
+                    rng.random_range(0..(m / 2).max(1))
+                ));
+            }
+            Filter::parse(&sql).expect("filter")
+        })
+        .collect()
+}
+
+/// Each query under its own subtree filter: recall against exact search, QPS, selectivity.
+fn filtered(args: &[String], db: &Path) {
+    let secs: f64 = arg(args, "--seconds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5.0);
+    let levels = arg(args, "--levels")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    let q = data::read("queries.parquet", &["embedding"]);
+    let queries = data::flat_vectors(q.column(0));
+    let range = args.iter().any(|a| a == "--and-range");
+    let d = open(db);
+    let t = d.table("chunks").expect("table");
+    let filters = subtree_filters(levels, range.then(|| t.count() as i64));
+    let exact = SearchParams {
+        exact: true,
+        ..SearchParams::default()
+    };
+    let truth: Vec<Vec<i64>> = queries
+        .chunks_exact(DIM)
+        .zip(&filters)
+        .map(|(v, f)| ids(&t, v, &exact, Some(f)))
+        .collect();
+    let rows = t.count() as f64;
+    let sel: f64 = filters
+        .iter()
+        .take(100)
+        .map(|f| {
+            t.search(&queries[..DIM])
+                .filter(f.clone())
+                .explain()
+                .expect("explain")
+                .matching as f64
+                / rows
+        })
+        .sum::<f64>()
+        / 100.0;
+    for r in targets(args) {
+        let p = target(r);
+        let found: Vec<Vec<i64>> = queries
+            .chunks_exact(DIM)
+            .zip(&filters)
+            .map(|(v, f)| ids(&t, v, &p, Some(f)))
+            .collect();
+        let short = found
+            .iter()
+            .zip(&truth)
+            .filter(|(f, t)| f.len() < t.len())
+            .count();
+        let mut i = 0;
+        let qps = timed(secs, &queries, |v| {
+            i += 1;
+            ids(&t, v, &p, Some(&filters[(i - 1) % filters.len()])).len()
+        });
+        let (est, bytes) = explain(&t, &queries, &p, &filters);
+        println!(
+            "{}",
+            json!({"phase": "filtered", "levels": levels, "and_range": range,
+                   "mean_selectivity": sel, "target": r,
+                   "recall": recall_vs(&found, &truth), "short_results": short,
+                   "estimate": est, "qps": qps, "bytes_per_query": bytes})
+        );
+    }
+}
+
+/// Mean recall@10 of `found` against exact results that may hold fewer than 10 rows.
+fn recall_vs(found: &[Vec<i64>], truth: &[Vec<i64>]) -> f64 {
+    let (mut hits, mut total) = (0usize, 0usize);
+    for (f, t) in found.iter().zip(truth) {
+        total += t.len().min(10);
+        hits += f.iter().filter(|x| t.contains(x)).count();
+    }
+    hits as f64 / total.max(1) as f64
+}

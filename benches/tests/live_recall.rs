@@ -1,0 +1,168 @@
+//! The live recall monitor on queries that are not like the table's rows: the held-out
+//! queries pushed off the data's manifold with seeded Gaussian noise. Every search is sampled
+//! (rate 1, CPU budget 1 so the test does not wait on the pacing), and the test measures each
+//! search's recall itself against exact search. It checks that the monitor reports exactly the
+//! recall the test measured, that it finds the shortfall and moves the promise to a stronger
+//! schedule (or to exact search), and that the promise is kept after the adjustment.
+
+use std::time::{Duration, Instant};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::Array;
+use nestdb::{Database, RecallReport, SearchParams, Table};
+use nestdb_benches::data::{self, DIM};
+use nestdb_benches::driver;
+use rand::{Rng, SeedableRng};
+
+const TARGET: f32 = 0.95;
+/// Noise added to each unit query vector, per dimension (then renormalized).
+const NOISE: f32 = 0.05;
+/// The monitor's `MIN_SAMPLES`: fewer samples than this after the last adjustment may not
+/// have been judged yet.
+const MIN_SAMPLES: usize = 50;
+
+fn ids(t: &Table, q: &[f32], p: &SearchParams) -> Vec<i64> {
+    let r = t
+        .search(q)
+        .limit(10)
+        .select(&["id"])
+        .params(p.clone())
+        .execute()
+        .unwrap();
+    r.column(0).as_primitive::<Int64Type>().values().to_vec()
+}
+
+/// Waits until the monitor has measured `n` samples in all.
+fn wait_measured(t: &Table, n: u64) -> RecallReport {
+    let start = Instant::now();
+    loop {
+        let r = t.recall_report();
+        if r.measured_total >= n && r.pending == 0 {
+            return r;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "monitor stalled: {r:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The held-out queries, off the manifold: q + N(0, NOISE^2) per dimension, renormalized.
+fn shifted_queries() -> Vec<f32> {
+    let e = data::load();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut out = Vec::with_capacity(e.queries.len() * 2);
+    for round in 0..2 {
+        for q in e.queries.chunks_exact(DIM) {
+            let mut v: Vec<f32> = q
+                .iter()
+                .map(|x| x + NOISE * (1.0 + round as f32) * gauss(&mut rng))
+                .collect();
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter_mut().for_each(|x| *x /= n);
+            out.extend(v);
+        }
+    }
+    out
+}
+
+fn gauss(rng: &mut impl Rng) -> f32 {
+    let (u, v): (f32, f32) = (rng.random::<f32>().max(1e-9), rng.random::<f32>());
+    (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+}
+
+#[test]
+fn live_recall_reports_the_true_recall_and_repairs_a_broken_promise() {
+    let e = data::load();
+    let b = driver::build_with(&e.base, Database::builder().recall_cpu_budget(1.0));
+    let t = &b.table;
+    t.set_recall_sampling(1.0);
+    let queries = shifted_queries();
+    let promised = SearchParams {
+        recall_target: Some(TARGET),
+        ..SearchParams::default()
+    };
+    let exact = SearchParams {
+        exact: true,
+        ..SearchParams::default()
+    };
+    // the test's own recall per search, since the last adjustment
+    let mut mine: Vec<f32> = Vec::new();
+    let (mut sampled, mut adjustments, mut exact_served) = (0u64, 0usize, 0usize);
+    for q in queries.chunks_exact(DIM) {
+        let plan = t
+            .search(q)
+            .limit(10)
+            .params(promised.clone())
+            .explain()
+            .unwrap();
+        let found = ids(t, q, &promised);
+        let truth = ids(t, q, &exact);
+        let hit = found.iter().filter(|x| truth.contains(x)).count();
+        if plan.strategy == "funnel" {
+            sampled += 1;
+        } else {
+            exact_served += 1;
+            assert_eq!(hit, truth.len(), "exact search must find the exact rows");
+        }
+        let r = wait_measured(t, sampled);
+        if r.adjustments.len() > adjustments {
+            adjustments = r.adjustments.len();
+            mine.clear();
+            continue;
+        }
+        if plan.strategy == "funnel" {
+            mine.push(hit as f32 / truth.len() as f32);
+        }
+    }
+    let r = t.recall_report();
+    eprintln!(
+        "{} searches ({exact_served} exact), {} measured, adjustments: {:?}; rows: {:?}",
+        queries.len() / DIM,
+        r.measured_total,
+        r.adjustments,
+        r.rows
+    );
+    assert!(
+        adjustments > 0,
+        "off-manifold queries should break the {TARGET} promise of a schedule tuned on the rows"
+    );
+    let row = r
+        .rows
+        .iter()
+        .find(|row| (row.target - TARGET).abs() < 1e-6)
+        .unwrap();
+    assert!(row.serving > TARGET, "{r:?}");
+    let mean = mine.iter().sum::<f32>() / mine.len().max(1) as f32;
+    // what the monitor reports is what the test measured on the same searches
+    assert_eq!(row.measured.queries, mine.len(), "{r:?}");
+    if !mine.is_empty() {
+        assert!(
+            (row.measured.mean - mean).abs() < 1e-4,
+            "{} vs {mean}",
+            row.measured.mean
+        );
+    }
+    // and after the adjustments the promise is kept (or exact search keeps it)
+    assert!(
+        mine.len() < MIN_SAMPLES || mean >= TARGET - 0.01,
+        "after {adjustments} adjustments measured {mean} over {} searches",
+        mine.len()
+    );
+    assert!(
+        mine.len() + exact_served >= 200,
+        "too few searches after the last adjustment"
+    );
+    // SHOW RECALL says so
+    let out = match b.db.sql("SHOW RECALL chunks").unwrap().pop() {
+        Some(nestdb::sql::Output::Rows(r)) => r,
+        _ => panic!("SHOW RECALL returned no rows"),
+    };
+    let notes = out.column_by_name("note").unwrap().as_string::<i32>();
+    assert!(
+        (0..notes.len()).any(|i| notes.value(i).contains("now served by")),
+        "SHOW RECALL does not report the adjustment"
+    );
+}
