@@ -94,7 +94,7 @@ pub fn peak_rss_mib() -> f64 {
 }
 
 /// A `kB` field of `/proc/self/status`, 0 when missing.
-pub fn proc_status_kib(field: &str) -> f64 {
+fn proc_status_kib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

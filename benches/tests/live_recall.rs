@@ -49,13 +49,13 @@ fn wait_measured(t: &Table, n: u64) -> RecallReport {
     }
 }
 
-/// The held-out queries, off the manifold: q + N(0, NOISE^2) per dimension, renormalized.
-fn shifted_queries() -> Vec<f32> {
-    let e = data::load();
+/// The held-out `queries`, off the manifold: q + N(0, NOISE^2) per dimension, renormalized,
+/// then again at twice the noise.
+fn shifted_queries(queries: &[f32]) -> Vec<f32> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let mut out = Vec::with_capacity(e.queries.len() * 2);
+    let mut out = Vec::with_capacity(queries.len() * 2);
     for round in 0..2 {
-        for q in e.queries.chunks_exact(DIM) {
+        for q in queries.chunks_exact(DIM) {
             let mut v: Vec<f32> = q
                 .iter()
                 .map(|x| x + NOISE * (1.0 + round as f32) * gauss(&mut rng))
@@ -79,7 +79,7 @@ fn live_recall_reports_the_true_recall_and_repairs_a_broken_promise() {
     let b = driver::build_with(&e.base, Database::builder().recall_cpu_budget(1.0));
     let t = &b.table;
     t.set_recall_sampling(1.0);
-    let queries = shifted_queries();
+    let queries = shifted_queries(&e.queries);
     let promised = SearchParams {
         recall_target: Some(TARGET),
         ..SearchParams::default()

@@ -168,13 +168,7 @@ fn a_promise_no_schedule_can_keep_runs_exact() {
     let f = fixture();
     let q = &f.eval.queries[..DIM];
     // a target of 1 is exact search, said so, with the exact rows
-    let e = f
-        .table
-        .search(q)
-        .limit(10)
-        .params(target(1.0))
-        .explain()
-        .unwrap();
+    let e = plan(&f.table, q, target(1.0));
     assert_eq!(e.strategy, "exact", "{e}");
     assert!(e.reason.contains("recall target 1"), "{e}");
     let exact = SearchParams {
@@ -188,13 +182,7 @@ fn a_promise_no_schedule_can_keep_runs_exact() {
     );
     // a target above every tuned schedule's interval is exact too; one within it runs the
     // funnel and shows the estimate with the promise
-    let best = f
-        .table
-        .search(q)
-        .limit(10)
-        .params(target(0.999))
-        .explain()
-        .unwrap();
+    let best = plan(&f.table, q, target(0.999));
     match best.estimate {
         Some(r) => {
             assert_eq!(best.strategy, "funnel", "{best}");
@@ -215,6 +203,11 @@ fn a_promise_no_schedule_can_keep_runs_exact() {
         recall_target: Some(1.0),
         ..SearchParams::default()
     };
-    let e = f.table.search(q).limit(10).params(knob).explain().unwrap();
+    let e = plan(&f.table, q, knob);
     assert_eq!(e.strategy, "funnel", "{e}");
+}
+
+/// The plan of a top-10 search for `q` with `p`.
+fn plan(t: &Table, q: &[f32], p: SearchParams) -> nestdb::Explain {
+    t.search(q).limit(10).params(p).explain().unwrap()
 }

@@ -239,8 +239,6 @@ fn batch(_args: &[String]) {
     );
 }
 
-/// Peak resident memory of this process so far (VmHWM), in MiB.
-/// Bytes of all files under `dir` (the table's segments, sidecars, index and catalog), MiB.
 /// COPY of the shared chunks (precomputed vectors) into a table: rows per second.
 #[cfg(feature = "sql")]
 fn copy(_args: &[String]) {
