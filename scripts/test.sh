@@ -22,6 +22,6 @@ done
 
 # maturin resolves features for the Python crate alone; make sure that reuses the test
 # build's dependencies instead of recompiling arrow, DataFusion and RocksDB.
-python3 scripts/same_features.py
+"$VIRTUAL_ENV/bin/python" scripts/same_features.py
 (cd bindings/python && "$VIRTUAL_ENV/bin/maturin" develop --profile dev --quiet)
 "$VIRTUAL_ENV/bin/python" -m pytest -q bindings/python/tests
