@@ -13,12 +13,11 @@
 //! one half chooses, for each recall target, the cheapest schedule whose recall clears the
 //! target; the other half measures it (mean and 95% interval) - the estimate EXPLAIN shows.
 
-use std::collections::HashSet;
-
 use nestdb_storage::{Metric, StorageError};
 use rand::seq::index::sample;
 use rand::SeedableRng;
 use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::cost;
 use super::pipeline::QueryCtx;
@@ -58,7 +57,7 @@ pub struct TuneParams {
 struct Sample {
     addr: u64,
     held: Vec<u64>,
-    truth: HashSet<u64>,
+    truth: FxHashSet<u64>,
 }
 
 /// Per-query results of every grid point: hits and scanned rows.
@@ -234,7 +233,7 @@ fn samples(
         if held.len() > MAX_HELD {
             continue;
         }
-        let truth: HashSet<u64> = list
+        let truth: FxHashSet<u64> = list
             .iter()
             .filter(|c| !held.contains(&c.addr))
             .take(p.k)
@@ -317,41 +316,77 @@ fn evaluate(
         bands: &layout.bands,
     };
     let order = ctx.probe_order(grid.last().map_or(1, |g| g.0));
-    let max1 = KEEP1[KEEP1.len() - 1];
+    // the first stage keeps what the grid's largest keep1 needs (beyond KEEP1 when k > 160)
+    let max1 = grid.iter().map(|g| g.1).max().unwrap_or(k);
+    let max2 = grid.iter().map(|g| g.2).max().unwrap_or(k);
     let mut sorted1: Vec<Cand> = Vec::new();
-    let mut mids: std::collections::HashMap<u64, f32> = Default::default();
-    let mut exact: std::collections::HashMap<u64, f32> = Default::default();
+    let mut mids: FxHashMap<u64, f32> = Default::default();
+    let mut exact: FxHashMap<u64, f32> = Default::default();
     let (mut probed, mut scanned) = (0usize, 0usize);
     let mut out = Vec::with_capacity(grid.len());
     let mut dots = Vec::new();
+    let mut fin = Vec::new();
     let mut i = 0;
     while i < grid.len() {
         let np = grid[i].0;
         let probes = &order[probed..np.min(order.len())];
-        let mut fresh = int8_candidates(&ctx, probes, &s.held, &mut dots, &mut scanned)?;
+        let mut fresh = int8_candidates(&ctx, probes, &mut dots, &mut scanned)?;
         probed = np.min(order.len());
-        merge_sorted(&mut sorted1, &mut fresh, max1);
+        merge_sorted(&mut sorted1, &mut fresh, max1, &s.held);
+        // the best `max2` of the first stage's first k1 by mid score, for growing k1
+        let mut by_mid = Shortlist::new(max2);
+        let mut ranked = 0;
         while i < grid.len() && grid[i].0 == np {
-            let k1 = grid[i].1;
-            let by_mid = mid_ranked(&ctx, &sorted1[..k1.min(sorted1.len())], &mut mids)?;
-            while i < grid.len() && grid[i].0 == np && grid[i].1 == k1 {
-                let k2 = grid[i].2;
-                let shortlist = &by_mid[..k2.min(by_mid.len())];
-                let hits = exact_hits(&ctx, shortlist, &mut exact, k, &s.truth)?;
-                out.push((hits, scanned));
-                i += 1;
+            let k1 = grid[i].1.min(sorted1.len());
+            for c in &sorted1[ranked.min(k1)..k1] {
+                let dist = cached(&mut mids, c.addr, || ctx.mid_score(c.source(), c.offset()))?;
+                by_mid.push(Cand { dist, addr: c.addr });
             }
+            ranked = ranked.max(k1);
+            let same = |g: &(usize, usize, usize)| g.0 == np && g.1.min(sorted1.len()) == k1;
+            let group = grid[i..].iter().take_while(|g| same(g)).count();
+            let longest = grid[i..i + group].iter().map(|g| g.2).max().unwrap_or(0);
+            let shortlist = &by_mid.best[..longest.min(by_mid.best.len())];
+            let scored = exact_scored(&ctx, shortlist, &mut exact)?;
+            for g in &grid[i..i + group] {
+                let hits = hits_in_best(&scored[..g.2.min(scored.len())], k, &s.truth, &mut fin);
+                out.push((hits, scanned));
+            }
+            i += group;
         }
     }
     Ok(out)
 }
 
-/// The first stage over newly probed partitions `probes`: int8 scores of their rows, less
-/// the rows in `held`; `dots` is scratch, `scanned` counts the rows scored.
+/// The best `cap` candidates pushed so far, sorted (the funnel's total order).
+struct Shortlist {
+    best: Vec<Cand>,
+    cap: usize,
+}
+
+impl Shortlist {
+    fn new(cap: usize) -> Shortlist {
+        Shortlist {
+            best: Vec::with_capacity(cap + 1),
+            cap,
+        }
+    }
+
+    fn push(&mut self, c: Cand) {
+        if self.best.len() == self.cap && self.best.last().is_none_or(|w| c >= *w) {
+            return;
+        }
+        let at = self.best.partition_point(|x| *x < c);
+        self.best.insert(at, c);
+        self.best.truncate(self.cap);
+    }
+}
+
+/// The first stage over newly probed partitions `probes`: int8 scores of their rows; `dots`
+/// is scratch, `scanned` counts the rows scored.
 fn int8_candidates(
     ctx: &QueryCtx<'_>,
     probes: &[usize],
-    held: &[u64],
     dots: &mut Vec<i32>,
     scanned: &mut usize,
 ) -> Result<Vec<Cand>, StorageError> {
@@ -370,13 +405,10 @@ fn int8_candidates(
                 dots,
             );
             for (j, &d) in dots.iter().enumerate() {
-                let addr = Cand::addr(vi, a as usize + j);
-                if !held.contains(&addr) {
-                    fresh.push(Cand {
-                        dist: ctx.int8_score(v, a as usize + j, d)?,
-                        addr,
-                    });
-                }
+                fresh.push(Cand {
+                    dist: ctx.int8_score(v, a as usize + j, d)?,
+                    addr: Cand::addr(vi, a as usize + j),
+                });
             }
             *scanned += (b - a) as usize;
         }
@@ -384,35 +416,13 @@ fn int8_candidates(
     Ok(fresh)
 }
 
-/// The second stage: `prefix` rescored with mid scores (cached in `mids`), sorted.
-fn mid_ranked(
-    ctx: &QueryCtx<'_>,
-    prefix: &[Cand],
-    mids: &mut std::collections::HashMap<u64, f32>,
-) -> Result<Vec<Cand>, StorageError> {
-    let mut by_mid: Vec<Cand> = prefix
-        .iter()
-        .map(|c| {
-            Ok(Cand {
-                dist: cached(mids, c.addr, || ctx.mid_score(c.source(), c.offset()))?,
-                addr: c.addr,
-            })
-        })
-        .collect::<Result<_, StorageError>>()?;
-    by_mid.sort_unstable();
-    Ok(by_mid)
-}
-
-/// The last stage: `shortlist` rescored exactly (cached in `exact`); how many of its best
-/// `k` are in `truth`.
-fn exact_hits(
+/// The last stage: `shortlist` rescored exactly (cached in `exact`), in shortlist order.
+fn exact_scored(
     ctx: &QueryCtx<'_>,
     shortlist: &[Cand],
-    exact: &mut std::collections::HashMap<u64, f32>,
-    k: usize,
-    truth: &HashSet<u64>,
-) -> Result<usize, StorageError> {
-    let mut fin: Vec<Cand> = shortlist
+    exact: &mut FxHashMap<u64, f32>,
+) -> Result<Vec<Cand>, StorageError> {
+    shortlist
         .iter()
         .map(|c| {
             let sc = cached(exact, c.addr, || {
@@ -423,17 +433,25 @@ fn exact_hits(
                 addr: c.addr,
             })
         })
-        .collect::<Result<_, StorageError>>()?;
-    fin.sort_unstable();
-    Ok(fin
-        .iter()
+        .collect()
+}
+
+/// How many of the best `k` of `scored` are in `truth` (`fin` is scratch).
+fn hits_in_best(scored: &[Cand], k: usize, truth: &FxHashSet<u64>, fin: &mut Vec<Cand>) -> usize {
+    fin.clear();
+    fin.extend_from_slice(scored);
+    // the best k as a set (which of them is first does not change the hits)
+    if fin.len() > k && k > 0 {
+        fin.select_nth_unstable(k - 1);
+    }
+    fin.iter()
         .take(k)
         .filter(|c| truth.contains(&c.addr))
-        .count())
+        .count()
 }
 
 fn cached(
-    m: &mut std::collections::HashMap<u64, f32>,
+    m: &mut FxHashMap<u64, f32>,
     addr: u64,
     f: impl FnOnce() -> Result<f32, StorageError>,
 ) -> Result<f32, StorageError> {
@@ -445,14 +463,18 @@ fn cached(
     Ok(v)
 }
 
-/// Merges the candidates in `fresh` (any order; emptied) into the sorted `best`, keeping the
-/// best `keep`.
-fn merge_sorted(best: &mut Vec<Cand>, fresh: &mut Vec<Cand>, keep: usize) {
-    if fresh.len() > keep {
-        fresh.select_nth_unstable(keep - 1);
-        fresh.truncate(keep);
+/// Merges the candidates in `fresh` (any order; emptied) less those in `held` into the sorted
+/// `best`, keeping the best `keep`.
+fn merge_sorted(best: &mut Vec<Cand>, fresh: &mut Vec<Cand>, keep: usize, held: &[u64]) {
+    // the best `keep` not held are among the best `keep + held` of all
+    let want = keep + held.len();
+    if fresh.len() > want {
+        fresh.select_nth_unstable(want - 1);
+        fresh.truncate(want);
     }
+    fresh.retain(|c| !held.contains(&c.addr));
     fresh.sort_unstable();
+    fresh.truncate(keep);
     let old = std::mem::take(best);
     let (mut a, mut b) = (old.into_iter().peekable(), fresh.drain(..).peekable());
     while best.len() < keep {
