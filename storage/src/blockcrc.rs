@@ -80,8 +80,17 @@ impl Verified {
             return Ok(());
         }
         let (a, b) = (range.start >> BLOCK_LOG2, (range.end - 1) >> BLOCK_LOG2);
+        let mut hinted = false;
         for blk in a..=b {
             if !self.is_set(first + blk) {
+                if !hinted {
+                    // one read-ahead request for every block still to verify (the mappings
+                    // are MADV_RANDOM, so a fault alone reads one page)
+                    let from = (blk << BLOCK_LOG2).min(region.len());
+                    let to = ((b + 1) << BLOCK_LOG2).min(region.len());
+                    will_need(&region[from..to]);
+                    hinted = true;
+                }
                 self.check(crcs, first, region, blk)?;
             }
         }
@@ -112,6 +121,28 @@ impl Verified {
         }
         Ok(())
     }
+}
+
+/// Asks the kernel to read `bytes` (part of a file mapping) ahead, in one request; a hint,
+/// so errors (such as `bytes` not being a mapping) are ignored.
+pub fn will_need(bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    // SAFETY: sysconf has no preconditions.
+    let page = (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(4096) as usize;
+    let start = bytes.as_ptr() as usize;
+    let aligned = start & !(page - 1);
+    // SAFETY: madvise(MADV_WILLNEED) only starts reads into the page cache; it never changes
+    // memory contents or mappings. The range starts at the page holding `bytes` and ends at its
+    // end, so it covers pages of the caller's live mapping only.
+    unsafe {
+        libc::madvise(
+            aligned as *mut libc::c_void,
+            start + bytes.len() - aligned,
+            libc::MADV_WILLNEED,
+        )
+    };
 }
 
 /// Incremental block checksums of bytes written in order.

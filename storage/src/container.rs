@@ -288,6 +288,7 @@ impl Container {
         // SAFETY: nestdb never modifies a container after it is renamed into place (files are
         // immutable; replacements get new names), so the mapping cannot change under us.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| StorageError::io(path, e))?;
+        random_access(&map);
         let c = Self::parse(path, map)?;
         if c.kind != expect as u32 {
             return Err(StorageError::corrupt(
@@ -569,3 +570,11 @@ fn read_u64(b: &[u8], at: usize) -> u64 {
 #[cfg(test)]
 #[path = "container_tests.rs"]
 mod tests;
+
+/// Marks `map` as read at random: a page fault then reads that page, not the kernel's
+/// read-around window (8 MiB on some disks), so opening a file touches only what it reads;
+/// ranges read whole are requested ahead explicitly ([`crate::blockcrc::will_need`]).
+pub(crate) fn random_access(map: &Mmap) {
+    // a hint: a failure only costs read-ahead
+    let _ = map.advise(memmap2::Advice::Random);
+}

@@ -237,6 +237,7 @@ fn map_file(path: &Path) -> Result<Bytes> {
     // SAFETY: segment files are immutable once renamed into place; nestdb never writes to
     // them again, so the mapping cannot change while it is alive.
     let map = unsafe { Mmap::map(&file) }.map_err(|e| StorageError::io(path, e))?;
+    crate::container::random_access(&map);
     Ok(Bytes::from_owner(map))
 }
 
