@@ -145,6 +145,30 @@ pub fn will_need(bytes: &[u8]) {
     };
 }
 
+/// Drops the pages under `bytes` (part of a read-only file mapping) from this process's page
+/// tables. The page cache keeps them and the next read maps them again, unchanged (the mapping
+/// is file-backed and never written), so this only bounds the process's resident memory in
+/// one-pass readers. A hint: errors are ignored.
+pub fn release(bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    // SAFETY: sysconf has no preconditions.
+    let page = (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(4096) as usize;
+    let start = bytes.as_ptr() as usize;
+    let aligned = start & !(page - 1);
+    // SAFETY: MADV_DONTNEED on a shared, read-only, file-backed mapping unmaps the pages; the
+    // next access faults them back in from the file with the same contents, so no reference
+    // into the mapping observes a change. The range covers only pages of the caller's mapping.
+    unsafe {
+        libc::madvise(
+            aligned as *mut libc::c_void,
+            start + bytes.len() - aligned,
+            libc::MADV_DONTNEED,
+        )
+    };
+}
+
 /// Incremental block checksums of bytes written in order.
 #[derive(Debug, Default)]
 pub struct BlockHasher {

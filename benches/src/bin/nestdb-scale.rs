@@ -3,7 +3,8 @@
 //! processes so each phase reports its own peak memory. Prints one JSON line per phase.
 //!
 //! ```text
-//! nestdb-scale load    --data DIR --db DB       COPY base.parquet into table `chunks`
+//! nestdb-scale load    --data DIR --db DB [--with k=v,...]   COPY base.parquet into table
+//!     `chunks` (created with those table options)
 //! nestdb-scale analyze --db DB                  ANALYZE (fit, tune, encode)
 //! nestdb-scale query   --data DIR --db DB [--targets 0.8,0.9,0.95,0.98,0.99] [--seconds S]
 //!     open time, first query, then per target: recall@10 on the 700 held-out queries
@@ -58,7 +59,14 @@ fn open(db: &Path) -> Database {
 fn load(args: &[String], db: &Path) {
     let dir = PathBuf::from(arg(args, "--data").expect("--data DIR"));
     let d = open(db);
-    d.create_table("chunks", data::table_schema())
+    // --with "key=value,key=value": table options (docs/sql.md), e.g. holdout_radius=0.12
+    let mut o = nestdb::TableOptions::default();
+    for kv in arg(args, "--with").unwrap_or_default().split(',') {
+        if let Some((k, v)) = kv.split_once('=') {
+            o.set(k.trim(), v.trim()).expect("table option");
+        }
+    }
+    d.create_table_with("chunks", data::table_schema(), o)
         .expect("create");
     let src = dir.join("base.parquet");
     let raw = std::fs::metadata(&src).expect("base.parquet").len();

@@ -83,6 +83,10 @@ pub fn vectors_of(v: &TableVersion, rows: &[RowRef]) -> Result<Vec<f32>> {
             out.extend_from_slice(&vals[off * d..(off + 1) * d]);
         }
     }
+    // a sample touches pages all over the table: unmap them (the page cache keeps them)
+    for s in &v.segments {
+        (0..s.row_groups()).for_each(|g| s.release_group(g));
+    }
     Ok(out)
 }
 

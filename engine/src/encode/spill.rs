@@ -87,6 +87,8 @@ pub fn live_chunks(v: &TableVersion) -> impl Iterator<Item = Result<(RecordBatch
     let segs = v.segments.iter().zip(&v.deletes).flat_map(|(s, d)| {
         (0..s.row_groups()).map(move |g| {
             let (batch, ids) = s.read_group(g)?;
+            // one pass: unmap what was decoded, so resident memory does not grow with the table
+            s.release_group(g);
             let (a, z) = s.group_range(g);
             if d.range_cardinality(a as u32..z as u32) == 0 {
                 return Ok((batch, ids));

@@ -36,6 +36,8 @@ pub fn nearest(
                 Par::rayon(0),
             );
             let extra = row_terms(v, metric, &x, dim, a, z)?;
+            // one pass over the table: keep the process's resident memory flat
+            v.seg.release_group(g);
             tops.par_iter_mut().enumerate().for_each(|(i, t)| {
                 for (j, &dot) in s[i * rows..(i + 1) * rows].iter().enumerate() {
                     let score = match metric {

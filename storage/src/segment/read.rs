@@ -151,6 +151,28 @@ impl Segment {
         Ok(&self.parquet.bytes[start..start + len])
     }
 
+    /// Unmaps the pages of row group `g`'s column chunks from this process (see
+    /// [`crate::blockcrc::release`]): one-pass readers (compaction, the tuner's exact pass)
+    /// call it after each group so their resident memory does not grow with the table.
+    pub fn release_group(&self, g: usize) {
+        let md = self.reader_meta.metadata();
+        if g >= md.num_row_groups() {
+            return;
+        }
+        let (lo, hi) = md
+            .row_group(g)
+            .columns()
+            .iter()
+            .fold((u64::MAX, 0), |(lo, hi), c| {
+                let (s, l) = c.byte_range();
+                (lo.min(s), hi.max(s.saturating_add(l)))
+            });
+        let hi = (hi as usize).min(self.parquet.bytes.len());
+        if (lo as usize) < hi {
+            crate::blockcrc::release(&self.parquet.bytes[lo as usize..hi]);
+        }
+    }
+
     /// The little-endian `f32` values of band `b` of row `off` (`width x 4` bytes), verified.
     #[inline]
     pub fn band_row(&self, b: usize, off: usize) -> Result<&[u8]> {
