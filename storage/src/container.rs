@@ -391,6 +391,11 @@ impl Container {
         self.sections.iter().find(|s| s.tag == tag).copied()
     }
 
+    /// Unmaps every page of the file from this process (see [`crate::blockcrc::release`]).
+    pub fn release(&self) {
+        crate::blockcrc::release(&self.map);
+    }
+
     /// Whether section `tag` exists.
     pub fn has(&self, tag: u32) -> bool {
         self.entry(tag).is_some()

@@ -62,14 +62,29 @@ pub fn rows(v: &TableVersion, max: usize, seed: u64) -> Vec<RowRef> {
     out
 }
 
-/// The vectors (as stored) of `rows`, `rows.len() x dim`, in that order.
+/// The vectors (as stored) of `rows`, `rows.len() x dim`, in that order. Rows are read in
+/// file order, and each row group is unmapped once passed (a sample touches pages all over the
+/// table; the page cache keeps them), so resident memory does not grow with the table.
 pub fn vectors_of(v: &TableVersion, rows: &[RowRef]) -> Result<Vec<f32>> {
     let d = v.def.schema.dim();
     let base = v.segments.len();
-    let mut out = Vec::with_capacity(rows.len() * d);
-    for &(src, off) in rows {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_unstable_by_key(|&i| rows[i]);
+    let mut out = vec![0f32; rows.len() * d];
+    let mut x = Vec::with_capacity(d);
+    let mut open: Option<(usize, usize)> = None; // (segment, row group) being read
+    for i in order {
+        let (src, off) = rows[i];
         if src < base {
-            v.segments[src].vector(off, &mut out)?;
+            let seg = &v.segments[src];
+            let g = off / seg.group_rows().max(1);
+            if let Some((ps, pg)) = open.filter(|&o| o != (src, g)) {
+                v.segments[ps].release_group(pg);
+            }
+            open = Some((src, g));
+            x.clear();
+            seg.vector(off, &mut x)?;
+            out[i * d..(i + 1) * d].copy_from_slice(&x[..d]);
         } else {
             let chunk = &v.mem.chunks()[src - base];
             let vals = chunk
@@ -80,12 +95,11 @@ pub fn vectors_of(v: &TableVersion, rows: &[RowRef]) -> Result<Vec<f32>> {
                 .as_primitive::<Float32Type>()
                 .values()
                 .clone();
-            out.extend_from_slice(&vals[off * d..(off + 1) * d]);
+            out[i * d..(i + 1) * d].copy_from_slice(&vals[off * d..(off + 1) * d]);
         }
     }
-    // a sample touches pages all over the table: unmap them (the page cache keeps them)
-    for s in &v.segments {
-        (0..s.row_groups()).for_each(|g| s.release_group(g));
+    if let Some((ps, pg)) = open {
+        v.segments[ps].release_group(pg);
     }
     Ok(out)
 }

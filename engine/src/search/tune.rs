@@ -37,6 +37,8 @@ const KEEP1: [usize; 14] = [
     20, 30, 40, 60, 80, 120, 160, 240, 320, 480, 640, 960, 1280, 1920,
 ];
 const KEEP2: [usize; 9] = [10, 15, 20, 30, 40, 60, 80, 120, 160];
+/// Sample queries evaluated between two releases of the table's mapped pages.
+const RELEASE_EVERY: usize = 16;
 /// Near-duplicates held out per query at most (queries with more are skipped).
 const MAX_HELD: usize = 64;
 
@@ -114,10 +116,17 @@ pub fn tune(
     if g.is_empty() {
         return Ok((vec![fallback(model, p.k)], 0, 0));
     }
-    let runs: Vec<GridRun> = samples
-        .par_iter()
-        .map(|s| evaluate(model, layout, views, s, &g, p.k))
-        .collect::<Result<_, _>>()?;
+    let mut runs: Vec<GridRun> = Vec::with_capacity(samples.len());
+    for chunk in samples.chunks(RELEASE_EVERY) {
+        let part: Vec<GridRun> = chunk
+            .par_iter()
+            .map(|s| evaluate(model, layout, views, s, &g, p.k))
+            .collect::<Result<_, _>>()?;
+        runs.extend(part);
+        // the queries' candidates are scattered over the table: unmap what they touched, so
+        // resident memory does not grow with the table (the page cache keeps the pages)
+        views.iter().for_each(|v| v.seg.release_all());
+    }
     let half = runs.len() / 2;
     let (choose, calib) = runs.split_at(half);
     let bands = layout.bands.clone();

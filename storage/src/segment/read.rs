@@ -173,6 +173,12 @@ impl Segment {
         }
     }
 
+    /// Unmaps every page of both files from this process (see [`Segment::release_group`]).
+    pub fn release_all(&self) {
+        crate::blockcrc::release(&self.parquet.bytes);
+        self.sidecar.release();
+    }
+
     /// The little-endian `f32` values of band `b` of row `off` (`width x 4` bytes), verified.
     #[inline]
     pub fn band_row(&self, b: usize, off: usize) -> Result<&[u8]> {
