@@ -37,7 +37,8 @@ const KEEP1: [usize; 14] = [
     20, 30, 40, 60, 80, 120, 160, 240, 320, 480, 640, 960, 1280, 1920,
 ];
 const KEEP2: [usize; 9] = [10, 15, 20, 30, 40, 60, 80, 120, 160];
-/// Sample queries evaluated between two releases of the table's mapped pages.
+/// Sample queries evaluated between two releases of the table's mapped pages (at least one
+/// per thread).
 const RELEASE_EVERY: usize = 16;
 /// Near-duplicates held out per query at most (queries with more are skipped).
 const MAX_HELD: usize = 64;
@@ -117,7 +118,7 @@ pub fn tune(
         return Ok((vec![fallback(model, p.k)], 0, 0));
     }
     let mut runs: Vec<GridRun> = Vec::with_capacity(samples.len());
-    for chunk in samples.chunks(RELEASE_EVERY) {
+    for chunk in samples.chunks(RELEASE_EVERY.max(rayon::current_num_threads())) {
         let part: Vec<GridRun> = chunk
             .par_iter()
             .map(|s| evaluate(model, layout, views, s, &g, p.k))
@@ -325,7 +326,7 @@ fn evaluate(
         bands: &layout.bands,
     };
     let order = ctx.probe_order(grid.last().map_or(1, |g| g.0));
-    // the first stage keeps what the grid's largest keep1 needs (beyond KEEP1 when k > 160)
+    // the first stage keeps what the grid's largest keep1 needs (beyond KEEP1 when k > 960)
     let max1 = grid.iter().map(|g| g.1).max().unwrap_or(k);
     let max2 = grid.iter().map(|g| g.2).max().unwrap_or(k);
     let mut sorted1: Vec<Cand> = Vec::new();
