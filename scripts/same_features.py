@@ -13,7 +13,6 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MEMBERS = {"nestdb", "nestdb-storage", "nestdb-python", "nestdb-crashfs", "nestdb-cli", "nestdb-benches"}
 
 
 def units(args, cwd):
@@ -36,8 +35,10 @@ def units(args, cwd):
         return keys[i]
 
     sys.setrecursionlimit(10000)
+    # workspace members are path packages inside this repository
+    member = f"path+file://{ROOT}"
     return {key(i): u["pkg_id"].split("#")[-1] for i, u in enumerate(graph)
-            if u["pkg_id"].split("#")[-1].split("@")[0] not in MEMBERS}
+            if not u["pkg_id"].startswith(member)}
 
 
 def main():

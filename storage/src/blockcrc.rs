@@ -125,20 +125,31 @@ impl Verified {
 
 /// Asks the kernel to read `bytes` (part of a file mapping) ahead, in one request; a hint,
 /// so errors (such as `bytes` not being a mapping) are ignored.
-pub fn will_need(bytes: &[u8]) {
-    advise(bytes, libc::MADV_WILLNEED);
+pub(crate) fn will_need(bytes: &[u8]) {
+    // SAFETY: MADV_WILLNEED only starts reads into the page cache; it never changes memory
+    // contents, whatever kind of memory `bytes` is.
+    unsafe { advise(bytes, libc::MADV_WILLNEED) };
 }
 
-/// Drops the pages under `bytes` (part of a read-only file mapping) from this process's page
-/// tables. The page cache keeps them and the next read maps them again, unchanged (the mapping
-/// is file-backed and never written), so this only bounds the process's resident memory in
-/// one-pass readers. A hint: errors are ignored.
-pub fn release(bytes: &[u8]) {
-    advise(bytes, libc::MADV_DONTNEED);
+/// Drops the pages under `bytes` from this process's page tables. The page cache keeps them
+/// and the next read maps them again, unchanged, so this only bounds the process's resident
+/// memory in one-pass readers. A hint: errors are ignored.
+///
+/// # Safety
+/// `bytes` must lie in a shared, read-only mapping of a file nobody modifies while it is
+/// mapped (a segment's or container's mapping). On anonymous memory MADV_DONTNEED would zero
+/// the pages under a shared reference.
+pub(crate) unsafe fn release(bytes: &[u8]) {
+    // SAFETY: the caller guarantees a read-only shared file mapping: its pages fault back in
+    // from the file with the same contents.
+    unsafe { advise(bytes, libc::MADV_DONTNEED) };
 }
 
 /// `madvise(advice)` over the pages holding `bytes`.
-fn advise(bytes: &[u8], advice: libc::c_int) {
+///
+/// # Safety
+/// `advice` must not change what `bytes` reads (see [`will_need`] and [`release`]).
+unsafe fn advise(bytes: &[u8], advice: libc::c_int) {
     if bytes.is_empty() {
         return;
     }
@@ -147,10 +158,8 @@ fn advise(bytes: &[u8], advice: libc::c_int) {
     let start = bytes.as_ptr() as usize;
     let aligned = start & !(page - 1);
     // SAFETY: the range starts at the page holding `bytes` and ends at its end, so it covers
-    // pages of the caller's live mapping only. Callers pass MADV_WILLNEED, which only starts
-    // reads into the page cache, or MADV_DONTNEED on shared, read-only, file-backed mappings,
-    // which unmaps the pages: the next access faults them back in from the file with the same
-    // contents, so no reference into the mapping observes a change.
+    // pages the caller may access only; the caller guarantees `advice` leaves their contents
+    // as they were.
     unsafe {
         libc::madvise(
             aligned as *mut libc::c_void,
@@ -218,10 +227,12 @@ mod tests {
             (map.len() - 1, map.len()),
         ] {
             will_need(&map[a..z]);
-            release(&map[a..z]);
+            // SAFETY: a read-only shared mapping of a file nobody writes.
+            unsafe { release(&map[a..z]) };
             assert_eq!(&map[a..z], &data[a..z], "range {a}..{z}");
         }
-        release(&map);
+        // SAFETY: as above.
+        unsafe { release(&map) };
         assert_eq!(&map[..], &data[..]);
     }
 

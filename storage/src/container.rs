@@ -393,7 +393,8 @@ impl Container {
 
     /// Unmaps every page of the file from this process (see [`crate::blockcrc::release`]).
     pub fn release(&self) {
-        crate::blockcrc::release(&self.map);
+        // SAFETY: `map` is a read-only shared mapping of an immutable container file (`open`).
+        unsafe { crate::blockcrc::release(&self.map) };
     }
 
     /// Whether section `tag` exists.

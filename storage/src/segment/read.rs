@@ -169,13 +169,16 @@ impl Segment {
             });
         let hi = (hi as usize).min(self.parquet.bytes.len());
         if (lo as usize) < hi {
-            crate::blockcrc::release(&self.parquet.bytes[lo as usize..hi]);
+            // SAFETY: `parquet.bytes` is the read-only shared mapping of an immutable segment
+            // file (`map_file`).
+            unsafe { crate::blockcrc::release(&self.parquet.bytes[lo as usize..hi]) };
         }
     }
 
     /// Unmaps every page of both files from this process (see [`Segment::release_group`]).
     pub fn release_all(&self) {
-        crate::blockcrc::release(&self.parquet.bytes);
+        // SAFETY: as in `release_group`.
+        unsafe { crate::blockcrc::release(&self.parquet.bytes) };
         self.sidecar.release();
     }
 
