@@ -1,275 +1,194 @@
-//! Evaluating filters into roaring bitmaps, per source, under three-valued logic: each
+//! Evaluating filters per source into dense bitsets under SQL's three-valued logic: each
 //! predicate yields the rows where it is TRUE and the rows where it is UNKNOWN (NULL).
+//!
+//! No bitmap is built that the answer does not need: an AND evaluates its most selective part
+//! first (estimated from label postings and zone maps) and every later part only on the rows
+//! still alive (`care`); leaves skip zones whose bounds decide them (`leaf`, `scan`).
 
-use std::cmp::Ordering;
+use nestdb_storage::{label, ColumnType, TableSchema, TableVersion};
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
-use arrow_array::{Array, ArrayRef};
-use nestdb_storage::{label, ColumnType, Segment, TableSchema, TableVersion};
-use roaring::RoaringBitmap;
-
+use super::bits::Bits;
+use super::ctx::{Ctx, Source};
 use super::labels::LabelIndex;
+use super::leaf;
+use super::scan::Tri;
 use super::selection::{RowSet, Selection};
+use super::zones::{decide_cmp, Bounds};
 use super::{CmpOp, Filter, Value};
 use crate::error::{QueryError, Result};
 
-/// Rows where a predicate is TRUE and where it is UNKNOWN.
-#[derive(Clone, Debug, Default)]
-pub struct Tri {
-    /// TRUE rows.
-    pub t: RoaringBitmap,
-    /// UNKNOWN rows.
-    pub u: RoaringBitmap,
-}
-
-/// One source of rows.
-pub enum Source<'a> {
-    /// A segment (label predicates use its dictionaries).
-    Segment(&'a Segment),
-    /// Unflushed rows.
-    Rows(&'a arrow_array::RecordBatch),
-}
-
-impl Source<'_> {
-    fn rows(&self) -> u32 {
-        match self {
-            Source::Segment(s) => s.rows() as u32,
-            Source::Rows(b) => b.num_rows() as u32,
-        }
-    }
-
-    fn column(&self, i: usize) -> Result<ArrayRef> {
-        match self {
-            Source::Segment(s) => Ok(s.column(i)?),
-            Source::Rows(b) => Ok(b.column(i).clone()),
-        }
-    }
-}
-
-fn all(n: u32) -> RoaringBitmap {
-    let mut b = RoaringBitmap::new();
-    b.insert_range(0..n);
-    b
-}
-
-/// Evaluates `f` over every row of `src`.
-pub fn eval(f: &Filter, schema: &TableSchema, src: &Source<'_>) -> Result<Tri> {
-    let n = src.rows();
+/// Evaluates `f` on the rows of `care` (every row when None); the result lies within `care`.
+fn eval_in(f: &Filter, cx: &Ctx<'_>, care: Option<&Bits>) -> Result<Tri> {
+    let n = cx.n;
     match f {
-        Filter::Const(b) => Ok(Tri {
-            t: if *b { all(n) } else { RoaringBitmap::new() },
-            u: RoaringBitmap::new(),
-        }),
-        Filter::And(parts) => eval_and(parts, schema, src, n),
-        Filter::Or(parts) => eval_or(parts, schema, src),
-        Filter::Not(x) => eval_not(x, schema, src, n),
-        Filter::Descendant { column, label } => {
-            eval_hierarchy(schema, src, n, column, label, false)
+        Filter::Const(true) => Ok(Tri::all(n, care)),
+        Filter::Const(false) => Ok(Tri::none(n)),
+        Filter::And(parts) => eval_and(parts, cx, care),
+        Filter::Or(parts) => {
+            let mut acc = Tri::none(n);
+            for p in parts {
+                let x = eval_in(p, cx, care)?;
+                acc.t.or(&x.t);
+                acc.u.or(&x.u);
+            }
+            acc.u.and_not(&acc.t);
+            Ok(acc)
         }
-        Filter::Ancestor { column, label } => eval_hierarchy(schema, src, n, column, label, true),
-        Filter::Cmp { column, op, value } => eval_cmp(schema, src, n, column, *op, value),
-        Filter::In {
-            column,
-            values,
-            negated,
-        } => eval_in(schema, src, n, column, values, *negated),
-        Filter::IsNull { column, negated } => eval_is_null(schema, src, n, column, *negated),
-        Filter::Like {
-            column,
-            pattern,
-            negated,
-        } => eval_like(schema, src, n, column, pattern, *negated),
+        Filter::Not(x) => {
+            let x = eval_in(x, cx, care)?;
+            let mut t = care.cloned().unwrap_or_else(|| Bits::ones(n));
+            t.and_not(&x.t);
+            t.and_not(&x.u);
+            Ok(Tri { t, u: x.u })
+        }
+        Filter::Descendant { column, label } => {
+            let col = index(cx.schema, column)?;
+            leaf::labels(
+                cx,
+                care,
+                col,
+                |ix| vec![ix.subtree(label)],
+                |l| label::is_descendant(l, label),
+            )
+        }
+        Filter::Ancestor { column, label } => {
+            let col = index(cx.schema, column)?;
+            leaf::labels(
+                cx,
+                care,
+                col,
+                |ix| ancestor_ids(ix, label),
+                |l| label::is_descendant(label, l),
+            )
+        }
+        Filter::Cmp { value: Value::Null, column, .. } => {
+            index(cx.schema, column)?;
+            Ok(Tri {
+                t: Bits::zeros(n),
+                u: care.cloned().unwrap_or_else(|| Bits::ones(n)),
+            })
+        }
+        Filter::Cmp { column, op, value } => {
+            let col = index(cx.schema, column)?;
+            if *cx.ty(col) == ColumnType::Path && *op == CmpOp::Eq {
+                let l = leaf::norm_label(value);
+                return leaf::labels(
+                    cx,
+                    care,
+                    col,
+                    |ix| ix.find(&l).map(|id| id..id + 1).into_iter().collect(),
+                    |x| x == l,
+                );
+            }
+            leaf::cmp(cx, care, col, *op, value)
+        }
+        Filter::In { column, values, negated } => eval_list(cx, care, column, values, *negated),
+        Filter::IsNull { column, negated } => {
+            leaf::is_null(cx, care, index(cx.schema, column)?, *negated)
+        }
+        Filter::Like { column, pattern, negated } => {
+            leaf::like(cx, care, index(cx.schema, column)?, pattern, *negated)
+        }
     }
 }
 
-/// `AND` of `parts`: stops early once no row can be TRUE or UNKNOWN.
-fn eval_and(parts: &[Filter], schema: &TableSchema, src: &Source<'_>, n: u32) -> Result<Tri> {
-    let mut acc = Tri {
-        t: all(n),
-        u: RoaringBitmap::new(),
-    };
-    for p in parts {
-        if acc.t.is_empty() && acc.u.is_empty() {
+/// `AND` of `parts`, most selective first, each later part only where the result can still be
+/// TRUE or UNKNOWN; stops once nothing is left.
+fn eval_and(parts: &[Filter], cx: &Ctx<'_>, care: Option<&Bits>) -> Result<Tri> {
+    let mut order: Vec<(f64, &Filter)> = parts.iter().map(|p| (estimate(p, cx), p)).collect();
+    order.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut acc = Tri::all(cx.n, care);
+    for (i, (_, p)) in order.into_iter().enumerate() {
+        let mut alive = acc.t.clone();
+        alive.or(&acc.u);
+        if alive.is_empty() {
             break;
         }
-        let x = eval(p, schema, src)?;
-        let maybe = (&acc.t | &acc.u) & (&x.t | &x.u);
-        acc.t &= &x.t;
-        acc.u = maybe - &acc.t;
+        let x = eval_in(p, cx, Some(&alive))?;
+        if i == 0 {
+            acc = x;
+            continue;
+        }
+        // TRUE and TRUE is TRUE; UNKNOWN where both may hold but not both are TRUE
+        let mut maybe = x.t.clone();
+        maybe.or(&x.u);
+        maybe.and(&alive);
+        acc.t.and(&x.t);
+        maybe.and_not(&acc.t);
+        acc.u = maybe;
     }
     Ok(acc)
-}
-
-/// `OR` of `parts`.
-fn eval_or(parts: &[Filter], schema: &TableSchema, src: &Source<'_>) -> Result<Tri> {
-    let mut acc = Tri::default();
-    for p in parts {
-        let x = eval(p, schema, src)?;
-        acc.t |= &x.t;
-        acc.u |= &x.u;
-    }
-    acc.u -= &acc.t;
-    Ok(acc)
-}
-
-/// `NOT x`: UNKNOWN rows stay UNKNOWN.
-fn eval_not(x: &Filter, schema: &TableSchema, src: &Source<'_>, n: u32) -> Result<Tri> {
-    let x = eval(x, schema, src)?;
-    Ok(Tri {
-        t: all(n) - &x.t - &x.u,
-        u: x.u,
-    })
-}
-
-/// `column <@ label` (or `column @> label` when `ancestors`).
-fn eval_hierarchy(
-    schema: &TableSchema,
-    src: &Source<'_>,
-    n: u32,
-    column: &str,
-    label: &str,
-    ancestors: bool,
-) -> Result<Tri> {
-    let i = index(schema, column)?;
-    labels_pred(
-        src,
-        i,
-        n,
-        |ix| {
-            if ancestors {
-                ancestor_ids(ix, label)
-            } else {
-                let r = ix.subtree(label);
-                vec![r]
-            }
-        },
-        |l| {
-            if ancestors {
-                label::is_descendant(label, l)
-            } else {
-                label::is_descendant(l, label)
-            }
-        },
-    )
-}
-
-/// `column op value`: NULL compares UNKNOWN everywhere; PATH equality uses the dictionary.
-fn eval_cmp(
-    schema: &TableSchema,
-    src: &Source<'_>,
-    n: u32,
-    column: &str,
-    op: CmpOp,
-    value: &Value,
-) -> Result<Tri> {
-    let i = index(schema, column)?;
-    let ty = &schema.columns()[i].ty;
-    if *value == Value::Null {
-        return Ok(Tri {
-            t: RoaringBitmap::new(),
-            u: all(n),
-        });
-    }
-    if *ty == ColumnType::Path && op == CmpOp::Eq {
-        let l = norm_label(value);
-        return labels_pred(
-            src,
-            i,
-            n,
-            |ix| ix.find(&l).map(|id| id..id + 1).into_iter().collect(),
-            |x| x == l,
-        );
-    }
-    let arr = src.column(i)?;
-    scalar(&arr, ty, |o| op.test(o), value)
 }
 
 /// `column [NOT] IN (values)`: a NULL in the list makes every non-matching row UNKNOWN.
-fn eval_in(
-    schema: &TableSchema,
-    src: &Source<'_>,
-    n: u32,
+fn eval_list(
+    cx: &Ctx<'_>,
+    care: Option<&Bits>,
     column: &str,
     values: &[Value],
     negated: bool,
 ) -> Result<Tri> {
-    let i = index(schema, column)?;
-    let ty = &schema.columns()[i].ty;
-    let arr = src.column(i)?;
-    let mut acc = Tri::default();
-    for v in values {
-        if *v == Value::Null {
-            acc.u |= all(n);
-            continue;
-        }
-        let x = scalar(&arr, ty, |o| o == Ordering::Equal, v)?;
-        acc.t |= &x.t;
-        acc.u |= &x.u;
-    }
-    acc.u -= &acc.t;
-    Ok(if negated {
-        Tri {
-            t: all(n) - &acc.t - &acc.u,
-            u: acc.u,
-        }
+    let col = index(cx.schema, column)?;
+    let n = cx.n;
+    let lits: Vec<Value> = values.iter().filter(|v| **v != Value::Null).cloned().collect();
+    let mut acc = if lits.is_empty() {
+        Tri::none(n)
     } else {
-        acc
-    })
-}
-
-/// `column IS [NOT] NULL`: never UNKNOWN.
-fn eval_is_null(
-    schema: &TableSchema,
-    src: &Source<'_>,
-    n: u32,
-    column: &str,
-    negated: bool,
-) -> Result<Tri> {
-    let arr = src.column(index(schema, column)?)?;
-    let nulls: RoaringBitmap = (0..n).filter(|&r| arr.is_null(r as usize)).collect();
-    Ok(Tri {
-        t: if negated { all(n) - nulls } else { nulls },
-        u: RoaringBitmap::new(),
-    })
-}
-
-/// `column [NOT] LIKE pattern`, row by row.
-fn eval_like(
-    schema: &TableSchema,
-    src: &Source<'_>,
-    n: u32,
-    column: &str,
-    pattern: &str,
-    negated: bool,
-) -> Result<Tri> {
-    let arr = src.column(index(schema, column)?)?;
-    let s = arr.as_string::<i32>();
-    let mut t = RoaringBitmap::new();
-    let mut u = RoaringBitmap::new();
-    for r in 0..n {
-        if s.is_null(r as usize) {
-            u.insert(r);
-        } else if like(s.value(r as usize), pattern) != negated {
-            t.insert(r);
-        }
+        leaf::in_list(cx, care, col, &lits)?
+    };
+    if lits.len() < values.len() {
+        let mut u = care.cloned().unwrap_or_else(|| Bits::ones(n));
+        u.and_not(&acc.t);
+        acc.u = u;
     }
-    Ok(Tri { t, u })
+    if !negated {
+        return Ok(acc);
+    }
+    let mut t = care.cloned().unwrap_or_else(|| Bits::ones(n));
+    t.and_not(&acc.t);
+    t.and_not(&acc.u);
+    Ok(Tri { t, u: acc.u })
+}
+
+/// A cheap estimate of the share of rows where `f` is TRUE or UNKNOWN: exact for label
+/// subtrees (postings), from zone maps for comparisons, a guess otherwise.
+pub fn estimate(f: &Filter, cx: &Ctx<'_>) -> f64 {
+    let guess = match f {
+        Filter::Const(b) => Some(if *b { 1.0 } else { 0.0 }),
+        Filter::And(p) => Some(p.iter().map(|p| estimate(p, cx)).fold(1.0, f64::min)),
+        Filter::Or(p) => Some(p.iter().map(|p| estimate(p, cx)).sum::<f64>().min(1.0)),
+        Filter::Not(x) => Some(1.0 - estimate(x, cx) / 2.0),
+        Filter::Descendant { column, label } => label_share(cx, column, |ix| ix.subtree(label)),
+        Filter::Cmp { column, op, value: Value::Int(x) } => {
+            let op = *op;
+            let x = *x;
+            cx.schema.index_of(column).and_then(|col| {
+                cx.zone_share(col, |b: Bounds, rows| {
+                    decide_cmp(b.min as i64, b.max as i64, b.nulls, rows, op, x)
+                }, 0.5)
+            })
+        }
+        Filter::Cmp { op: CmpOp::Eq, .. } | Filter::In { negated: false, .. } => Some(0.1),
+        _ => None,
+    };
+    guess.unwrap_or(0.5)
+}
+
+/// The share of rows in the label ids `ids` picks (None without a dictionary).
+fn label_share(
+    cx: &Ctx<'_>,
+    column: &str,
+    ids: impl Fn(&LabelIndex<'_>) -> std::ops::Range<usize>,
+) -> Option<f64> {
+    let col = cx.schema.index_of(column)?;
+    let ix = cx.labels(col).ok()??;
+    Some(ix.rows(ids(&ix)).len() as f64 / f64::from(cx.n.max(1)))
 }
 
 fn index(schema: &TableSchema, column: &str) -> Result<usize> {
     schema
         .index_of(column)
         .ok_or_else(|| QueryError::Filter(format!("unknown column \"{column}\"")).into())
-}
-
-fn norm_label(v: &Value) -> String {
-    match v {
-        Value::Str(s) => label::normalize(s)
-            .map(|l| l.into_owned())
-            .unwrap_or_else(|_| s.clone()),
-        other => other.to_string(),
-    }
 }
 
 fn ancestor_ids(ix: &LabelIndex<'_>, label: &str) -> Vec<std::ops::Range<usize>> {
@@ -284,176 +203,6 @@ fn ancestor_ids(ix: &LabelIndex<'_>, label: &str) -> Vec<std::ops::Range<usize>>
             None => return out,
         }
     }
-}
-
-/// A PATH predicate: through the segment's dictionary when it has one, else row by row.
-fn labels_pred(
-    src: &Source<'_>,
-    col: usize,
-    n: u32,
-    ids: impl Fn(&LabelIndex<'_>) -> Vec<std::ops::Range<usize>>,
-    row: impl Fn(&str) -> bool,
-) -> Result<Tri> {
-    if let Source::Segment(s) = src {
-        if let Some(ix) = LabelIndex::open(s.sidecar(), col)? {
-            let mut t = RoaringBitmap::new();
-            for r in ids(&ix) {
-                let mut rows = ix.rows(r).to_vec();
-                rows.sort_unstable();
-                t |= RoaringBitmap::from_sorted_iter(rows).unwrap_or_default();
-            }
-            // UNKNOWN rows are the unlabelled ones: none when every row has a label (the
-            // postings then cover the segment), which is the common case and costs nothing.
-            let labelled_rows = ix.rows(0..ix.len());
-            let u = if labelled_rows.len() as u32 == n {
-                RoaringBitmap::new()
-            } else {
-                all(n) - labelled_rows.iter().copied().collect::<RoaringBitmap>()
-            };
-            return Ok(Tri { t, u });
-        }
-    }
-    let arr = src.column(col)?;
-    let s = arr.as_string::<i32>();
-    let mut t = RoaringBitmap::new();
-    let mut u = RoaringBitmap::new();
-    for r in 0..n {
-        if s.is_null(r as usize) {
-            u.insert(r);
-        } else if row(s.value(r as usize)) {
-            t.insert(r);
-        }
-    }
-    Ok(Tri { t, u })
-}
-
-/// A comparison of every row of `arr` with `v`: `keep(row.cmp(v))`.
-fn scalar(
-    arr: &ArrayRef,
-    ty: &ColumnType,
-    keep: impl Fn(Ordering) -> bool,
-    v: &Value,
-) -> Result<Tri> {
-    let n = arr.len() as u32;
-    let mut t = RoaringBitmap::new();
-    let mut u = RoaringBitmap::new();
-    let mut put = |r: u32, o: Option<Ordering>| match o {
-        None => {
-            u.insert(r);
-        }
-        Some(o) if keep(o) => {
-            t.insert(r);
-        }
-        _ => {}
-    };
-    let bad = || {
-        QueryError::Filter(format!(
-            "cannot compare a {} column with {v}",
-            ty.sql_name()
-        ))
-    };
-    match ty {
-        ColumnType::Int64 | ColumnType::Timestamp => compare_ints(arr, ty, v, &mut put, bad)?,
-        ColumnType::Float64 => compare_floats(arr, v, &mut put, bad)?,
-        ColumnType::Utf8 | ColumnType::Path => compare_strings(arr, ty, v, &mut put, bad)?,
-        ColumnType::Boolean => compare_bools(arr, v, &mut put, bad)?,
-        _ => return Err(bad().into()),
-    }
-    debug_assert!(t.len() + u.len() <= n as u64);
-    Ok(Tri { t, u })
-}
-
-/// Feeds `put` each row of an INT64 or TIMESTAMP column compared with `v` (a timestamp
-/// column also takes a timestamp string); `bad` is the error for any other literal.
-fn compare_ints(
-    arr: &ArrayRef,
-    ty: &ColumnType,
-    v: &Value,
-    put: &mut impl FnMut(u32, Option<Ordering>),
-    bad: impl Fn() -> QueryError,
-) -> Result<()> {
-    let vals: Vec<Option<i64>> = if *ty == ColumnType::Int64 {
-        arr.as_primitive::<Int64Type>().iter().collect()
-    } else {
-        arr.as_primitive::<TimestampMicrosecondType>()
-            .iter()
-            .collect()
-    };
-    match v {
-        Value::Int(x) => vals
-            .iter()
-            .enumerate()
-            .for_each(|(r, a)| put(r as u32, a.map(|a| a.cmp(x)))),
-        Value::Float(x) => vals
-            .iter()
-            .enumerate()
-            .for_each(|(r, a)| put(r as u32, a.and_then(|a| (a as f64).partial_cmp(x)))),
-        Value::Str(s) if *ty == ColumnType::Timestamp => {
-            let x = parse_timestamp(s).ok_or_else(bad)?;
-            vals.iter()
-                .enumerate()
-                .for_each(|(r, a)| put(r as u32, a.map(|a| a.cmp(&x))));
-        }
-        _ => return Err(bad().into()),
-    }
-    Ok(())
-}
-
-/// Feeds `put` each row of a FLOAT64 column compared with a numeric `v`.
-fn compare_floats(
-    arr: &ArrayRef,
-    v: &Value,
-    put: &mut impl FnMut(u32, Option<Ordering>),
-    bad: impl Fn() -> QueryError,
-) -> Result<()> {
-    let x = match v {
-        Value::Int(i) => *i as f64,
-        Value::Float(f) => *f,
-        _ => return Err(bad().into()),
-    };
-    for (r, a) in arr.as_primitive::<Float64Type>().iter().enumerate() {
-        put(r as u32, a.and_then(|a| a.partial_cmp(&x)));
-    }
-    Ok(())
-}
-
-/// Feeds `put` each row of a UTF8 or PATH column compared with a string `v` (normalized
-/// as a label for PATH).
-fn compare_strings(
-    arr: &ArrayRef,
-    ty: &ColumnType,
-    v: &Value,
-    put: &mut impl FnMut(u32, Option<Ordering>),
-    bad: impl Fn() -> QueryError,
-) -> Result<()> {
-    let Value::Str(x) = v else {
-        return Err(bad().into());
-    };
-    let x = if *ty == ColumnType::Path {
-        norm_label(v)
-    } else {
-        x.clone()
-    };
-    for (r, a) in arr.as_string::<i32>().iter().enumerate() {
-        put(r as u32, a.map(|a| a.cmp(x.as_str())));
-    }
-    Ok(())
-}
-
-/// Feeds `put` each row of a BOOLEAN column compared with a boolean `v`.
-fn compare_bools(
-    arr: &ArrayRef,
-    v: &Value,
-    put: &mut impl FnMut(u32, Option<Ordering>),
-    bad: impl Fn() -> QueryError,
-) -> Result<()> {
-    let Value::Bool(x) = v else {
-        return Err(bad().into());
-    };
-    for (r, a) in arr.as_boolean().iter().enumerate() {
-        put(r as u32, a.map(|a| a.cmp(x)));
-    }
-    Ok(())
 }
 
 /// Parses `YYYY-MM-DD[ HH:MM:SS[.ffffff]]` (UTC) into microseconds since the epoch.
@@ -495,32 +244,43 @@ pub fn like(s: &str, pattern: &str) -> bool {
 impl Filter {
     /// The rows of `v` this filter keeps, per source (deleted rows excluded).
     pub fn selection(&self, v: &TableVersion) -> Result<Selection> {
+        self.selection_with(v, true)
+    }
+
+    /// [`Filter::selection`], with or without zone-map skipping (tests compare the two).
+    #[doc(hidden)]
+    pub fn selection_with(&self, v: &TableVersion, use_zones: bool) -> Result<Selection> {
         super::validate::validate(self, &v.def.schema, &v.def.name)?;
         let schema = &v.def.schema;
         let mut segments = Vec::with_capacity(v.segments.len());
         for (s, dels) in v.segments.iter().zip(&v.deletes) {
-            let t = eval(self, schema, &Source::Segment(s))?.t - dels.as_ref();
-            segments.push(if t.is_empty() {
-                RowSet::Nothing
-            } else {
-                RowSet::Some(t)
-            });
+            let src = Source::Segment(s);
+            let mut t = eval_in(self, &Ctx::new(schema, &src, use_zones)?, None)?.t;
+            for d in dels.iter() {
+                t.remove(d);
+            }
+            segments.push(row_set(t));
         }
         let mut mem = Vec::with_capacity(v.mem.chunks().len());
         for c in v.mem.chunks() {
-            let mut t = eval(self, schema, &Source::Rows(&c.batch))?.t;
+            let src = Source::Rows(&c.batch);
+            let mut t = eval_in(self, &Ctx::new(schema, &src, use_zones)?, None)?.t;
             for (off, r) in c.rowids.iter().enumerate() {
                 if v.mem.is_dead(*r) {
                     t.remove(off as u32);
                 }
             }
-            mem.push(if t.is_empty() {
-                RowSet::Nothing
-            } else {
-                RowSet::Some(t)
-            });
+            mem.push(row_set(t));
         }
         Ok(Selection::new(segments, mem))
+    }
+}
+
+fn row_set(t: Bits) -> RowSet {
+    if t.is_empty() {
+        RowSet::Nothing
+    } else {
+        RowSet::Some(t)
     }
 }
 

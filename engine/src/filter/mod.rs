@@ -1,17 +1,28 @@
 //! Query-time filters: hierarchical label predicates (ltree's `<@`, `@>`) and scalar
 //! predicates, combined with AND/OR/NOT under SQL's three-valued logic.
 //!
-//! A filter is evaluated per source (segment or unflushed chunk) into roaring bitmaps of
-//! matching row offsets ([`eval`]); PATH predicates on segments use the segment's label
-//! dictionary, whose pre-order numbering makes a subtree one contiguous id range ([`labels`]).
-//! The resulting [`Selection`] gives the planner an exact selectivity.
+//! A filter is evaluated per source (segment or unflushed chunk) into dense bitsets of
+//! matching row offsets ([`eval`], [`bits`]), 64 rows per word, with no cache needed: PATH
+//! predicates on segments use the segment's label dictionary, whose pre-order numbering makes a
+//! subtree one contiguous id range ([`labels`]) tested on the label ordinal column or set from
+//! the subtree's postings; comparisons are word loops over Arrow columns that skip zones (a
+//! partition or a block of rows) whose bounds decide them ([`zones`]); an AND runs its most
+//! selective part first and the rest only on its survivors. The resulting [`Selection`] gives
+//! the planner an exact selectivity.
 
+pub mod bits;
+pub mod ctx;
 pub mod eval;
 pub mod labels;
+pub mod leaf;
+#[cfg(test)]
+mod model_tests;
 #[cfg(feature = "filter-sql")]
 pub mod parse;
+pub mod scan;
 pub mod selection;
 pub mod validate;
+pub mod zones;
 
 pub use selection::{RowSet, Selection};
 

@@ -1,7 +1,8 @@
 //! Which rows of a table version a query may return: the filter's matches minus deleted rows.
 
 use nestdb_storage::TableVersion;
-use roaring::RoaringBitmap;
+
+use super::bits::Bits;
 
 /// The rows of one source (a segment or an unflushed chunk) a query may return.
 #[derive(Clone, Debug)]
@@ -9,7 +10,7 @@ pub enum RowSet {
     /// Every live row (deleted rows are checked separately).
     All,
     /// Exactly these row offsets (already excluding deleted rows).
-    Some(RoaringBitmap),
+    Some(Bits),
     /// No row.
     Nothing,
 }
@@ -19,7 +20,7 @@ impl RowSet {
     pub fn count(&self, live: u64) -> u64 {
         match self {
             RowSet::All => live,
-            RowSet::Some(b) => b.len(),
+            RowSet::Some(b) => b.count(),
             RowSet::Nothing => 0,
         }
     }
@@ -96,7 +97,7 @@ impl Selection {
                     .iter()
                     .filter(|r| !v.mem.is_dead(**r))
                     .count() as u64,
-                RowSet::Some(b) => b.len(),
+                RowSet::Some(b) => b.count(),
                 RowSet::Nothing => 0,
             })
             .sum();

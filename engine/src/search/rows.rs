@@ -48,7 +48,7 @@ impl ViewRows<'_> {
     pub fn count(&self, a: u32, b: u32) -> u64 {
         match self.set {
             RowSet::All => (b - a) as u64 - self.deleted.range_cardinality(a..b),
-            RowSet::Some(bm) => bm.range_cardinality(a..b),
+            RowSet::Some(bm) => bm.count_range(a, b),
             RowSet::Nothing => 0,
         }
     }
@@ -65,7 +65,7 @@ impl ViewRows<'_> {
         match self.set {
             RowSet::All if self.deleted.is_empty() => (a..b).for_each(f),
             RowSet::All => (a..b).filter(|o| !self.deleted.contains(*o)).for_each(f),
-            RowSet::Some(bm) => bm.range(a..b).for_each(f),
+            RowSet::Some(bm) => bm.for_each_in(a, b, f),
             RowSet::Nothing => {}
         }
     }

@@ -93,8 +93,7 @@ fn tuner_recall_is_what_the_funnel_returns() {
         let tuned = evaluate(&model, &layout, &views, s, &g, p.k).expect("evaluate");
         let sets: Vec<RowSet> = (0..views.len())
             .map(|vi| {
-                let mut bm = RoaringBitmap::new();
-                bm.insert_range(0..views[vi].rows as u32);
+                let mut bm = crate::filter::bits::Bits::ones(views[vi].rows as u32);
                 for c in s
                     .held
                     .iter()

@@ -45,7 +45,7 @@ impl CachedSelection {
             .iter()
             .chain(&self.selection.mem)
             .map(|r| match r {
-                RowSet::Some(b) => b.serialized_size(),
+                RowSet::Some(b) => b.bytes(),
                 _ => 0,
             })
             .sum();

@@ -1,0 +1,135 @@
+//! The word loop every filter leaf runs: 64 rows at a time, only where the caller still cares
+//! (an AND's survivors) and only in zones whose bounds leave the answer open.
+
+use std::ops::Range;
+
+use arrow_array::Array;
+
+use super::bits::{words_for, Bits};
+use super::zones::Zone;
+
+/// Rows where a predicate is TRUE and where it is UNKNOWN (SQL's three-valued logic).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tri {
+    /// TRUE rows.
+    pub t: Bits,
+    /// UNKNOWN rows.
+    pub u: Bits,
+}
+
+impl Tri {
+    /// Nothing TRUE, nothing UNKNOWN.
+    pub fn none(n: u32) -> Tri {
+        Tri {
+            t: Bits::zeros(n),
+            u: Bits::zeros(n),
+        }
+    }
+
+    /// TRUE on `care` (every row when None).
+    pub fn all(n: u32, care: Option<&Bits>) -> Tri {
+        Tri {
+            t: care.cloned().unwrap_or_else(|| Bits::ones(n)),
+            u: Bits::zeros(n),
+        }
+    }
+}
+
+/// Evaluates a leaf: `word(wi)` gives the (TRUE, UNKNOWN) bits of rows `64 wi..64 wi + 64`
+/// (zero past the last row). Words where `care` is zero are skipped; with `zones`, rows of
+/// zones decided `None` are skipped and rows of zones decided `All` are set without a test.
+pub fn run(
+    n: u32,
+    care: Option<&Bits>,
+    zones: Option<Vec<(Range<u32>, Zone)>>,
+    mut word: impl FnMut(usize) -> (u64, u64),
+) -> Tri {
+    let nw = words_for(n);
+    let mut t = vec![0u64; nw];
+    let mut u = vec![0u64; nw];
+    let mut words = |wa: usize, wb: usize, t: &mut [u64]| {
+        for wi in wa..wb {
+            let c = care.map_or(u64::MAX, |c| c.words()[wi]);
+            if c != 0 {
+                let (a, b) = word(wi);
+                t[wi] |= a & c;
+                u[wi] |= b & c;
+            }
+        }
+    };
+    let t = match zones {
+        None => {
+            words(0, nw, &mut t);
+            Bits::from_words(t, n)
+        }
+        Some(zs) => {
+            let mut all = Bits::zeros(n);
+            for (r, z) in zs {
+                match z {
+                    Zone::None => {}
+                    Zone::All => all.insert_range(r),
+                    Zone::Scan if r.start < r.end => {
+                        words(r.start as usize / 64, (r.end as usize - 1) / 64 + 1, &mut t)
+                    }
+                    Zone::Scan => {}
+                }
+            }
+            if let Some(c) = care {
+                all.and(c);
+            }
+            let mut t = Bits::from_words(t, n);
+            t.or(&all);
+            t
+        }
+    };
+    Tri {
+        t,
+        u: Bits::from_words(u, n),
+    }
+}
+
+/// Bits `pred(vals[i])` of the rows of word `wi`.
+#[inline]
+pub fn word_of<T: Copy>(vals: &[T], wi: usize, pred: impl Fn(T) -> bool) -> u64 {
+    let a = wi * 64;
+    let chunk = &vals[a.min(vals.len())..(a + 64).min(vals.len())];
+    if let Ok(full) = <&[T; 64]>::try_from(chunk) {
+        let mut w = 0u64;
+        for (j, &v) in full.iter().enumerate() {
+            w |= u64::from(pred(v)) << j;
+        }
+        return w;
+    }
+    let mut w = 0u64;
+    for (j, &v) in chunk.iter().enumerate() {
+        w |= u64::from(pred(v)) << j;
+    }
+    w
+}
+
+/// The non-NULL rows of `arr` as words (None when it has no NULLs).
+pub fn valid_words(arr: &dyn Array) -> Option<Vec<u64>> {
+    let nulls = arr.logical_nulls()?;
+    if nulls.null_count() == 0 {
+        return None;
+    }
+    Some(nulls.inner().bit_chunks().iter_padded().collect())
+}
+
+/// Word `wi` of `valid` (every row valid when None), limited to the rows of an `n`-row source.
+#[inline]
+pub fn valid_word(valid: Option<&[u64]>, wi: usize, n: u32) -> u64 {
+    let w = valid.map_or(u64::MAX, |v| v[wi]);
+    let end = (wi as u64 + 1) * 64;
+    if end > n as u64 {
+        w & (u64::MAX >> (end - n as u64))
+    } else {
+        w
+    }
+}
+
+/// (TRUE, UNKNOWN) bits of a word from the predicate's bits on values and the valid rows.
+#[inline]
+pub fn tri_word(hit: u64, valid: u64, rows: u64) -> (u64, u64) {
+    (hit & valid, rows & !valid)
+}

@@ -1,0 +1,152 @@
+//! Reading a segment's zone maps (section `ZONES`, written by `encode::zones`): per zone of rows
+//! (a partition of an indexed segment, a block of rows otherwise), each numeric column's and
+//! each PATH column's ordinal minimum, maximum and NULL count. A filter leaf asks, zone by zone,
+//! whether no row, every row or some rows can match, and scans only the last kind.
+
+use std::ops::Range;
+
+use nestdb_storage::container::{cast_slice, Container};
+use nestdb_storage::sections;
+use nestdb_storage::StorageError;
+
+use super::CmpOp;
+
+/// What a zone's bounds say about a predicate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Zone {
+    /// No row of the zone is TRUE or UNKNOWN.
+    None,
+    /// Every row of the zone is TRUE.
+    All,
+    /// Rows must be tested.
+    Scan,
+}
+
+/// The bounds of one zone of one column, decoded by the column's kind.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// Minimum (raw bits: i64, f64 or u64 by kind).
+    pub min: u64,
+    /// Maximum (raw bits).
+    pub max: u64,
+    /// NULL (and NaN) rows.
+    pub nulls: u32,
+}
+
+/// A segment's zone maps, read in place.
+pub struct ZoneMaps<'a> {
+    bounds: &'a [u32],
+    cols: &'a [u32],
+    stats: &'a [u32],
+    zones: usize,
+}
+
+impl<'a> ZoneMaps<'a> {
+    /// The zone maps of `sidecar`, if it has them.
+    pub fn open(sidecar: &'a Container) -> Result<Option<ZoneMaps<'a>>, StorageError> {
+        let Some(raw) = sidecar.section(sections::ZONES)? else {
+            return Ok(None);
+        };
+        let words: &[u32] = cast_slice(raw);
+        let bad = || {
+            StorageError::corrupt(
+                sidecar.path().display().to_string(),
+                "zone map section is inconsistent",
+            )
+        };
+        let (z, c) = match words {
+            [z, c, ..] => (*z as usize, *c as usize),
+            _ => return Err(bad()),
+        };
+        let need = 2 + (z + 1) + 2 * c + c * z * 6;
+        if words.len() != need {
+            return Err(bad());
+        }
+        let bounds = &words[2..3 + z];
+        if bounds.windows(2).any(|w| w[0] > w[1]) {
+            return Err(bad());
+        }
+        let cols = &words[3 + z..3 + z + 2 * c];
+        let stats = &words[3 + z + 2 * c..];
+        Ok(Some(ZoneMaps {
+            bounds,
+            cols,
+            stats,
+            zones: z,
+        }))
+    }
+
+    /// Rows of zone `z`.
+    pub fn rows(&self, z: usize) -> Range<u32> {
+        self.bounds[z]..self.bounds[z + 1]
+    }
+
+    /// The position of user column `col` among the zoned columns.
+    pub fn column(&self, col: usize) -> Option<usize> {
+        (0..self.cols.len() / 2).find(|&j| self.cols[2 * j] as usize == col)
+    }
+
+    /// Bounds of zoned column `j` in zone `z`.
+    pub fn bounds(&self, j: usize, z: usize) -> Bounds {
+        let at = (j * self.zones + z) * 6;
+        let s = &self.stats[at..at + 6];
+        let word = |i: usize| u64::from(s[i]) | (u64::from(s[i + 1]) << 32);
+        Bounds {
+            min: word(0),
+            max: word(2),
+            nulls: s[4],
+        }
+    }
+
+    /// Per zone, what `decide` says about column `col` (None when the column is not zoned).
+    pub fn decide(
+        &self,
+        col: usize,
+        decide: impl Fn(Bounds, u32) -> Zone,
+    ) -> Option<Vec<(Range<u32>, Zone)>> {
+        let j = self.column(col)?;
+        Some(
+            (0..self.zones)
+                .map(|z| {
+                    let r = self.rows(z);
+                    (r.clone(), decide(self.bounds(j, z), r.end - r.start))
+                })
+                .collect(),
+        )
+    }
+}
+
+/// What bounds `[min, max]` of a zone's non-NULL values, with `nulls` NULLs (or NaNs) among
+/// `rows`, say about `value op x`. Predicates are monotone in the value, so the ends decide.
+pub fn decide_cmp<T: PartialOrd + Copy>(
+    min: T,
+    max: T,
+    nulls: u32,
+    rows: u32,
+    op: CmpOp,
+    x: T,
+) -> Zone {
+    if rows == 0 {
+        return Zone::None;
+    }
+    let values = nulls < rows;
+    let (none, all) = match op {
+        CmpOp::Eq => (x < min || x > max, min == x && max == x),
+        CmpOp::Ne => (min == x && max == x, x < min || x > max),
+        CmpOp::Lt => (min >= x, max < x),
+        CmpOp::Le => (min > x, max <= x),
+        CmpOp::Gt => (max <= x, min > x),
+        CmpOp::Ge => (max < x, min >= x),
+    };
+    zone(nulls, !values || none, values && all)
+}
+
+/// A zone's verdict from whether no value and whether every value can match: only a zone
+/// without NULLs is decided (NULL rows are UNKNOWN, which NOT turns into neither).
+pub fn zone(nulls: u32, none: bool, all: bool) -> Zone {
+    match (nulls, none, all) {
+        (0, true, _) => Zone::None,
+        (0, false, true) => Zone::All,
+        _ => Zone::Scan,
+    }
+}
