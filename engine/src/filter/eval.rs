@@ -61,7 +61,11 @@ fn eval_in(f: &Filter, cx: &Ctx<'_>, care: Option<&Bits>) -> Result<Tri> {
                 |l| label::is_descendant(label, l),
             )
         }
-        Filter::Cmp { value: Value::Null, column, .. } => {
+        Filter::Cmp {
+            value: Value::Null,
+            column,
+            ..
+        } => {
             index(cx.schema, column)?;
             Ok(Tri {
                 t: Bits::zeros(n),
@@ -82,13 +86,19 @@ fn eval_in(f: &Filter, cx: &Ctx<'_>, care: Option<&Bits>) -> Result<Tri> {
             }
             leaf::cmp(cx, care, col, *op, value)
         }
-        Filter::In { column, values, negated } => eval_list(cx, care, column, values, *negated),
+        Filter::In {
+            column,
+            values,
+            negated,
+        } => eval_list(cx, care, column, values, *negated),
         Filter::IsNull { column, negated } => {
             leaf::is_null(cx, care, index(cx.schema, column)?, *negated)
         }
-        Filter::Like { column, pattern, negated } => {
-            leaf::like(cx, care, index(cx.schema, column)?, pattern, *negated)
-        }
+        Filter::Like {
+            column,
+            pattern,
+            negated,
+        } => leaf::like(cx, care, index(cx.schema, column)?, pattern, *negated),
     }
 }
 
@@ -130,7 +140,11 @@ fn eval_list(
 ) -> Result<Tri> {
     let col = index(cx.schema, column)?;
     let n = cx.n;
-    let lits: Vec<Value> = values.iter().filter(|v| **v != Value::Null).cloned().collect();
+    let lits: Vec<Value> = values
+        .iter()
+        .filter(|v| **v != Value::Null)
+        .cloned()
+        .collect();
     let mut acc = if lits.is_empty() {
         Tri::none(n)
     } else {
@@ -159,13 +173,19 @@ pub fn estimate(f: &Filter, cx: &Ctx<'_>) -> f64 {
         Filter::Or(p) => Some(p.iter().map(|p| estimate(p, cx)).sum::<f64>().min(1.0)),
         Filter::Not(x) => Some(1.0 - estimate(x, cx) / 2.0),
         Filter::Descendant { column, label } => label_share(cx, column, |ix| ix.subtree(label)),
-        Filter::Cmp { column, op, value: Value::Int(x) } => {
+        Filter::Cmp {
+            column,
+            op,
+            value: Value::Int(x),
+        } => {
             let op = *op;
             let x = *x;
             cx.schema.index_of(column).and_then(|col| {
-                cx.zone_share(col, |b: Bounds, rows| {
-                    decide_cmp(b.min as i64, b.max as i64, b.nulls, rows, op, x)
-                }, 0.5)
+                cx.zone_share(
+                    col,
+                    |b: Bounds, rows| decide_cmp(b.min as i64, b.max as i64, b.nulls, rows, op, x),
+                    0.5,
+                )
             })
         }
         Filter::Cmp { op: CmpOp::Eq, .. } | Filter::In { negated: false, .. } => Some(0.1),

@@ -74,9 +74,9 @@ fn int_literal(ty: &ColumnType, v: &Value) -> Result<Option<i64>> {
     match v {
         Value::Int(x) => Ok(Some(*x)),
         Value::Float(_) => Ok(None),
-        Value::Str(s) if *ty == ColumnType::Timestamp => {
-            super::eval::parse_timestamp(s).map(Some).ok_or_else(|| bad(ty, v))
-        }
+        Value::Str(s) if *ty == ColumnType::Timestamp => super::eval::parse_timestamp(s)
+            .map(Some)
+            .ok_or_else(|| bad(ty, v)),
         _ => Err(bad(ty, v)),
     }
 }
@@ -105,11 +105,20 @@ pub fn cmp(cx: &Ctx<'_>, care: Option<&Bits>, col: usize, op: CmpOp, v: &Value) 
                         return Err(bad(ty, v));
                     };
                     let zones = cx.decide(col, |b: Bounds, rows| {
-                        decide_cmp(b.min as i64 as f64, b.max as i64 as f64, b.nulls, rows, op, x)
+                        decide_cmp(
+                            b.min as i64 as f64,
+                            b.max as i64 as f64,
+                            b.nulls,
+                            rows,
+                            op,
+                            x,
+                        )
                     });
-                    Ok(with_op!(op, x, |v: i64| v as f64, p => run(n, care, zones, |wi| {
-                        tri_word(word_of(vals, wi, p), valid_word(valid, wi, n), valid_word(None, wi, n))
-                    })))
+                    Ok(
+                        with_op!(op, x, |v: i64| v as f64, p => run(n, care, zones, |wi| {
+                            tri_word(word_of(vals, wi, p), valid_word(valid, wi, n), valid_word(None, wi, n))
+                        })),
+                    )
                 }
             }
         }
@@ -198,7 +207,11 @@ pub fn in_list(cx: &Ctx<'_>, care: Option<&Bits>, col: usize, values: &[Value]) 
             let zones = cx.decide(col, |b: Bounds, rows| {
                 let (lo, hi) = (b.min as i64, b.max as i64);
                 let none = want.iter().all(|x| *x < lo || *x > hi);
-                zone(b.nulls, none || b.nulls == rows, lo == hi && want.contains(&lo))
+                zone(
+                    b.nulls,
+                    none || b.nulls == rows,
+                    lo == hi && want.contains(&lo),
+                )
             });
             let hit = |v: i64| want.binary_search(&v).is_ok();
             Ok(run(n, care, zones, |wi| {
@@ -222,7 +235,11 @@ pub fn in_list(cx: &Ctx<'_>, care: Option<&Bits>, col: usize, values: &[Value]) 
             Ok(run(n, care, None, |wi| {
                 let nan = word_of(vals, wi, |v: f64| v.is_nan());
                 let hit = word_of(vals, wi, |v: f64| want.contains(&v));
-                tri_word(hit, valid_word(valid, wi, n) & !nan, valid_word(None, wi, n))
+                tri_word(
+                    hit,
+                    valid_word(valid, wi, n) & !nan,
+                    valid_word(None, wi, n),
+                )
             }))
         }
         ColumnType::Utf8 => {
@@ -330,12 +347,14 @@ pub fn labels(
     let ords = cx.ordinals(col)?;
     let hits: usize = ranges.iter().map(|r| ix.rows(r.clone()).len()).sum();
     let unlabelled = ix.rows(0..ix.len()).len() as u32 != n;
+    // testing an ordinal costs about as much as setting a posting's bit (measured), so the
+    // ordinal column wins only when the caller's mask leaves fewer rows than the postings
     let scan_cost = care.map_or(n as usize, |c| {
         64 * c.words().iter().filter(|&&w| w != 0).count()
-    }) / 8;
+    });
     if let (Some(ords), [r]) = (ords, ranges.as_slice()) {
         if scan_cost < hits {
-            return Ok(ordinal_range(cx, care, col, ords, r.clone()));
+            return Ok(ordinal_range(cx, care, col, ords, r.clone(), unlabelled));
         }
     }
     let mut t = Bits::zeros(n);
@@ -367,6 +386,7 @@ fn ordinal_range(
     col: usize,
     ords: &[u32],
     r: Range<usize>,
+    unlabelled: bool,
 ) -> Tri {
     let (lo, span) = (r.start as u32, (r.end - r.start) as u32);
     let zones = cx.decide(col, |b: Bounds, rows| {
@@ -376,7 +396,11 @@ fn ordinal_range(
     });
     run(cx.n, care, zones, |wi| {
         let hit = word_of(ords, wi, |o: u32| o.wrapping_sub(lo) < span);
-        let null = word_of(ords, wi, |o: u32| o == NULL_ORDINAL);
+        let null = if unlabelled {
+            word_of(ords, wi, |o: u32| o == NULL_ORDINAL)
+        } else {
+            0
+        };
         (hit, null)
     })
 }

@@ -78,7 +78,11 @@ fn row(id: i64) -> impl Strategy<Value = Row> {
 fn rows() -> impl Strategy<Value = Vec<Row>> {
     (1usize..3, 1usize..300, 0usize..200).prop_flat_map(|(big, small, tail)| {
         // some cases span several 4,096-row zones of a segment
-        let len = if big == 2 { 9_000 + small } else { small + tail };
+        let len = if big == 2 {
+            9_000 + small
+        } else {
+            small + tail
+        };
         (0..len as i64).map(row).collect::<Vec<_>>()
     })
 }
@@ -113,7 +117,10 @@ fn leaf() -> impl Strategy<Value = Filter> {
         (literal(), op()).prop_map(|((column, value), op)| Filter::Cmp { column, op, value }),
         (
             prop::sample::select(vec!["n", "id", "m"]),
-            prop::collection::vec(prop_oneof![4 => (-6i64..21).prop_map(Value::Int), 1 => Just(Value::Null)], 1..4),
+            prop::collection::vec(
+                prop_oneof![4 => (-6i64..21).prop_map(Value::Int), 1 => Just(Value::Null)],
+                1..4
+            ),
             any::<bool>()
         )
             .prop_map(|(c, values, negated)| Filter::In {
@@ -121,13 +128,15 @@ fn leaf() -> impl Strategy<Value = Filter> {
                 values,
                 negated
             }),
-        (prop::collection::vec(prop::sample::select(NAMES), 1..3), any::<bool>()).prop_map(
-            |(v, negated)| Filter::In {
+        (
+            prop::collection::vec(prop::sample::select(NAMES), 1..3),
+            any::<bool>()
+        )
+            .prop_map(|(v, negated)| Filter::In {
                 column: "name".into(),
                 values: v.into_iter().map(|s| Value::Str(s.into())).collect(),
                 negated
-            }
-        ),
+            }),
         (prop::collection::vec(prop::sample::select(LABELS), 1..3)).prop_map(|v| Filter::In {
             column: "label".into(),
             values: v.into_iter().map(|s| Value::Str(s.into())).collect(),
@@ -141,13 +150,15 @@ fn leaf() -> impl Strategy<Value = Filter> {
                 column: c.into(),
                 negated
             }),
-        (prop::sample::select(vec!["read%", "%json", "r__d%", "%"]), any::<bool>()).prop_map(
-            |(p, negated)| Filter::Like {
+        (
+            prop::sample::select(vec!["read%", "%json", "r__d%", "%"]),
+            any::<bool>()
+        )
+            .prop_map(|(p, negated)| Filter::Like {
                 column: "name".into(),
                 pattern: p.into(),
                 negated
-            }
-        ),
+            }),
         prop::sample::select(LABELS).prop_map(|l| Filter::descendant("label", l)),
         prop::sample::select(LABELS).prop_map(|l| Filter::descendant("path", l)),
         prop::sample::select(LABELS).prop_map(|l| Filter::eq("path", l)),
@@ -211,7 +222,11 @@ fn holds(f: &Filter, r: &Row) -> Option<bool> {
         }
         Filter::Not(x) => holds(x, r).map(|b| !b),
         Filter::Cmp { column, op, value } => cmp(column, value).map(|o| op.test(o)),
-        Filter::In { column, values, negated } => {
+        Filter::In {
+            column,
+            values,
+            negated,
+        } => {
             let mut any_null = false;
             let mut hit = false;
             for v in values {
@@ -224,7 +239,13 @@ fn holds(f: &Filter, r: &Row) -> Option<bool> {
                     },
                 }
             }
-            let b = if hit { Some(true) } else if any_null { None } else { Some(false) };
+            let b = if hit {
+                Some(true)
+            } else if any_null {
+                None
+            } else {
+                Some(false)
+            };
             b.map(|b| b != *negated)
         }
         Filter::IsNull { column, negated } => {
@@ -237,9 +258,9 @@ fn holds(f: &Filter, r: &Row) -> Option<bool> {
             };
             Some(null != *negated)
         }
-        Filter::Like { pattern, negated, .. } => {
-            r.name.map(|s| super::eval::like(s, pattern) != *negated)
-        }
+        Filter::Like {
+            pattern, negated, ..
+        } => r.name.map(|s| super::eval::like(s, pattern) != *negated),
         Filter::Descendant { column, label: l } if column == "path" => {
             Some(label::is_descendant(r.path(), l))
         }
@@ -308,7 +329,9 @@ fn selected(v: &TableVersion, f: &Filter, zones: bool) -> BTreeSet<i64> {
     }
     for (c, chunk) in v.mem.chunks().iter().enumerate() {
         let ids = chunk.batch.column(0).as_primitive::<Int64Type>().values();
-        take(&sel.mem[c], ids, &|o| v.mem.is_dead(chunk.rowids[o as usize]));
+        take(&sel.mem[c], ids, &|o| {
+            v.mem.is_dead(chunk.rowids[o as usize])
+        });
     }
     out
 }

@@ -87,6 +87,12 @@ pub struct Explain {
     pub selectivity: f64,
     /// Per-stage statistics (empty for a plain EXPLAIN).
     pub stages: Vec<StageStats>,
+    /// Time spent deciding which rows the filter keeps (zero without a filter).
+    pub filter_time: Duration,
+    /// Whether that selection came from the table's cache of recent filters.
+    pub filter_cached: bool,
+    /// Time spent choosing the strategy and schedule.
+    pub plan_time: Duration,
     /// Total wall time.
     pub total: Duration,
 }
@@ -147,6 +153,19 @@ impl fmt::Display for Explain {
             if let Some(p) = self.promised {
                 writeln!(f, "promised recall@k: {p}")?;
             }
+        }
+        if !self.stages.is_empty() && self.selectivity < 1.0 {
+            writeln!(
+                f,
+                "filter: {:.3}ms ({}), plan: {:.3}ms",
+                self.filter_time.as_secs_f64() * 1e3,
+                if self.filter_cached {
+                    "cached selection"
+                } else {
+                    "evaluated"
+                },
+                self.plan_time.as_secs_f64() * 1e3
+            )?;
         }
         for s in &self.stages {
             writeln!(f, "  {s}")?;

@@ -126,7 +126,7 @@ impl<'a> QueryCtx<'a> {
                 .try_fold(fresh, |mut t, r| {
                     self.scan_range(&mut t, *r, stage).map(|_| t)
                 })
-                .map(|t| t.map(|t| t.top))
+                .map(|t| t.map(Scratch::into_top))
                 .try_reduce(
                     || TopK::new(keep),
                     |mut a, b| {
@@ -139,7 +139,7 @@ impl<'a> QueryCtx<'a> {
             for r in ranges {
                 self.scan_range(&mut t, *r, stage)?;
             }
-            t.top
+            t.into_top()
         };
         Ok((top.into_by_addr(), total))
     }
@@ -360,12 +360,44 @@ struct Scratch {
     gathered: Gathered,
 }
 
+/// Scratch buffers larger than this go back to the allocator instead of the thread's spare.
+const SPARE_BYTES: usize = 16 << 20;
+
+thread_local! {
+    /// The last query's gather buffers on this thread: a filtered query that gathers the
+    /// selected rows' codes reuses them instead of faulting in fresh pages every time.
+    static SPARE: std::cell::RefCell<Option<(Vec<i32>, Gathered)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 impl Scratch {
     fn new(keep: usize) -> Scratch {
+        let (dots, gathered) = SPARE.with(|s| s.borrow_mut().take()).unwrap_or_default();
         Scratch {
             top: TopK::new(keep),
-            dots: Vec::new(),
-            gathered: Gathered::default(),
+            dots,
+            gathered,
+        }
+    }
+}
+
+impl Scratch {
+    fn into_top(mut self) -> TopK {
+        std::mem::replace(&mut self.top, TopK::new(0))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let bytes = 4 * self.dots.capacity()
+            + self.gathered.codes.capacity()
+            + 4 * self.gathered.offs.capacity();
+        if bytes <= SPARE_BYTES {
+            let spare = (
+                std::mem::take(&mut self.dots),
+                std::mem::take(&mut self.gathered),
+            );
+            SPARE.with(|s| *s.borrow_mut() = Some(spare));
         }
     }
 }
@@ -380,6 +412,9 @@ fn gather(
 ) -> Result<Gathered, StorageError> {
     g.offs.clear();
     g.codes.clear();
+    let n = rows.count(a, b) as usize;
+    g.offs.reserve(n);
+    g.codes.reserve(n * c);
     let all = codes.range(a as usize, b as usize)?;
     rows.for_each(a, b, |off| {
         g.offs.push(off);

@@ -176,7 +176,7 @@ impl Table {
         &self,
         v: &Arc<TableVersion>,
         f: &Filter,
-    ) -> Result<Arc<CachedSelection>> {
+    ) -> Result<(Arc<CachedSelection>, bool)> {
         self.inner.selections.get(v, f)
     }
 

@@ -172,9 +172,13 @@ impl Search {
             model.as_deref(),
             v.def.schema.vector_name(),
         )?;
-        let sel = match &self.filter {
+        let t = Instant::now();
+        let (sel, cached) = match &self.filter {
             Some(f) => self.snap.table.selection_for(v, f)?,
-            None => Arc::new(CachedSelection::unfiltered(Selection::all(v))),
+            None => (
+                Arc::new(CachedSelection::unfiltered(Selection::all(v))),
+                false,
+            ),
         };
         let matching = if sel.selection.is_all() {
             v.count()
@@ -186,6 +190,8 @@ impl Search {
             sel,
             model,
             matching,
+            filter_time: t.elapsed(),
+            cached,
         })
     }
 
@@ -217,6 +223,7 @@ impl Search {
             .map_or(self.k, |r| r.candidates_for(self.k));
         let target = self.target()?;
         let serving = self.snap.table.effective_target(target);
+        let planning = Instant::now();
         let mut explain = plan::choose(
             v,
             p.model.as_deref(),
@@ -227,6 +234,9 @@ impl Search {
             analyze,
         );
         explain.promised = Some(target);
+        explain.plan_time = planning.elapsed();
+        explain.filter_time = p.filter_time;
+        explain.filter_cached = p.cached && self.filter.is_some();
         let target = plan::Target {
             v,
             model: p.model.as_deref(),
@@ -257,4 +267,6 @@ struct Prepared {
     sel: Arc<CachedSelection>,
     model: Option<Arc<IndexModel>>,
     matching: usize,
+    filter_time: std::time::Duration,
+    cached: bool,
 }

@@ -1,5 +1,7 @@
 //! A small cache of filter selections: applications repeat filters query after query, and a
 //! selection (with the filtered funnel's gathered codes) is worth keeping for its version.
+//! Codes are gathered into the cache only from a filter's second use: a filter seen once
+//! (a per-query predicate) would otherwise fill the cache with codes nobody reads again.
 //!
 //! Bounded: at most [`ENTRIES`] entries and [`BYTES`] bytes of bitmaps and gathered codes;
 //! least recently used first out. Entries are keyed by the version's number, not the version
@@ -25,7 +27,7 @@ pub struct CachedSelection {
     /// The rows.
     pub selection: Selection,
     /// Per segment, the selected rows' codes gathered by the first funnel that needs them
-    /// (`None` for unfiltered searches).
+    /// (`None` for unfiltered searches and for a filter used once so far).
     pub gathered: Option<GatherCache>,
 }
 
@@ -67,8 +69,8 @@ pub struct SelectionCache {
 }
 
 impl SelectionCache {
-    /// The selection of `f` in `v`, cached.
-    pub fn get(&self, v: &Arc<TableVersion>, f: &Filter) -> Result<Arc<CachedSelection>> {
+    /// The selection of `f` in `v`, cached; also whether it was in the cache.
+    pub fn get(&self, v: &Arc<TableVersion>, f: &Filter) -> Result<(Arc<CachedSelection>, bool)> {
         let lock = || self.entries.lock().unwrap_or_else(|e| e.into_inner());
         {
             let mut cache = lock();
@@ -76,14 +78,22 @@ impl SelectionCache {
                 .iter()
                 .position(|(seq, filt, _)| *seq == v.seq && filt == f)
             {
-                let hit = cache.remove(pos);
+                let mut hit = cache.remove(pos);
+                if hit.2.gathered.is_none() {
+                    // seen twice: worth keeping the selected rows' codes gathered too
+                    hit.2 = Arc::new(CachedSelection {
+                        selection: hit.2.selection.clone(),
+                        gathered: Some(GatherCache::new(v.segments.len())),
+                    });
+                }
                 let sel = hit.2.clone();
                 cache.insert(0, hit);
-                return Ok(sel);
+                return Ok((sel, true));
             }
         }
+        // a filter seen once gathers codes into the query's own (reused) buffers
         let sel = Arc::new(CachedSelection {
-            gathered: Some(GatherCache::new(v.segments.len())),
+            gathered: None,
             selection: f.selection(v)?,
         });
         let mut cache = lock();
@@ -98,6 +108,6 @@ impl SelectionCache {
             .count()
             .clamp(1, ENTRIES);
         cache.truncate(keep);
-        Ok(sel)
+        Ok((sel, false))
     }
 }
