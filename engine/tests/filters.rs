@@ -220,6 +220,11 @@ fn invalid_filters_are_rejected() {
         run("name LIKE 3"),
         Err(Error::Query(QueryError::Filter(_)))
     ));
+    // rejected before evaluation, so the answer cannot depend on which AND part runs first
+    assert!(matches!(
+        run("name > 'zzz' AND ts = 'not a time'"),
+        Err(Error::Query(QueryError::Filter(_)))
+    ));
     assert!(matches!(
         Filter::parse("label <@ ''"),
         Err(Error::Query(QueryError::Filter(_)))
@@ -228,4 +233,33 @@ fn invalid_filters_are_rejected() {
         Filter::parse("n = = 1"),
         Err(Error::Query(QueryError::Filter(_)))
     ));
+}
+
+#[test]
+fn a_nan_literal_compares_unknown_like_null() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    let t = table(&db);
+    let nan = nestdb::Value::Float(f64::NAN);
+    let filters = [
+        Filter::cmp("x", nestdb::CmpOp::Ne, nan.clone()),
+        Filter::cmp("x", nestdb::CmpOp::Lt, nan.clone()).not(),
+        Filter::In {
+            column: "x".into(),
+            values: vec![nestdb::Value::Float(0.5), nan],
+            negated: true,
+        },
+    ];
+    for flushed in [false, true] {
+        if flushed {
+            t.flush().unwrap();
+        }
+        for f in &filters {
+            let b = t
+                .snapshot()
+                .scan_where(Some(f), Some(&["id"]), None)
+                .unwrap();
+            assert_eq!(b.num_rows(), 0, "{f} (flushed: {flushed})");
+        }
+    }
 }

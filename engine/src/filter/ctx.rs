@@ -45,7 +45,7 @@ impl<'a> Ctx<'a> {
     /// A context over `src`; `use_zones` false ignores zone maps (tests compare both ways).
     pub fn new(schema: &'a TableSchema, src: &'a Source<'a>, use_zones: bool) -> Result<Ctx<'a>> {
         let zones = match src {
-            Source::Segment(s) if use_zones => ZoneMaps::open(s.sidecar())?,
+            Source::Segment(s) if use_zones => ZoneMaps::open(s.sidecar(), s.rows() as u32)?,
             _ => None,
         };
         Ok(Ctx {

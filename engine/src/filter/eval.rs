@@ -61,11 +61,8 @@ fn eval_in(f: &Filter, cx: &Ctx<'_>, care: Option<&Bits>) -> Result<Tri> {
                 |l| label::is_descendant(label, l),
             )
         }
-        Filter::Cmp {
-            value: Value::Null,
-            column,
-            ..
-        } => {
+        // a NaN literal compares UNKNOWN with every row, like NULL
+        Filter::Cmp { value, column, .. } if is_null(value) => {
             index(cx.schema, column)?;
             Ok(Tri {
                 t: Bits::zeros(n),
@@ -140,11 +137,7 @@ fn eval_list(
 ) -> Result<Tri> {
     let col = index(cx.schema, column)?;
     let n = cx.n;
-    let lits: Vec<Value> = values
-        .iter()
-        .filter(|v| **v != Value::Null)
-        .cloned()
-        .collect();
+    let lits: Vec<Value> = values.iter().filter(|v| !is_null(v)).cloned().collect();
     let mut acc = if lits.is_empty() {
         Tri::none(n)
     } else {
@@ -203,6 +196,11 @@ fn label_share(
     let col = cx.schema.index_of(column)?;
     let ix = cx.labels(col).ok()??;
     Some(ix.rows(ids(&ix)).len() as f64 / f64::from(cx.n.max(1)))
+}
+
+/// NULL, or a NaN (which compares UNKNOWN like NULL).
+fn is_null(v: &Value) -> bool {
+    matches!(v, Value::Null) || matches!(v, Value::Float(f) if f.is_nan())
 }
 
 fn index(schema: &TableSchema, column: &str) -> Result<usize> {

@@ -96,7 +96,8 @@ impl<'a> LabelIndex<'a> {
         if lo >= self.len() || self.label(lo) != k {
             return lo..lo;
         }
-        lo..self.lower_bound(k, true)
+        // max: a corrupt (unsorted) dictionary must not yield a reversed range
+        lo..self.lower_bound(k, true).max(lo)
     }
 
     /// The id of exactly `label`, if present.

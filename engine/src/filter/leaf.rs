@@ -69,14 +69,13 @@ fn ints<'a>(arr: &'a ArrayRef, ty: &ColumnType) -> &'a [i64] {
     }
 }
 
-/// A literal as an i64 of a BIGINT or TIMESTAMP column (None: compare as f64).
-fn int_literal(ty: &ColumnType, v: &Value) -> Result<Option<i64>> {
+/// A literal as an i64 of a BIGINT or TIMESTAMP column (validation admits no other).
+fn int_literal(ty: &ColumnType, v: &Value) -> Result<i64> {
     match v {
-        Value::Int(x) => Ok(Some(*x)),
-        Value::Float(_) => Ok(None),
-        Value::Str(s) if *ty == ColumnType::Timestamp => super::eval::parse_timestamp(s)
-            .map(Some)
-            .ok_or_else(|| bad(ty, v)),
+        Value::Int(x) => Ok(*x),
+        Value::Str(s) if *ty == ColumnType::Timestamp => {
+            super::eval::parse_timestamp(s).ok_or_else(|| bad(ty, v))
+        }
         _ => Err(bad(ty, v)),
     }
 }
@@ -91,36 +90,13 @@ pub fn cmp(cx: &Ctx<'_>, care: Option<&Bits>, col: usize, op: CmpOp, v: &Value) 
     match ty {
         ColumnType::Int64 | ColumnType::Timestamp => {
             let vals = ints(&arr, ty);
-            match int_literal(ty, v)? {
-                Some(x) => {
-                    let zones = cx.decide(col, |b: Bounds, rows| {
-                        decide_cmp(b.min as i64, b.max as i64, b.nulls, rows, op, x)
-                    });
-                    Ok(with_op!(op, x, |v: i64| v, p => run(n, care, zones, |wi| {
-                        tri_word(word_of(vals, wi, p), valid_word(valid, wi, n), valid_word(None, wi, n))
-                    })))
-                }
-                None => {
-                    let Value::Float(x) = *v else {
-                        return Err(bad(ty, v));
-                    };
-                    let zones = cx.decide(col, |b: Bounds, rows| {
-                        decide_cmp(
-                            b.min as i64 as f64,
-                            b.max as i64 as f64,
-                            b.nulls,
-                            rows,
-                            op,
-                            x,
-                        )
-                    });
-                    Ok(
-                        with_op!(op, x, |v: i64| v as f64, p => run(n, care, zones, |wi| {
-                            tri_word(word_of(vals, wi, p), valid_word(valid, wi, n), valid_word(None, wi, n))
-                        })),
-                    )
-                }
-            }
+            let x = int_literal(ty, v)?;
+            let zones = cx.decide(col, |b: Bounds, rows| {
+                decide_cmp(b.min as i64, b.max as i64, b.nulls, rows, op, x)
+            });
+            Ok(with_op!(op, x, |v: i64| v, p => run(n, care, zones, |wi| {
+                tri_word(word_of(vals, wi, p), valid_word(valid, wi, n), valid_word(None, wi, n))
+            })))
         }
         ColumnType::Float64 => {
             let x = match v {
@@ -192,15 +168,7 @@ pub fn in_list(cx: &Ctx<'_>, care: Option<&Bits>, col: usize, values: &[Value]) 
             let vals = ints(&arr, ty);
             let mut want = Vec::new();
             for v in values {
-                match int_literal(ty, v)? {
-                    Some(x) => want.push(x),
-                    // a fractional literal equals no integer
-                    None if matches!(v, Value::Float(f) if f.fract() != 0.0) => {}
-                    None => match v {
-                        Value::Float(f) => want.push(*f as i64),
-                        _ => return Err(bad(ty, v)),
-                    },
-                }
+                want.push(int_literal(ty, v)?);
             }
             want.sort_unstable();
             want.dedup();

@@ -93,6 +93,8 @@ fn literal() -> impl Strategy<Value = (String, Value)> {
         (0i64..9_500).prop_map(|v| ("id".to_string(), Value::Int(v))),
         (-3.0f64..3.0).prop_map(|v| ("x".to_string(), Value::Float(v))),
         (-3i64..4).prop_map(|v| ("x".to_string(), Value::Int(v))),
+        // a NaN literal compares UNKNOWN, like NULL
+        Just(("x".to_string(), Value::Float(f64::NAN))),
         prop_oneof![-1i64..8, -1i64..100].prop_map(|v| ("m".to_string(), Value::Int(v))),
         prop_oneof![-1i64..16, -1i64..160]
             .prop_map(|v| ("y".to_string(), Value::Float(v as f64 * 0.5))),
@@ -125,6 +127,21 @@ fn leaf() -> impl Strategy<Value = Filter> {
         )
             .prop_map(|(c, values, negated)| Filter::In {
                 column: c.into(),
+                values,
+                negated
+            }),
+        (
+            prop::collection::vec(
+                prop_oneof![
+                    4 => (-3i64..4).prop_map(|v| Value::Float(v as f64 * 0.5)),
+                    1 => Just(Value::Float(f64::NAN))
+                ],
+                1..4
+            ),
+            any::<bool>()
+        )
+            .prop_map(|(values, negated)| Filter::In {
+                column: "x".into(),
                 values,
                 negated
             }),

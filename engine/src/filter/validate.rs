@@ -25,8 +25,8 @@ fn value_fits(ty: &ColumnType, v: &Value) -> bool {
             | (ColumnType::Float64, Value::Int(_) | Value::Float(_))
             | (ColumnType::Utf8 | ColumnType::Path, Value::Str(_))
             | (ColumnType::Boolean, Value::Bool(_))
-            | (ColumnType::Timestamp, Value::Int(_) | Value::Str(_))
-    )
+            | (ColumnType::Timestamp, Value::Int(_))
+    ) || matches!((ty, v), (ColumnType::Timestamp, Value::Str(s)) if super::eval::parse_timestamp(s).is_some())
 }
 
 /// Checks columns and literal types against `schema` (table name for messages).

@@ -42,8 +42,8 @@ pub struct ZoneMaps<'a> {
 }
 
 impl<'a> ZoneMaps<'a> {
-    /// The zone maps of `sidecar`, if it has them.
-    pub fn open(sidecar: &'a Container) -> Result<Option<ZoneMaps<'a>>, StorageError> {
+    /// The zone maps of `sidecar` (a segment of `rows` rows), if it has them.
+    pub fn open(sidecar: &'a Container, rows: u32) -> Result<Option<ZoneMaps<'a>>, StorageError> {
         let Some(raw) = sidecar.section(sections::ZONES)? else {
             return Ok(None);
         };
@@ -58,12 +58,19 @@ impl<'a> ZoneMaps<'a> {
             [z, c, ..] => (*z as usize, *c as usize),
             _ => return Err(bad()),
         };
-        let need = 2 + (z + 1) + 2 * c + c * z * 6;
-        if words.len() != need {
+        let need = c
+            .checked_mul(z)
+            .and_then(|cz| cz.checked_mul(6))
+            .and_then(|x| x.checked_add(3 + z + 2 * c));
+        if need != Some(words.len()) {
             return Err(bad());
         }
+        // zones cover the rows exactly: a scan never reaches past them nor leaves rows out
         let bounds = &words[2..3 + z];
-        if bounds.windows(2).any(|w| w[0] > w[1]) {
+        if bounds.first() != Some(&0)
+            || bounds.last() != Some(&rows)
+            || bounds.windows(2).any(|w| w[0] > w[1])
+        {
             return Err(bad());
         }
         let cols = &words[3 + z..3 + z + 2 * c];

@@ -122,6 +122,18 @@ impl Explain {
                 s.push_str(&format!(" promised={p}"));
             }
         }
+        if !self.stages.is_empty() && self.selectivity < 1.0 {
+            s.push_str(&format!(
+                " filter={} filter_time={:.3}ms plan_time={:.3}ms",
+                if self.filter_cached {
+                    "cached"
+                } else {
+                    "evaluated"
+                },
+                self.filter_time.as_secs_f64() * 1e3,
+                self.plan_time.as_secs_f64() * 1e3
+            ));
+        }
         s
     }
 }
