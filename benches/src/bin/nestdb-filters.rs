@@ -1,0 +1,315 @@
+//! Filtered search when every query brings its own predicate (issue 15). Prints one JSON line
+//! per workload and recall target.
+//!
+//! ```text
+//! nestdb-filters [--queries N] [--targets 0.9,0.95,0.99] [--seed S] [--only WORKLOAD-PREFIX]
+//! ```
+//! Workloads, one filter per held-out query (its project or language is the query chunk's own):
+//! - `project-repeated`: `label <@ project`, timed on the third run of each filter (cached);
+//! - `project-first-seen`: the same rows through a filter seen once (`AND id >= -1 - i`);
+//! - `project-range`: `label <@ project AND id >= lo`, `lo` uniform over the ids (the issue's);
+//! - `range-S`: `label <@ language AND id >= lo AND id < hi` keeping about S of the rows;
+//! - `in-S`: `label <@ language AND ast IN (...)`, AST kinds drawn until about S of the rows.
+//!
+//! `range-S` and `in-S` filters also carry `id >= -1 - i` (every row passes), so no two
+//! queries share a filter even where a small language leaves no room to vary the range.
+//!
+//! Recall is against exact search under the same filter. `filter_ms` and `plan_ms` are the
+//! means EXPLAIN ANALYZE reports for evaluating the filter and planning, in a separate pass.
+//! Reads the shared data from `$NESTDB_SHARED_DATA` or `../shared/data`.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::RecordBatch;
+use nestdb::{Filter, SearchParams, Snapshot};
+use nestdb_benches::data::{self, DIM};
+use nestdb_benches::driver::{self, arg};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+/// One workload: a filter per query.
+struct Workload {
+    name: String,
+    filters: Vec<Filter>,
+    /// Time the third run of each filter (the first two fill the cache).
+    repeat: bool,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global()
+        .expect("rayon pool");
+    let nq: usize = arg(&args, "--queries")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(700);
+    let seed: u64 = arg(&args, "--seed")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    let targets: Vec<f32> = arg(&args, "--targets")
+        .unwrap_or_else(|| "0.95".into())
+        .split(',')
+        .map(|s| s.parse().expect("target"))
+        .collect();
+    let e = data::load();
+    let meta = data::read("queries.parquet", &["label_path"]);
+    let nq = nq.min(e.truth.len());
+    let queries = &e.queries[..nq * DIM];
+    let labels: Vec<String> = meta
+        .column(0)
+        .as_string::<i32>()
+        .iter()
+        .take(nq)
+        .map(|l| l.unwrap_or("").to_string())
+        .collect();
+    let b = driver::build(&e.base);
+    let snap = b.table.snapshot();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let only = arg(&args, "--only");
+    for w in workloads(&e.base, &labels, &mut rng) {
+        if only
+            .as_ref()
+            .is_some_and(|o| !w.name.starts_with(o.as_str()))
+        {
+            continue;
+        }
+        let truth = run(
+            &snap,
+            queries,
+            &w,
+            &SearchParams {
+                exact: true,
+                ..SearchParams::default()
+            },
+        )
+        .0;
+        let matching = mean_matching(&snap, queries, &w);
+        for &target in &targets {
+            let p = SearchParams {
+                recall_target: Some(target),
+                ..SearchParams::default()
+            };
+            let (found, qps) = run(&snap, queries, &w, &p);
+            let (filter_ms, plan_ms, cached) = overhead(&snap, queries, &w, &p);
+            println!(
+                "{}",
+                json!({
+                    "engine": "nestdb", "workload": w.name, "recall_target": target,
+                    "recall": recall(&found, &truth), "short_results": short(&found, &truth),
+                    "qps": qps,
+                    "selectivity": matching / e.base.num_rows() as f64,
+                    "filter_ms": filter_ms, "plan_ms": plan_ms, "cached_share": cached,
+                    "build_s": b.build_s,
+                })
+            );
+        }
+    }
+}
+
+/// Recall@10 over the queries where some row matches: hits among the first min(10, matching)
+/// exact neighbours.
+fn recall(found: &[Vec<i64>], truth: &[Vec<i64>]) -> f64 {
+    let (mut hits, mut want) = (0, 0);
+    for (f, t) in found.iter().zip(truth) {
+        let t = &t[..t.len().min(10)];
+        want += t.len();
+        hits += f.iter().take(10).filter(|x| t.contains(x)).count();
+    }
+    hits as f64 / want.max(1) as f64
+}
+
+/// Queries that returned fewer rows than min(10, matching).
+fn short(found: &[Vec<i64>], truth: &[Vec<i64>]) -> usize {
+    found
+        .iter()
+        .zip(truth)
+        .filter(|(f, t)| f.len() < t.len().min(10))
+        .count()
+}
+
+/// Per query: its project (first two label levels) and language (first level).
+fn prefix(label: &str, levels: usize) -> String {
+    label.split('/').take(levels).collect::<Vec<_>>().join("/")
+}
+
+fn workloads(base: &RecordBatch, labels: &[String], rng: &mut StdRng) -> Vec<Workload> {
+    let ids = base.column(0).as_primitive::<Int64Type>().values();
+    let max_id = ids.iter().copied().max().unwrap_or(0);
+    let row_labels = base.column(2).as_string::<i32>();
+    let asts = base.column(3).as_string::<i32>();
+    // per language: its rows' ids (sorted) and its AST labels with their row counts
+    let mut lang_ids: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let mut lang_asts: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for r in 0..base.num_rows() {
+        let lang = prefix(row_labels.value(r), 1);
+        lang_ids.entry(lang.clone()).or_default().push(ids[r]);
+        *lang_asts
+            .entry(lang)
+            .or_default()
+            .entry(asts.value(r).to_string())
+            .or_default() += 1;
+    }
+    lang_ids.values_mut().for_each(|v| v.sort_unstable());
+    let project = |l: &str| Filter::descendant("label", &prefix(l, 2));
+    let mut out = vec![
+        Workload {
+            name: "project-repeated".into(),
+            filters: labels.iter().map(|l| project(l)).collect(),
+            repeat: true,
+        },
+        Workload {
+            name: "project-first-seen".into(),
+            filters: (0..labels.len())
+                .map(|i| {
+                    project(&labels[i]).and(Filter::cmp("id", nestdb::CmpOp::Ge, -1 - i as i64))
+                })
+                .collect(),
+            repeat: false,
+        },
+        Workload {
+            name: "project-range".into(),
+            filters: labels
+                .iter()
+                .map(|l| {
+                    project(l).and(Filter::cmp(
+                        "id",
+                        nestdb::CmpOp::Ge,
+                        rng.random_range(0..=max_id),
+                    ))
+                })
+                .collect(),
+            repeat: false,
+        },
+    ];
+    for share in [0.1, 0.01, 0.001] {
+        let want = ((base.num_rows() as f64 * share) as usize).max(1);
+        let mut range = Vec::new();
+        let mut inl = Vec::new();
+        for (i, l) in labels.iter().enumerate() {
+            // a term every row passes keeps two queries' filters apart
+            let unique = Filter::cmp("id", nestdb::CmpOp::Ge, -1 - i as i64);
+            let lang = prefix(l, 1);
+            let lids = &lang_ids[&lang];
+            let j = rng.random_range(0..lids.len().saturating_sub(want).max(1));
+            let (lo, hi) = (lids[j], lids[(j + want).min(lids.len() - 1)]);
+            range.push(
+                Filter::descendant("label", &lang)
+                    .and(Filter::cmp("id", nestdb::CmpOp::Ge, lo))
+                    .and(Filter::cmp("id", nestdb::CmpOp::Lt, hi))
+                    .and(unique.clone()),
+            );
+            let mut kinds: Vec<(&String, &usize)> = lang_asts[&lang].iter().collect();
+            kinds.shuffle(rng);
+            let (mut got, mut list) = (0, Vec::new());
+            for (k, c) in kinds {
+                if got >= want {
+                    break;
+                }
+                if got + c <= want * 2 {
+                    got += c;
+                    list.push(k.clone());
+                }
+            }
+            if list.is_empty() {
+                list.push("none".into());
+            }
+            inl.push(
+                Filter::descendant("label", &lang)
+                    .and(Filter::in_list("ast", list))
+                    .and(unique),
+            );
+        }
+        let pct = share * 100.0;
+        out.push(Workload {
+            name: format!("range-{pct}%"),
+            filters: range,
+            repeat: false,
+        });
+        out.push(Workload {
+            name: format!("in-{pct}%"),
+            filters: inl,
+            repeat: false,
+        });
+    }
+    out
+}
+
+/// Runs every query with its filter until at least a second has passed; ids and QPS.
+fn run(snap: &Snapshot, queries: &[f32], w: &Workload, p: &SearchParams) -> (Vec<Vec<i64>>, f64) {
+    let one = |i: usize, q: &[f32]| -> Vec<i64> {
+        let s = snap
+            .search(q)
+            .limit(10)
+            .select(&["id"])
+            .params(p.clone())
+            .filter(w.filters[i].clone());
+        let r = s.execute().expect("search");
+        r.column(0).as_primitive::<Int64Type>().values().to_vec()
+    };
+    let start = Instant::now();
+    let (mut n, mut spent) = (0usize, 0.0f64);
+    loop {
+        let mut out = Vec::new();
+        for (i, q) in queries.chunks_exact(DIM).enumerate() {
+            if w.repeat {
+                // the first use caches the selection, the second its gathered codes
+                one(i, q);
+                one(i, q);
+            }
+            let t = Instant::now();
+            out.push(one(i, q));
+            spent += t.elapsed().as_secs_f64();
+        }
+        n += out.len();
+        if start.elapsed().as_secs_f64() >= 1.0 {
+            return (out, n as f64 / spent);
+        }
+    }
+}
+
+/// Mean rows kept per query.
+fn mean_matching(snap: &Snapshot, queries: &[f32], w: &Workload) -> f64 {
+    let mut sum = 0usize;
+    for (i, q) in queries.chunks_exact(DIM).enumerate() {
+        let e = snap
+            .search(q)
+            .limit(10)
+            .filter(w.filters[i].clone())
+            .explain()
+            .expect("explain");
+        sum += e.matching;
+    }
+    sum as f64 / (queries.len() / DIM) as f64
+}
+
+/// Mean filter and planning milliseconds, and the share of cached selections (EXPLAIN ANALYZE).
+fn overhead(snap: &Snapshot, queries: &[f32], w: &Workload, p: &SearchParams) -> (f64, f64, f64) {
+    let (mut f, mut pl, mut cached, mut n) = (0.0, 0.0, 0usize, 0usize);
+    for (i, q) in queries.chunks_exact(DIM).enumerate() {
+        let s = snap
+            .search(q)
+            .limit(10)
+            .params(p.clone())
+            .filter(w.filters[i].clone());
+        if w.repeat {
+            s.execute().expect("search");
+            s.execute().expect("search");
+        }
+        let (_, e) = s.explain_analyze().expect("explain");
+        if std::env::var_os("NESTDB_FILTERS_STAGES").is_some() && i < 3 {
+            eprintln!("{} query {i}:\n{e}", w.name);
+        }
+        f += e.filter_time.as_secs_f64() * 1e3;
+        pl += e.plan_time.as_secs_f64() * 1e3;
+        cached += usize::from(e.filter_cached);
+        n += 1;
+    }
+    let n = n.max(1) as f64;
+    (f / n, pl / n, cached as f64 / n)
+}
