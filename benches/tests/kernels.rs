@@ -133,4 +133,27 @@ proptest! {
             prop_assert_eq!(&got, &want, "{}", k.name);
         }
     }
+
+    #[test]
+    fn i8_rows_scored_in_place_match_scalar(
+        dim in prop_oneof![Just(32usize), Just(64), Just(128), Just(256), 1usize..300],
+        rows in 1usize..11,
+        picks in proptest::collection::vec(any::<u16>(), 0..20),
+        seed in any::<u64>(),
+    ) {
+        let q: Vec<i8> = (0..dim).map(|i| ((seed.wrapping_mul(i as u64 + 3) >> 17) % 255) as i64 as i8).map(|x| x.max(-127)).collect();
+        let m: Vec<i8> = (0..rows * dim).map(|i| ((seed.wrapping_mul(i as u64 + 11) >> 23) % 255) as i64 as i8).map(|x| x.max(-127)).collect();
+        // any order, repeats allowed
+        let offs: Vec<u32> = picks.iter().map(|&p| p as u32 % rows as u32).collect();
+        let mut want = vec![0i32; offs.len()];
+        for (w, &r) in want.iter_mut().zip(&offs) {
+            let r = r as usize;
+            scalar::dot_i8_rows(&q, &m[r * dim..(r + 1) * dim], std::slice::from_mut(w));
+        }
+        for k in tables() {
+            let mut got = vec![0i32; offs.len()];
+            (k.dot_i8_rows_at)(&q, &m, &offs, &mut got);
+            prop_assert_eq!(&got, &want, "{}", k.name);
+        }
+    }
 }

@@ -31,10 +31,11 @@ pub fn dot_i8_rows(q: &[i8], rows: &[i8], out: &mut [i32]) {
             // SAFETY (all four calls): AVX2 support was just checked at run time; the
             // functions read only within `q` and `rows` and write within `out` (lengths
             // asserted inside).
+            let n = out.len();
             match q.len() {
-                32 => unsafe { dot_i8_rows_lanes::<1>(q, rows, out) },
-                64 => unsafe { dot_i8_rows_lanes::<2>(q, rows, out) },
-                128 => unsafe { dot_i8_rows_lanes::<4>(q, rows, out) },
+                32 => unsafe { dot_i8_rows_lanes::<1>(q, rows, n, |r| r, out) },
+                64 => unsafe { dot_i8_rows_lanes::<2>(q, rows, n, |r| r, out) },
+                128 => unsafe { dot_i8_rows_lanes::<4>(q, rows, n, |r| r, out) },
                 _ => unsafe { dot_i8_rows_avx2(q, rows, out) },
             }
             return;
@@ -43,18 +44,65 @@ pub fn dot_i8_rows(q: &[i8], rows: &[i8], out: &mut [i32]) {
     super::scalar::dot_i8_rows(q, rows, out);
 }
 
+/// `out[i] = dot(q, rows[offs[i] * q.len() ..][..q.len()])`: chosen rows scored in place.
+pub fn dot_i8_rows_at(q: &[i8], rows: &[i8], offs: &[u32], out: &mut [i32]) {
+    let d = q.len();
+    assert!(offs.len() >= out.len(), "fewer offsets than outputs");
+    let n_rows = rows.len().checked_div(d).unwrap_or(0);
+    assert!(
+        offs[..out.len()].iter().all(|&r| (r as usize) < n_rows),
+        "row offset past the matrix"
+    );
+    #[cfg(target_arch = "x86_64")]
+    {
+        if available() {
+            let n = out.len();
+            let at = |r: usize| offs[r] as usize;
+            // SAFETY (all calls): AVX2 support was just checked at run time; every offset was
+            // checked above to name a whole row inside `rows`, and the functions write only
+            // within `out`.
+            match d {
+                32 => unsafe { dot_i8_rows_lanes::<1>(q, rows, n, at, out) },
+                64 => unsafe { dot_i8_rows_lanes::<2>(q, rows, n, at, out) },
+                128 => unsafe { dot_i8_rows_lanes::<4>(q, rows, n, at, out) },
+                _ => {
+                    for (i, o) in out.iter_mut().enumerate() {
+                        let r = at(i);
+                        // SAFETY: AVX2 checked above; the slice is one whole row of `rows`.
+                        unsafe {
+                            dot_i8_rows_avx2(q, &rows[r * d..(r + 1) * d], std::slice::from_mut(o))
+                        }
+                    }
+                }
+            }
+            return;
+        }
+    }
+    super::scalar::dot_i8_rows_at(q, rows, offs, out);
+}
+
 /// Rows of exactly `L * 32` bytes, four rows per iteration (independent accumulators, one
-/// horizontal reduction for the four).
+/// horizontal reduction for the four): `out[i]` scores row `row(i)`, for `i < n`.
 ///
 /// # Safety
-/// The CPU must support AVX2.
+/// The CPU must support AVX2, and `row(i)` must name a whole row inside `rows` for every
+/// `i < n` (checked for the identity mapping; callers with other mappings check it).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn dot_i8_rows_lanes<const L: usize>(q: &[i8], rows: &[i8], out: &mut [i32]) {
+unsafe fn dot_i8_rows_lanes<const L: usize>(
+    q: &[i8],
+    rows: &[i8],
+    n: usize,
+    row: impl Fn(usize) -> usize,
+    out: &mut [i32],
+) {
     let d = L * 32;
     assert_eq!(q.len(), d);
-    let n = out.len();
-    assert!(rows.len() >= n * d, "rows shorter than out.len() * q.len()");
+    assert_eq!(n, out.len());
+    assert!(
+        rows.len() >= (0..n).map(&row).max().map_or(0, |m| (m + 1) * d),
+        "a row past the matrix"
+    );
     let mut qa = [_mm256_setzero_si256(); L];
     let mut qs = [_mm256_setzero_si256(); L];
     for l in 0..L {
@@ -68,8 +116,9 @@ unsafe fn dot_i8_rows_lanes<const L: usize>(q: &[i8], rows: &[i8], out: &mut [i3
     let row_dot = |r: usize| -> __m256i {
         let mut acc = _mm256_setzero_si256();
         for l in 0..L {
-            // SAFETY: r < n and rows holds n*d bytes, so bytes r*d + l*32 .. +32 are inside.
-            let x = unsafe { _mm256_loadu_si256(p.add(r * d + l * 32).cast()) };
+            // SAFETY: r < n, and rows holds (row(r) + 1) * d bytes (asserted on entry), so
+            // bytes row(r)*d + l*32 .. +32 are inside.
+            let x = unsafe { _mm256_loadu_si256(p.add(row(r) * d + l * 32).cast()) };
             let p16 = _mm256_maddubs_epi16(qa[l], _mm256_sign_epi8(x, qs[l]));
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p16, ones));
         }

@@ -56,6 +56,9 @@ impl Level {
     }
 }
 
+/// `(q, rows, offsets, out)`: the signature of [`Kernels::dot_i8_rows_at`].
+pub type RowsAtKernel = fn(&[i8], &[i8], &[u32], &mut [i32]);
+
 /// A set of distance kernels.
 #[derive(Debug)]
 pub struct Kernels {
@@ -85,6 +88,9 @@ pub struct Kernels {
     pub hamming: fn(&[u8], &[u8]) -> u32,
     /// int8 dot products of one query with many rows stored back to back.
     pub dot_i8_rows: fn(&[i8], &[i8], &mut [i32]),
+    /// `out[i] = dot(q, row offs[i])` for chosen rows of a row-major i8 matrix (`q.len()`
+    /// per row), scored in place instead of gathered first.
+    pub dot_i8_rows_at: RowsAtKernel,
     /// `out[r] = m[r] . x` for a `rows x cols` row-major f32 matrix.
     pub matvec: fn(&[f32], usize, usize, &[f32], &mut [f32]),
     /// `q . x` for a row of little-endian f32 bytes (any alignment).
@@ -109,6 +115,7 @@ static AVX2: Kernels = Kernels {
     cos_i8: simd::cos_i8,
     hamming: simd::hamming,
     dot_i8_rows: avx2::dot_i8_rows,
+    dot_i8_rows_at: avx2::dot_i8_rows_at,
     matvec: avx2::matvec,
     dot_f32_le: avx2::dot_f32_le,
     l2sq_f32_le: avx2::l2sq_f32_le,

@@ -20,6 +20,7 @@ pub static KERNELS: Kernels = Kernels {
     cos_i8,
     hamming,
     dot_i8_rows,
+    dot_i8_rows_at,
     matvec,
     dot_f32_le,
     l2sq_f32_le,
@@ -101,6 +102,19 @@ pub fn hamming(a: &[u8], b: &[u8]) -> u32 {
 pub fn dot_i8_rows(q: &[i8], rows: &[i8], out: &mut [i32]) {
     let d = q.len();
     for (r, o) in out.iter_mut().enumerate() {
+        *o = q
+            .iter()
+            .zip(&rows[r * d..(r + 1) * d])
+            .map(|(&a, &b)| a as i32 * b as i32)
+            .sum();
+    }
+}
+
+/// `out[i] = dot(q, rows[offs[i] * q.len() ..][..q.len()])`: chosen rows, scored in place.
+pub fn dot_i8_rows_at(q: &[i8], rows: &[i8], offs: &[u32], out: &mut [i32]) {
+    let d = q.len();
+    for (o, &r) in out.iter_mut().zip(offs) {
+        let r = r as usize;
         *o = q
             .iter()
             .zip(&rows[r * d..(r + 1) * d])

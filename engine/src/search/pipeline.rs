@@ -178,21 +178,41 @@ impl<'a> QueryCtx<'a> {
             rows.for_each(a, b, |off| sel.push((off, dots[(off - a) as usize])));
             return self.push_int8(top, v, vi, sel.into_iter());
         }
-        // sparse: score only the selected rows' codes, gathered back to back (for a whole
-        // segment, once per cached selection)
+        // sparse: score only the selected rows' codes; gathered back to back once per cached
+        // selection (a whole segment), scored in place otherwise
         let whole = a == 0 && b as usize == v.rows;
-        let g: &Gathered = match rows.gathered.filter(|_| whole) {
-            Some(cell) => match cell.get() {
-                Some(g) => g,
-                None => {
-                    let g = gather(rows, (a, b), codes, c, Gathered::default())?;
-                    cell.get_or_init(|| g)
-                }
-            },
+        let Some(cell) = rows.gathered.filter(|_| whole) else {
+            let offs = &mut st.gathered.offs;
+            offs.clear();
+            rows.for_each(a, b, |off| offs.push(off - a));
+            st.dots.resize(offs.len(), 0);
+            (kernels::get().dot_i8_rows_at)(
+                &self.qc.coarse.codes,
+                codes.range(a as usize, b as usize)?,
+                offs,
+                &mut st.dots,
+            );
+            let Scratch {
+                top,
+                dots,
+                gathered,
+            } = st;
+            return self.push_int8(
+                top,
+                v,
+                vi,
+                gathered
+                    .offs
+                    .iter()
+                    .map(|o| o + a)
+                    .zip(dots.iter().copied()),
+            );
+        };
+        let g: &Gathered = match cell.get() {
+            Some(g) => g,
             None => {
-                let buf = std::mem::take(&mut st.gathered);
-                st.gathered = gather(rows, (a, b), codes, c, buf)?;
-                &st.gathered
+                let g = gather(rows, (a, b), codes, c, Gathered::default())?;
+                cell.get_or_init(|| g)
             }
         };
         st.dots.resize(g.offs.len(), 0);
