@@ -37,7 +37,8 @@ pub const CODES_AUX: u32 = 67;
 pub const CODES_MID: u32 = 68;
 /// Sidecar: `f32` per row: `1 / |x|` of the stored vector (cosine tables only).
 pub const INV_NORMS: u32 = 69;
-/// Sidecar: per-zone minimum and maximum of the zoned columns (JSON header + values).
+/// Sidecar: zone maps, per zone of rows the minimum, maximum and NULL count of each numeric
+/// column and each PATH column's label ordinal (little-endian binary; `docs/format.md`).
 pub const ZONES: u32 = 70;
 /// Sidecar: label dictionary of `PATH` column `c`: tags `LABELS_BASE + 8c + k`, with `k` from
 /// [`LABEL_BYTES`] to [`LABEL_ORDINALS`].

@@ -312,7 +312,6 @@ pub fn labels(
         return Ok(rows(n, care, |r| (!s.is_null(r)).then(|| row(s.value(r)))));
     };
     let ranges = ids(&ix);
-    let ords = cx.ordinals(col)?;
     let hits: usize = ranges.iter().map(|r| ix.rows(r.clone()).len()).sum();
     let unlabelled = ix.rows(0..ix.len()).len() as u32 != n;
     // testing an ordinal costs about as much as setting a posting's bit (measured), so the
@@ -320,8 +319,8 @@ pub fn labels(
     let scan_cost = care.map_or(n as usize, |c| {
         64 * c.words().iter().filter(|&&w| w != 0).count()
     });
-    if let (Some(ords), [r]) = (ords, ranges.as_slice()) {
-        if scan_cost < hits {
+    if let ([r], true) = (ranges.as_slice(), scan_cost < hits) {
+        if let Some(ords) = cx.ordinals(col)? {
             return Ok(ordinal_range(cx, care, col, ords, r.clone(), unlabelled));
         }
     }

@@ -16,7 +16,7 @@ use nestdb_storage::{label, TableVersion};
 use proptest::prelude::*;
 
 use super::{CmpOp, Filter, RowSet, Value};
-use crate::{ColumnType, Database, Metric, SchemaBuilder};
+use crate::{ColumnType, Database, Metric, SchemaBuilder, Table};
 
 const NAMES: &[&str] = &["read_json", "write_json", "parse", "readme", "r", ""];
 const LABELS: &[&str] = &[
@@ -322,6 +322,28 @@ fn batch(rows: &[Row]) -> RecordBatch {
     RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("batch")
 }
 
+/// An empty table with the model's columns, in a temporary directory (kept with its database).
+fn table() -> (tempfile::TempDir, Database, Table) {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = Database::open(dir.path()).expect("open");
+    let schema = SchemaBuilder::new()
+        .column("id", ColumnType::Int64)
+        .column("n", ColumnType::Int64)
+        .column("x", ColumnType::Float64)
+        .column("name", ColumnType::Utf8)
+        .column("flag", ColumnType::Boolean)
+        .column("label", ColumnType::Path)
+        .column("m", ColumnType::Int64)
+        .column("y", ColumnType::Float64)
+        .column("path", ColumnType::Path)
+        .vector("v", 2)
+        .metric(Metric::L2)
+        .build()
+        .expect("schema");
+    let t = db.create_table("t", schema).expect("table");
+    (dir, db, t)
+}
+
 /// The ids a selection keeps.
 fn selected(v: &TableVersion, f: &Filter, zones: bool) -> BTreeSet<i64> {
     let sel = f.selection_with(v, zones).expect("selection");
@@ -363,23 +385,7 @@ proptest! {
         cut in (0.0f64..1.0, 0.0f64..1.0),
         deleted in prop::collection::vec(0i64..9_500, 0..40),
     ) {
-        let dir = tempfile::tempdir().expect("dir");
-        let db = Database::open(dir.path()).expect("open");
-        let schema = SchemaBuilder::new()
-            .column("id", ColumnType::Int64)
-            .column("n", ColumnType::Int64)
-            .column("x", ColumnType::Float64)
-            .column("name", ColumnType::Utf8)
-            .column("flag", ColumnType::Boolean)
-            .column("label", ColumnType::Path)
-            .column("m", ColumnType::Int64)
-            .column("y", ColumnType::Float64)
-            .column("path", ColumnType::Path)
-            .vector("v", 2)
-            .metric(Metric::L2)
-            .build()
-            .expect("schema");
-        let t = db.create_table("t", schema).expect("table");
+        let (_dir, _db, t) = table();
         // two segments and a tail of unflushed rows
         let a = (rows.len() as f64 * cut.0.min(cut.1)) as usize;
         let b = (rows.len() as f64 * cut.0.max(cut.1)) as usize;
@@ -410,23 +416,7 @@ proptest! {
 /// `None` or `All` must agree with testing the rows (a one-off error at a bound shows here).
 #[test]
 fn zone_decisions_agree_with_row_tests_at_every_bound() {
-    let dir = tempfile::tempdir().expect("dir");
-    let db = Database::open(dir.path()).expect("open");
-    let schema = SchemaBuilder::new()
-        .column("id", ColumnType::Int64)
-        .column("n", ColumnType::Int64)
-        .column("x", ColumnType::Float64)
-        .column("name", ColumnType::Utf8)
-        .column("flag", ColumnType::Boolean)
-        .column("label", ColumnType::Path)
-        .column("m", ColumnType::Int64)
-        .column("y", ColumnType::Float64)
-        .column("path", ColumnType::Path)
-        .vector("v", 2)
-        .metric(Metric::L2)
-        .build()
-        .expect("schema");
-    let t = db.create_table("t", schema).expect("table");
+    let (_dir, _db, t) = table();
     let rows: Vec<Row> = (0..10_000)
         .map(|id| Row {
             id,

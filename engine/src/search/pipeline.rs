@@ -182,7 +182,7 @@ impl<'a> QueryCtx<'a> {
         // selection (a whole segment), scored in place otherwise
         let whole = a == 0 && b as usize == v.rows;
         let Some(cell) = rows.gathered.filter(|_| whole) else {
-            let offs = &mut st.gathered.offs;
+            let offs = &mut st.offs;
             offs.clear();
             rows.for_each(a, b, |off| offs.push(off - a));
             st.dots.resize(offs.len(), 0);
@@ -192,26 +192,18 @@ impl<'a> QueryCtx<'a> {
                 offs,
                 &mut st.dots,
             );
-            let Scratch {
-                top,
-                dots,
-                gathered,
-            } = st;
+            let Scratch { top, dots, offs } = st;
             return self.push_int8(
                 top,
                 v,
                 vi,
-                gathered
-                    .offs
-                    .iter()
-                    .map(|o| o + a)
-                    .zip(dots.iter().copied()),
+                offs.iter().map(|o| o + a).zip(dots.iter().copied()),
             );
         };
         let g: &Gathered = match cell.get() {
             Some(g) => g,
             None => {
-                let g = gather(rows, (a, b), codes, c, Gathered::default())?;
+                let g = gather(rows, (a, b), codes, c)?;
                 cell.get_or_init(|| g)
             }
         };
@@ -377,31 +369,30 @@ fn not_indexed(v: &SegView<'_>) -> StorageError {
 struct Scratch {
     top: TopK,
     dots: Vec<i32>,
-    gathered: Gathered,
+    /// Selected row offsets of a range scored in place.
+    offs: Vec<u32>,
 }
 
 /// Scratch buffers larger than this go back to the allocator instead of the thread's spare.
 const SPARE_BYTES: usize = 16 << 20;
 
 thread_local! {
-    /// The last query's gather buffers on this thread: a filtered query that gathers the
-    /// selected rows' codes reuses them instead of faulting in fresh pages every time.
-    static SPARE: std::cell::RefCell<Option<(Vec<i32>, Gathered)>> =
+    /// The last query's scratch buffers on this thread: a filtered query reuses them
+    /// instead of faulting in fresh pages every time.
+    static SPARE: std::cell::RefCell<Option<(Vec<i32>, Vec<u32>)>> =
         const { std::cell::RefCell::new(None) };
 }
 
 impl Scratch {
     fn new(keep: usize) -> Scratch {
-        let (dots, gathered) = SPARE.with(|s| s.borrow_mut().take()).unwrap_or_default();
+        let (dots, offs) = SPARE.with(|s| s.borrow_mut().take()).unwrap_or_default();
         Scratch {
             top: TopK::new(keep),
             dots,
-            gathered,
+            offs,
         }
     }
-}
 
-impl Scratch {
     fn into_top(mut self) -> TopK {
         std::mem::replace(&mut self.top, TopK::new(0))
     }
@@ -409,32 +400,29 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let bytes = 4 * self.dots.capacity()
-            + self.gathered.codes.capacity()
-            + 4 * self.gathered.offs.capacity();
+        let bytes = 4 * self.dots.capacity() + 4 * self.offs.capacity();
         if bytes <= SPARE_BYTES {
             let spare = (
                 std::mem::take(&mut self.dots),
-                std::mem::take(&mut self.gathered),
+                std::mem::take(&mut self.offs),
             );
             SPARE.with(|s| *s.borrow_mut() = Some(spare));
         }
     }
 }
 
-/// The selected rows of `a..b` and their int8 codes (`c` per row) back to back, reusing `g`.
+/// The selected rows of `a..b` and their int8 codes (`c` per row) back to back.
 fn gather(
     rows: &ViewRows<'_>,
     (a, b): (u32, u32),
     codes: &super::view::Rows<'_, i8>,
     c: usize,
-    mut g: Gathered,
 ) -> Result<Gathered, StorageError> {
-    g.offs.clear();
-    g.codes.clear();
     let n = rows.count(a, b) as usize;
-    g.offs.reserve(n);
-    g.codes.reserve(n * c);
+    let mut g = Gathered {
+        offs: Vec::with_capacity(n),
+        codes: Vec::with_capacity(n * c),
+    };
     let all = codes.range(a as usize, b as usize)?;
     rows.for_each(a, b, |off| {
         g.offs.push(off);
