@@ -79,7 +79,7 @@ pub use index::{IndexError, RecallEstimate, RotationMode, Schedule, Stage};
 pub use nestdb_storage::label;
 pub use options::{DatabaseOptions, OptionError, TableOptions};
 pub use schema::{Column, ColumnType, Metric, SchemaBuilder, TableSchema};
-pub use search::explain::{Explain, StageStats};
+pub use search::explain::{Explain, FilterMode, StageStats};
 pub use search::rerank::{Rerank, RerankQuery, Reranker, SCORE};
 pub use search::results::DISTANCE;
 pub use table::query::{Search, SearchParams};

@@ -307,7 +307,7 @@ fn overhead(snap: &Snapshot, queries: &[f32], w: &Workload, p: &SearchParams) ->
         }
         f += e.filter_time.as_secs_f64() * 1e3;
         pl += e.plan_time.as_secs_f64() * 1e3;
-        cached += usize::from(e.filter_cached);
+        cached += usize::from(e.filter == nestdb::FilterMode::Cached);
         n += 1;
     }
     let n = n.max(1) as f64;

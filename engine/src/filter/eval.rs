@@ -268,12 +268,54 @@ impl Filter {
     /// [`Filter::selection`], with or without zone-map skipping (tests compare the two).
     #[doc(hidden)]
     pub fn selection_with(&self, v: &TableVersion, use_zones: bool) -> Result<Selection> {
+        let everywhere = vec![None; v.segments.len()];
+        self.eval_sources(v, &everywhere, use_zones)
+    }
+
+    /// The rows of `v` this filter keeps among the rows `within` names per segment (`None`:
+    /// every row of that segment); rows outside them are left out unevaluated. Unflushed rows
+    /// are always evaluated whole. The funnel tests a filter inside its first stage this way,
+    /// on the partitions it probes.
+    pub fn selection_within(&self, v: &TableVersion, within: &[Option<Bits>]) -> Result<Selection> {
+        self.eval_sources(v, within, true)
+    }
+
+    /// The estimated number of live rows of `v` this filter keeps, without evaluating it:
+    /// exact for label subtrees (their postings), from zone maps for integer comparisons, a
+    /// fixed guess otherwise (see `estimate`). Deleted rows are not subtracted.
+    pub fn estimate_rows(&self, v: &TableVersion) -> Result<f64> {
+        super::validate::validate(self, &v.def.schema, &v.def.name)?;
+        let schema = &v.def.schema;
+        let mut rows = 0.0;
+        for s in &v.segments {
+            let src = Source::Segment(s);
+            let cx = Ctx::new(schema, &src, true)?;
+            rows += estimate(self, &cx) * f64::from(cx.n);
+        }
+        for c in v.mem.chunks() {
+            let src = Source::Rows(&c.batch);
+            let cx = Ctx::new(schema, &src, true)?;
+            rows += estimate(self, &cx) * f64::from(cx.n);
+        }
+        Ok(rows)
+    }
+
+    fn eval_sources(
+        &self,
+        v: &TableVersion,
+        within: &[Option<Bits>],
+        use_zones: bool,
+    ) -> Result<Selection> {
         super::validate::validate(self, &v.def.schema, &v.def.name)?;
         let schema = &v.def.schema;
         let mut segments = Vec::with_capacity(v.segments.len());
-        for (s, dels) in v.segments.iter().zip(&v.deletes) {
+        for (i, (s, dels)) in v.segments.iter().zip(&v.deletes).enumerate() {
             let src = Source::Segment(s);
-            let mut t = eval_in(self, &Ctx::new(schema, &src, use_zones)?, None)?.t;
+            let care = within.get(i).and_then(Option::as_ref);
+            if care.is_some_and(|c| c.len() != s.rows() as u32) {
+                return Err(QueryError::Filter("row mask of the wrong length".into()).into());
+            }
+            let mut t = eval_in(self, &Ctx::new(schema, &src, use_zones)?, care)?.t;
             for d in dels.iter() {
                 t.remove(d);
             }

@@ -55,11 +55,43 @@ impl StageLog {
         }
     }
 
+    /// Whether the log records.
+    pub fn on(&self) -> bool {
+        self.on
+    }
+
     /// Records the stage `f` describes, if recording.
     #[inline]
     pub fn push(&mut self, f: impl FnOnce() -> StageStats) {
         if self.on {
             self.stages.push(f());
+        }
+    }
+}
+
+/// How a search's filter decided which rows may be returned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FilterMode {
+    /// No filter.
+    #[default]
+    None,
+    /// Evaluated over the whole table before the search (a materialized selection).
+    Evaluated,
+    /// A selection of an earlier query, from the table's cache of recent filters.
+    Cached,
+    /// Tested inside the funnel's first stage, on the rows of the partitions it probes only.
+    InStage,
+}
+
+impl FilterMode {
+    /// The mode's name in EXPLAIN (`evaluated`, `cached`, `in-stage`; empty without a filter).
+    pub fn name(self) -> &'static str {
+        match self {
+            FilterMode::None => "",
+            FilterMode::Evaluated => "evaluated",
+            FilterMode::Cached => "cached",
+            FilterMode::InStage => "in-stage",
         }
     }
 }
@@ -89,8 +121,11 @@ pub struct Explain {
     pub stages: Vec<StageStats>,
     /// Time spent deciding which rows the filter keeps (zero without a filter).
     pub filter_time: Duration,
-    /// Whether that selection came from the table's cache of recent filters.
-    pub filter_cached: bool,
+    /// How the filter decided which rows may be returned.
+    pub filter: FilterMode,
+    /// The planner's estimate of the rows the filter keeps, made before evaluating it (None
+    /// without a filter or when the selection was cached).
+    pub estimated_matching: Option<usize>,
     /// Time spent choosing the strategy and schedule.
     pub plan_time: Duration,
     /// Total wall time.
@@ -122,14 +157,13 @@ impl Explain {
                 s.push_str(&format!(" promised={p}"));
             }
         }
-        if !self.stages.is_empty() && self.selectivity < 1.0 {
+        if let Some(n) = self.estimated_matching {
+            s.push_str(&format!(" estimated_matching={n}"));
+        }
+        if !self.stages.is_empty() && self.filter != FilterMode::None {
             s.push_str(&format!(
                 " filter={} filter_time={:.3}ms plan_time={:.3}ms",
-                if self.filter_cached {
-                    "cached"
-                } else {
-                    "evaluated"
-                },
+                self.filter.name(),
                 self.filter_time.as_secs_f64() * 1e3,
                 self.plan_time.as_secs_f64() * 1e3
             ));
@@ -166,15 +200,18 @@ impl fmt::Display for Explain {
                 writeln!(f, "promised recall@k: {p}")?;
             }
         }
-        if !self.stages.is_empty() && self.selectivity < 1.0 {
+        if let Some(n) = self.estimated_matching {
+            writeln!(f, "estimated before evaluating the filter: {n} rows")?;
+        }
+        if !self.stages.is_empty() && self.filter != FilterMode::None {
             writeln!(
                 f,
                 "filter: {:.3}ms ({}), plan: {:.3}ms",
                 self.filter_time.as_secs_f64() * 1e3,
-                if self.filter_cached {
-                    "cached selection"
-                } else {
-                    "evaluated"
+                match self.filter {
+                    FilterMode::Cached => "cached selection",
+                    FilterMode::InStage => "tested inside the first stage",
+                    _ => "evaluated",
                 },
                 self.plan_time.as_secs_f64() * 1e3
             )?;

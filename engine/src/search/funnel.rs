@@ -36,16 +36,19 @@ pub fn choose_partitions(ctx: &QueryCtx<'_>, sched: &Schedule) -> Vec<usize> {
 }
 
 /// Runs `sched` for the best `k`; returns them with reported distances, best first, and
-/// appends per-stage statistics to `stats` (when it records).
+/// appends per-stage statistics to `stats` (when it records). The partitions scanned are
+/// `chosen` when given (a filter tested inside the first stage chose them while evaluating it
+/// on their rows), else [`choose_partitions`]'s.
 pub fn run(
     ctx: &QueryCtx<'_>,
     sched: &Schedule,
+    chosen: Option<Vec<usize>>,
     k: usize,
     stats: &mut StageLog,
 ) -> Result<Vec<Cand>, StorageError> {
     let m = ctx.model;
     let t = Instant::now();
-    let probes = (!sched.scan_all).then(|| choose_partitions(ctx, sched));
+    let probes = (!sched.scan_all).then(|| chosen.unwrap_or_else(|| choose_partitions(ctx, sched)));
     if let Some(p) = &probes {
         stats.push(|| StageStats {
             name: "probe".into(),

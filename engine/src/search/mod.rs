@@ -10,6 +10,7 @@ pub mod cost;
 pub mod exact;
 pub mod explain;
 pub mod funnel;
+pub mod instage;
 pub mod pipeline;
 pub mod plan;
 pub mod rerank;

@@ -45,21 +45,7 @@ impl<'a> QueryCtx<'a> {
     /// The `n` partitions nearest the query's coarse prefix, nearest first. Centroids are scored
     /// with their int8 codes like rows (a quarter of f32's memory and arithmetic).
     pub fn probe_order(&self, n: usize) -> Vec<usize> {
-        let m = self.model;
-        let mut raw = vec![0i32; m.meta.partitions];
-        (kernels::get().dot_i8_rows)(&self.qc.coarse.codes, &m.centroid_codes, &mut raw);
-        let mut top = TopK::new(n.min(m.meta.partitions));
-        for (p, &d) in raw.iter().enumerate() {
-            let dot = self.qc.coarse.offset + self.qc.coarse.scale * d as f32;
-            // L2: |q - c|^2 = |q|^2 - 2 q.c + |c|^2, and |q|^2 is the same for every partition
-            let s = if m.spherical() {
-                -dot
-            } else {
-                m.centroid_norms[p] - 2.0 * dot
-            };
-            top.push(s, p as u64);
-        }
-        top.into_sorted().iter().map(|c| c.addr as usize).collect()
+        probe_order(self.model, self.qc, n)
     }
 
     /// Selected rows of partition `p` over all segments.
@@ -352,6 +338,25 @@ impl<'a> QueryCtx<'a> {
         }
         Ok(top.into_sorted())
     }
+}
+
+/// The `n` partitions of `m` nearest the query's coarse prefix, nearest first (see
+/// [`QueryCtx::probe_order`]).
+pub fn probe_order(m: &IndexModel, qc: &QueryCoded, n: usize) -> Vec<usize> {
+    let mut raw = vec![0i32; m.meta.partitions];
+    (kernels::get().dot_i8_rows)(&qc.coarse.codes, &m.centroid_codes, &mut raw);
+    let mut top = TopK::new(n.min(m.meta.partitions));
+    for (p, &d) in raw.iter().enumerate() {
+        let dot = qc.coarse.offset + qc.coarse.scale * d as f32;
+        // L2: |q - c|^2 = |q|^2 - 2 q.c + |c|^2, and |q|^2 is the same for every partition
+        let s = if m.spherical() {
+            -dot
+        } else {
+            m.centroid_norms[p] - 2.0 * dot
+        };
+        top.push(s, p as u64);
+    }
+    top.into_sorted().iter().map(|c| c.addr as usize).collect()
 }
 
 fn aux(v: &SegView<'_>, r: usize, i: usize) -> Result<f32, StorageError> {

@@ -117,6 +117,26 @@ pub fn choose(
     e
 }
 
+/// Whether a filtered search planned (by [`choose`]) on an estimate of the rows its filter
+/// keeps should test the filter inside the funnel's first stage instead of evaluating it over
+/// the whole table first: when the plan is filtered probing and the probe is expected to scan
+/// at most half the rows (then evaluating only those costs less than evaluating all of them).
+/// Brute force and the funnel over every matching row need the whole selection.
+pub fn in_stage(e: &Explain, model: Option<&IndexModel>) -> bool {
+    let (Some(s), Some(m)) = (&e.schedule, model) else {
+        return false;
+    };
+    let Some(min) = s.min_candidates else {
+        return false;
+    };
+    if e.strategy != FUNNEL || s.scan_all || e.rows == 0 {
+        return false;
+    }
+    let per_partition = e.rows as f64 / m.meta.partitions.max(1) as f64;
+    let scan = (s.nprobe as f64 * per_partition).max(min as f64 / e.selectivity.max(1e-9));
+    scan * 2.0 <= e.rows as f64
+}
+
 /// The model's schedule for `target`, scaled to this query (`k`, selectivity, table size)
 /// and with the per-query knobs applied; also whether it is still the tuned one.
 fn scaled_schedule(
@@ -280,6 +300,7 @@ fn apply_overrides(s: &mut Schedule, params: &SearchParams, k: usize, partitions
 }
 
 /// What a search reads: the version, its model, and the query.
+#[derive(Clone, Copy)]
 pub struct Target<'a> {
     /// The version.
     pub v: &'a TableVersion,
@@ -296,34 +317,14 @@ pub struct Target<'a> {
 /// Runs the plan in `e`; returns the best `k`, best first. Stage statistics are recorded when
 /// `analyze`.
 pub fn execute(t: &Target<'_>, k: usize, e: &mut Explain, analyze: bool) -> Result<Vec<Cand>> {
-    let views =
-        t.v.segments
-            .iter()
-            .map(|s| SegView::new(s, t.model))
-            .collect::<Result<Vec<_>, _>>()?;
+    let views = views(t)?;
     let mut stats = StageLog::new(analyze);
     let mut hits = match (&e.schedule, t.model) {
-        (Some(s), Some(m)) => run_funnel(t, m, &views, s, k, &mut stats)?,
+        (Some(s), Some(m)) => run_funnel(t, m, &views, s, None, k, &mut stats)?,
         _ => Vec::new(),
     };
     if e.schedule.is_none() || hits.len() < k.min(e.matching) {
-        if e.schedule.is_some() && analyze {
-            e.reason.push_str(&format!(
-                "; the funnel found {} of {k} rows, finished exactly",
-                hits.len()
-            ));
-        }
-        let start = Instant::now();
-        hits = exact::search(t.v, &views, t.q, k, t.sel)?;
-        let dim = t.v.def.schema.dim();
-        stats.push(|| StageStats {
-            name: format!("exact[0:{dim}]"),
-            candidates_in: e.matching,
-            candidates_out: hits.len(),
-            rows_touched: e.matching,
-            bytes_touched: e.matching * dim * 4,
-            time: start.elapsed(),
-        });
+        hits = exact_pass(t, &views, k, e, &mut stats, hits.len())?;
     }
     if analyze {
         e.stages = stats.stages;
@@ -331,11 +332,52 @@ pub fn execute(t: &Target<'_>, k: usize, e: &mut Explain, analyze: bool) -> Resu
     Ok(hits)
 }
 
-fn run_funnel(
+/// The version's segments as the stages read them.
+pub(crate) fn views<'a>(t: &Target<'a>) -> Result<Vec<SegView<'a>>> {
+    Ok(t.v
+        .segments
+        .iter()
+        .map(|s| SegView::new(s, t.model))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Exact search over every selected row: the plan's strategy, or a funnel's finish when it
+/// found `found` of the `k` rows that match.
+pub(crate) fn exact_pass(
+    t: &Target<'_>,
+    views: &[SegView<'_>],
+    k: usize,
+    e: &mut Explain,
+    stats: &mut StageLog,
+    found: usize,
+) -> Result<Vec<Cand>> {
+    if e.schedule.is_some() && stats.on() {
+        e.reason.push_str(&format!(
+            "; the funnel found {found} of {k} rows, finished exactly"
+        ));
+    }
+    let start = Instant::now();
+    let hits = exact::search(t.v, views, t.q, k, t.sel)?;
+    let dim = t.v.def.schema.dim();
+    stats.push(|| StageStats {
+        name: format!("exact[0:{dim}]"),
+        candidates_in: e.matching,
+        candidates_out: hits.len(),
+        rows_touched: e.matching,
+        bytes_touched: e.matching * dim * 4,
+        time: start.elapsed(),
+    });
+    Ok(hits)
+}
+
+/// Runs schedule `s` over the target's selection (on partitions `probes` when given) and
+/// merges the unflushed rows.
+pub(crate) fn run_funnel(
     t: &Target<'_>,
     m: &IndexModel,
     views: &[SegView<'_>],
     s: &Schedule,
+    probes: Option<Vec<usize>>,
     k: usize,
     stats: &mut StageLog,
 ) -> Result<Vec<Cand>> {
@@ -368,7 +410,7 @@ fn run_funnel(
         rows: &rows,
         bands: &bands,
     };
-    let found = funnel::run(&ctx, s, k, stats)?;
+    let found = funnel::run(&ctx, s, probes, k, stats)?;
     let start = Instant::now();
     let mut top = TopK::new(k);
     for c in found {

@@ -503,7 +503,7 @@ fn merge_sorted(best: &mut Vec<Cand>, fresh: &mut Vec<Cand>, keep: usize, held: 
 
 #[cfg(test)]
 #[path = "tune_tests.rs"]
-mod equivalence;
+pub(crate) mod equivalence;
 
 #[cfg(test)]
 mod tests {

@@ -47,7 +47,7 @@ fn rows() -> RecordBatch {
 }
 
 /// An L2 table of [`rows`] with a fitted index (tuned on `sample_queries` queries).
-fn fitted_table(dir: &std::path::Path, sample_queries: usize) -> crate::Table {
+pub(crate) fn fitted_table(dir: &std::path::Path, sample_queries: usize) -> crate::Table {
     let db = Database::open(dir).expect("open");
     let schema = SchemaBuilder::new()
         .column("id", ColumnType::Int64)
@@ -127,6 +127,7 @@ fn tuner_recall_is_what_the_funnel_returns() {
             let got = funnel::run(
                 &ctx,
                 &schedule_of(g[i], p.k),
+                None,
                 p.k,
                 &mut StageLog::new(false),
             )

@@ -176,8 +176,9 @@ impl Table {
         &self,
         v: &Arc<TableVersion>,
         f: &Filter,
-    ) -> Result<(Arc<CachedSelection>, bool)> {
-        self.inner.selections.get(v, f)
+        in_stage: impl FnOnce() -> Result<bool>,
+    ) -> Result<selections::Got> {
+        self.inner.selections.get(v, f, in_stage)
     }
 
     /// Offers a finished search to the live recall monitor (sampled; never blocks).

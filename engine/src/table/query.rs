@@ -2,7 +2,7 @@
 //! and an optional reranker.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
 
@@ -10,12 +10,14 @@ use crate::error::{QueryError, Result};
 use crate::filter::{Filter, Selection};
 use crate::index::IndexModel;
 use crate::options::check_recall_target;
-use crate::search::explain::Explain;
+use crate::search::explain::{Explain, FilterMode};
 pub use crate::search::plan::SearchParams;
 use crate::search::rerank::{Rerank, RerankQuery};
-use crate::search::{plan, results, PreparedQuery};
+use crate::search::{instage, plan, results, PreparedQuery};
+use crate::table::selections::Got;
 use crate::table::snapshot::Snapshot;
 use crate::table::CachedSelection;
+use crate::topk::Cand;
 
 /// A vector search over one snapshot. Build it with [`crate::Table::search`], then call
 /// [`Search::execute`].
@@ -129,18 +131,9 @@ impl Search {
 
     /// The plan without running it (EXPLAIN).
     pub fn explain(&self) -> Result<Explain> {
-        let p = self.prepare()?;
         let target = self.target()?;
         let serving = self.snap.table.effective_target(target);
-        let mut e = plan::choose(
-            &self.snap.version,
-            p.model.as_deref(),
-            &self.params,
-            self.k,
-            serving,
-            p.matching,
-            true,
-        );
+        let mut e = self.prepare(self.k, serving, true)?.explain;
         e.promised = Some(target);
         Ok(e)
     }
@@ -162,7 +155,12 @@ impl Search {
         })
     }
 
-    fn prepare(&self) -> Result<Prepared> {
+    /// Prepares the query, decides how the filter runs and plans the search for `k` rows at
+    /// recall target `serving`. On a filter's first sighting the planner plans on an estimate
+    /// of the rows it keeps; if that plan is filtered probing over at most half the table, the
+    /// filter is tested inside the first stage (no selection is built); otherwise it is
+    /// evaluated, and the plan is made on the exact count.
+    fn prepare(&self, k: usize, serving: f32, detail: bool) -> Result<Prepared> {
         let v = &self.snap.version;
         let model = self.snap.table.model_for(v)?;
         let layout = crate::index::layout_for(&v.def.schema, model.as_deref());
@@ -173,25 +171,114 @@ impl Search {
             v.def.schema.vector_name(),
         )?;
         let t = Instant::now();
-        let (sel, cached) = match &self.filter {
-            Some(f) => self.snap.table.selection_for(v, f)?,
-            None => (
+        let mut estimated: Option<(Explain, f64)> = None;
+        let mut plan_time = Duration::ZERO;
+        let got = match &self.filter {
+            None => Got::Selection(
                 Arc::new(CachedSelection::unfiltered(Selection::all(v))),
                 false,
             ),
+            Some(f) => self.snap.table.selection_for(v, f, || {
+                let est = f.estimate_rows(v)?;
+                let start = Instant::now();
+                let e = self.choose(model.as_deref(), k, serving, est.round() as usize, detail);
+                plan_time = start.elapsed();
+                let yes = plan::in_stage(&e, model.as_deref());
+                estimated = Some((e, est));
+                Ok(yes)
+            })?,
         };
+        let filter_time = t.elapsed().saturating_sub(plan_time);
+        let estimate = estimated.as_ref().map(|(_, est)| est.round() as usize);
+        if let (Got::InStage, Some((mut e, est))) = (&got, estimated) {
+            if detail {
+                e.reason.push_str(&format!(
+                    "; the filter is tested inside the first stage, on the probed partitions' rows only (an estimated {est:.0} rows match)"
+                ));
+            }
+            e.estimated_matching = estimate;
+            e.filter = FilterMode::InStage;
+            e.filter_time = filter_time;
+            e.plan_time = plan_time;
+            return Ok(Prepared {
+                q,
+                sel: None,
+                model,
+                explain: e,
+            });
+        }
+        let (sel, cached) = match got {
+            Got::Selection(sel, cached) => (sel, cached),
+            // an in-stage sighting always comes with its plan; evaluate if it did not
+            Got::InStage => match self
+                .snap
+                .table
+                .selection_for(v, self.filter_ref()?, || Ok(false))?
+            {
+                Got::Selection(sel, cached) => (sel, cached),
+                Got::InStage => unreachable_in_stage()?,
+            },
+        };
+        let mut e = self.plan_exact(&sel, model.as_deref(), k, serving, detail);
+        e.estimated_matching = estimate;
+        e.filter = match (&self.filter, cached) {
+            (None, _) => FilterMode::None,
+            (Some(_), true) => FilterMode::Cached,
+            (Some(_), false) => FilterMode::Evaluated,
+        };
+        e.filter_time = filter_time;
+        e.plan_time += plan_time;
+        Ok(Prepared {
+            q,
+            sel: Some(sel),
+            model,
+            explain: e,
+        })
+    }
+
+    /// Plans on the exact count of the rows `sel` keeps.
+    fn plan_exact(
+        &self,
+        sel: &CachedSelection,
+        model: Option<&IndexModel>,
+        k: usize,
+        serving: f32,
+        detail: bool,
+    ) -> Explain {
+        let v = &self.snap.version;
         let matching = if sel.selection.is_all() {
             v.count()
         } else {
             sel.selection.count(v) as usize
         };
-        Ok(Prepared {
-            q,
-            sel,
+        let start = Instant::now();
+        let mut e = self.choose(model, k, serving, matching, detail);
+        e.plan_time = start.elapsed();
+        e
+    }
+
+    fn choose(
+        &self,
+        model: Option<&IndexModel>,
+        k: usize,
+        serving: f32,
+        matching: usize,
+        detail: bool,
+    ) -> Explain {
+        plan::choose(
+            &self.snap.version,
             model,
+            &self.params,
+            k,
+            serving,
             matching,
-            filter_time: t.elapsed(),
-            cached,
+            detail,
+        )
+    }
+
+    fn filter_ref(&self) -> Result<&Filter> {
+        self.filter.as_ref().ok_or_else(|| {
+            QueryError::Filter("a filter was tested in stage without a filter".into()).into()
         })
     }
 
@@ -215,7 +302,6 @@ impl Search {
                 }
             }
         }
-        let p = self.prepare()?;
         let v = &self.snap.version;
         let fetch = self
             .rerank
@@ -223,28 +309,18 @@ impl Search {
             .map_or(self.k, |r| r.candidates_for(self.k));
         let target = self.target()?;
         let serving = self.snap.table.effective_target(target);
-        let planning = Instant::now();
-        let mut explain = plan::choose(
-            v,
+        let p = self.prepare(fetch, serving, analyze)?;
+        let mut explain = p.explain;
+        explain.promised = Some(target);
+        let hits = self.execute_plan(
+            &p.q,
             p.model.as_deref(),
-            &self.params,
+            p.sel,
             fetch,
             serving,
-            p.matching,
+            &mut explain,
             analyze,
-        );
-        explain.promised = Some(target);
-        explain.plan_time = planning.elapsed();
-        explain.filter_time = p.filter_time;
-        explain.filter_cached = p.cached && self.filter.is_some();
-        let target = plan::Target {
-            v,
-            model: p.model.as_deref(),
-            q: &p.q,
-            sel: &p.sel.selection,
-            gathered: p.sel.gathered.as_ref(),
-        };
-        let hits = plan::execute(&target, fetch, &mut explain, analyze)?;
+        )?;
         self.snap
             .table
             .observe(v, &self.query, self.filter.as_ref(), fetch, &explain, &hits);
@@ -258,15 +334,88 @@ impl Search {
             batch = results::project(&batch, &self.snap.columns_named(self.select.as_deref())?)?;
         }
         explain.total = t.elapsed();
+        if analyze && explain.filter == FilterMode::InStage {
+            // EXPLAIN ANALYZE shows the actual count beside the estimate (not timed)
+            let f = self.filter_ref()?;
+            explain.matching = f.selection(v)?.count(v) as usize;
+            explain.selectivity = explain.matching as f64 / v.count().max(1) as f64;
+        }
         Ok((batch, explain))
     }
+
+    /// Runs the plan `e` with selection `sel`, or with the filter tested in stage when `sel`
+    /// is None; a filter that keeps far fewer rows than estimated is evaluated and planned
+    /// again.
+    #[allow(clippy::too_many_arguments)]
+    fn execute_plan(
+        &self,
+        q: &PreparedQuery,
+        model: Option<&IndexModel>,
+        sel: Option<Arc<CachedSelection>>,
+        k: usize,
+        serving: f32,
+        e: &mut Explain,
+        analyze: bool,
+    ) -> Result<Vec<Cand>> {
+        let v = &self.snap.version;
+        let sel = match sel {
+            Some(s) => s,
+            None => {
+                let f = self.filter_ref()?;
+                let all = Selection::all(v);
+                let t = plan::Target {
+                    v,
+                    model,
+                    q,
+                    sel: &all,
+                    gathered: None,
+                };
+                let share = e.matching as f64 / v.count().max(1) as f64;
+                if let Some(hits) = instage::execute(&t, f, share, k, e, analyze)? {
+                    return Ok(hits);
+                }
+                // far fewer rows match than estimated: evaluate them all and plan again
+                let start = Instant::now();
+                let sel = match self.snap.table.selection_for(v, f, || Ok(false))? {
+                    Got::Selection(sel, _) => sel,
+                    Got::InStage => unreachable_in_stage()?,
+                };
+                let filter_time = e.filter_time + start.elapsed();
+                let mut again = self.plan_exact(&sel, model, k, serving, analyze);
+                if analyze {
+                    again.reason.push_str(&format!(
+                        "; planned again after testing the filter in stage: an estimated {} rows match, {} do",
+                        e.matching, again.matching
+                    ));
+                }
+                again.estimated_matching = e.estimated_matching;
+                again.filter = FilterMode::Evaluated;
+                again.filter_time = filter_time;
+                again.plan_time += e.plan_time;
+                again.promised = e.promised;
+                *e = again;
+                sel
+            }
+        };
+        let t = plan::Target {
+            v,
+            model,
+            q,
+            sel: &sel.selection,
+            gathered: sel.gathered.as_ref(),
+        };
+        plan::execute(&t, k, e, analyze)
+    }
+}
+
+fn unreachable_in_stage<T>() -> Result<T> {
+    Err(QueryError::Filter("the selection cache declined to evaluate a filter".into()).into())
 }
 
 struct Prepared {
     q: PreparedQuery,
-    sel: Arc<CachedSelection>,
+    /// None when the filter is tested inside the first stage.
+    sel: Option<Arc<CachedSelection>>,
     model: Option<Arc<IndexModel>>,
-    matching: usize,
-    filter_time: std::time::Duration,
-    cached: bool,
+    explain: Explain,
 }

@@ -83,7 +83,6 @@ struct Job {
     filter: Option<Filter>,
     k: usize,
     target: u32,
-    band: &'static str,
     estimated: Option<f32>,
     hits: Vec<u64>,
 }
@@ -216,7 +215,6 @@ impl Monitor {
             filter: filter.cloned(),
             k,
             target: milli(target),
-            band: band(e.selectivity),
             estimated: e.estimate.map(|r| r.mean),
             hits: hits.iter().map(|c| c.addr).collect(),
         });
@@ -299,15 +297,17 @@ fn worker(shared: Arc<Shared>) {
         let start = Instant::now();
         let measured = measure(&job);
         let busy = start.elapsed();
-        if let Some(recall) = measured {
-            record(&shared, &job, recall);
+        if let Some((recall, band)) = measured {
+            record(&shared, &job, recall, band);
         }
         std::thread::sleep(busy.mul_f64(1.0 / shared.budget - 1.0));
     }
 }
 
-/// Recall of the job's results against exact search on the same version and filter.
-fn measure(job: &Job) -> Option<f32> {
+/// Recall of the job's results against exact search on the same version and filter, and the
+/// filter's selectivity band from its exact count (a search that tested its filter inside the
+/// first stage only had an estimate).
+fn measure(job: &Job) -> Option<(f32, &'static str)> {
     let inner = job.table.upgrade()?;
     let v = &job.version.upgrade()?;
     let sel = match &job.filter {
@@ -328,13 +328,18 @@ fn measure(job: &Job) -> Option<f32> {
         return None;
     }
     let hit = truth.iter().filter(|c| job.hits.contains(&c.addr)).count();
-    Some(hit as f32 / truth.len() as f32)
+    let share = if job.filter.is_some() {
+        sel.count(v) as f64 / v.count().max(1) as f64
+    } else {
+        1.0
+    };
+    Some((hit as f32 / truth.len() as f32, band(share)))
 }
 
-fn record(shared: &Shared, job: &Job, recall: f32) {
+fn record(shared: &Shared, job: &Job, recall: f32, band: &'static str) {
     let mut s = shared.state.lock().unwrap_or_else(|e| e.into_inner());
     s.measured_total += 1;
-    let cell = s.cells.entry((job.target, job.band)).or_default();
+    let cell = s.cells.entry((job.target, band)).or_default();
     cell.recalls.push(recall);
     cell.estimated = job.estimated;
     let all: Vec<f32> = s

@@ -62,52 +62,86 @@ impl CachedSelection {
     }
 }
 
+/// What the cache gave for a filter.
+pub enum Got {
+    /// A selection from an earlier query (`true`) or evaluated now (`false`).
+    Selection(Arc<CachedSelection>, bool),
+    /// The filter's first sighting, which the caller tests inside the funnel's first stage:
+    /// nothing was evaluated; the cache remembers the filter so that a second use evaluates
+    /// and keeps its selection.
+    InStage,
+}
+
+type Entry = (u64, Filter, Option<Arc<CachedSelection>>);
+
 /// See the module docs.
 #[derive(Default)]
 pub struct SelectionCache {
-    entries: Mutex<Vec<(u64, Filter, Arc<CachedSelection>)>>,
+    entries: Mutex<Vec<Entry>>,
 }
 
 impl SelectionCache {
-    /// The selection of `f` in `v`, cached; also whether it was in the cache.
-    pub fn get(&self, v: &Arc<TableVersion>, f: &Filter) -> Result<(Arc<CachedSelection>, bool)> {
+    /// The selection of `f` in `v`, cached. On the filter's first sighting in `v`,
+    /// `in_stage()` decides whether the caller will test it inside the funnel's first stage
+    /// instead ([`Got::InStage`]: nothing evaluated, only the sighting remembered).
+    pub fn get(
+        &self,
+        v: &Arc<TableVersion>,
+        f: &Filter,
+        in_stage: impl FnOnce() -> Result<bool>,
+    ) -> Result<Got> {
         let lock = || self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        {
+        let seen = {
             let mut cache = lock();
-            if let Some(pos) = cache
+            match cache
                 .iter()
                 .position(|(seq, filt, _)| *seq == v.seq && filt == f)
             {
-                let mut hit = cache.remove(pos);
-                if hit.2.gathered.is_none() {
-                    // seen twice: worth keeping the selected rows' codes gathered too
-                    hit.2 = Arc::new(CachedSelection {
-                        selection: hit.2.selection.clone(),
-                        gathered: Some(GatherCache::new(v.segments.len())),
-                    });
+                Some(pos) => {
+                    let mut hit = cache.remove(pos);
+                    if let Some(sel) = &mut hit.2 {
+                        if sel.gathered.is_none() {
+                            // seen twice: worth keeping the selected rows' codes gathered too
+                            *sel = Arc::new(CachedSelection {
+                                selection: sel.selection.clone(),
+                                gathered: Some(GatherCache::new(v.segments.len())),
+                            });
+                        }
+                        let out = sel.clone();
+                        cache.insert(0, hit);
+                        return Ok(Got::Selection(out, true));
+                    }
+                    true
                 }
-                let sel = hit.2.clone();
-                cache.insert(0, hit);
-                return Ok((sel, true));
+                None => false,
             }
+        };
+        if !seen && in_stage()? {
+            self.insert(v, f, None);
+            return Ok(Got::InStage);
         }
-        // a filter seen once gathers codes into the query's own (reused) buffers
+        // a filter seen once gathers codes into the query's own (reused) buffers; one seen
+        // before (tested in stage) is evaluated now and gathers from its next use
         let sel = Arc::new(CachedSelection {
-            gathered: None,
+            gathered: seen.then(|| GatherCache::new(v.segments.len())),
             selection: f.selection(v)?,
         });
-        let mut cache = lock();
-        cache.insert(0, (v.seq, f.clone(), sel.clone()));
+        self.insert(v, f, Some(sel.clone()));
+        Ok(Got::Selection(sel, false))
+    }
+
+    fn insert(&self, v: &TableVersion, f: &Filter, sel: Option<Arc<CachedSelection>>) {
+        let mut cache = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        cache.insert(0, (v.seq, f.clone(), sel));
         let mut total = 0;
         let keep = cache
             .iter()
             .take_while(|(_, _, s)| {
-                total += s.bytes();
+                total += s.as_ref().map_or(0, |s| s.bytes());
                 total <= BYTES
             })
             .count()
             .clamp(1, ENTRIES);
         cache.truncate(keep);
-        Ok((sel, false))
     }
 }

@@ -1,0 +1,265 @@
+//! Testing a filter inside the funnel's first stage, with no selection over the whole table.
+//!
+//! Filtered probing takes partitions nearest-first, skipping those without a matching row,
+//! until it has `nprobe` of them and they hold `min_candidates` matching rows. Here the
+//! filter is evaluated only on the rows of the partitions taken, in batches: the first batch
+//! is sized from the planner's estimate of the filter's selectivity, each later one from the
+//! share of matching rows measured so far. The partitions chosen are exactly those
+//! [`super::funnel::choose_partitions`] would choose from a whole-table selection (the same
+//! walk over the same counts), so results are the same; only the rows nobody scans are never
+//! evaluated. When more than half the table has been evaluated without covering the schedule,
+//! the filter keeps far fewer rows than estimated: the caller materializes the whole
+//! selection and plans again with the exact count.
+
+use std::time::Instant;
+
+use nestdb_storage::TableVersion;
+
+use super::explain::{Explain, StageLog, StageStats};
+use super::pipeline::probe_order;
+use super::plan::{self, Target};
+use super::view::SegView;
+use crate::error::{QueryError, Result};
+use crate::filter::bits::Bits;
+use crate::filter::{Filter, RowSet, Selection};
+use crate::index::{IndexModel, Schedule};
+use crate::topk::Cand;
+
+/// The partitions a filtered probe scans and the filter's rows among them.
+pub struct Probed {
+    /// The filter's rows in the evaluated partitions (nothing elsewhere) and in unflushed rows.
+    pub sel: Selection,
+    /// The partitions to scan, nearest first.
+    pub probes: Vec<usize>,
+    /// Rows the filter was evaluated on.
+    pub evaluated: u64,
+    /// Of those, rows it keeps.
+    pub selected: u64,
+}
+
+/// Runs the funnel of `e`'s schedule with the filter `f` tested inside the first stage;
+/// `share` is the planner's estimate of the fraction of rows `f` keeps. Returns None, having
+/// run nothing but the filter, when the filter keeps too few rows for probing (the caller
+/// then materializes the selection and plans again).
+pub fn execute(
+    t: &Target<'_>,
+    f: &Filter,
+    share: f64,
+    k: usize,
+    e: &mut Explain,
+    analyze: bool,
+) -> Result<Option<Vec<Cand>>> {
+    let (Some(s), Some(m)) = (e.schedule.clone(), t.model) else {
+        return Ok(None);
+    };
+    let views = plan::views(t)?;
+    let qc = t.q.codes.as_ref().ok_or(QueryError::Setting {
+        name: "query".into(),
+        value: String::new(),
+        reason: "prepared without the index".into(),
+    })?;
+    let mut stats = StageLog::new(analyze);
+    let start = Instant::now();
+    let order = probe_order(m, qc, m.meta.partitions);
+    let Some(p) = probe(t.v, m, &views, &order, f, &s, share)? else {
+        e.filter_time += start.elapsed();
+        return Ok(None);
+    };
+    let took = start.elapsed();
+    e.filter_time += took;
+    stats.push(|| StageStats {
+        name: "filter (in stage)".into(),
+        candidates_in: p.evaluated as usize,
+        candidates_out: p.selected as usize,
+        rows_touched: p.evaluated as usize,
+        bytes_touched: 0,
+        time: took,
+    });
+    let inner = Target {
+        sel: &p.sel,
+        gathered: None,
+        ..*t
+    };
+    let mut hits = plan::run_funnel(&inner, m, &views, &s, Some(p.probes), k, &mut stats)?;
+    if hits.len() < k {
+        // fewer than k found: maybe fewer match, maybe the probe fell short; only the whole
+        // selection can tell, and an exact pass over it returns k whenever k match
+        let full = f.selection(t.v)?;
+        let matching = full.count(t.v) as usize;
+        if hits.len() < k.min(matching) {
+            let whole = Target {
+                sel: &full,
+                gathered: None,
+                ..*t
+            };
+            e.matching = matching;
+            hits = plan::exact_pass(&whole, &views, k, e, &mut stats, hits.len())?;
+        }
+    }
+    if analyze {
+        e.stages = stats.stages;
+    }
+    Ok(Some(hits))
+}
+
+/// Chooses the partitions to scan for schedule `s` in probe `order`, evaluating `f` only on
+/// the rows of the partitions it looks at; None when more than half the rows were evaluated
+/// without covering `s`.
+pub fn probe(
+    v: &TableVersion,
+    m: &IndexModel,
+    views: &[SegView<'_>],
+    order: &[usize],
+    f: &Filter,
+    s: &Schedule,
+    share: f64,
+) -> Result<Option<Probed>> {
+    let need = s.min_candidates.unwrap_or(0) as u64;
+    let total: u64 = views.iter().map(|w| w.rows as u64).sum();
+    let size = |p: usize| -> u64 {
+        views
+            .iter()
+            .filter_map(|w| w.partitions.filter(|o| p + 1 < o.len()))
+            .map(|o| u64::from(o[p + 1] - o[p]))
+            .sum()
+    };
+    let mut acc: Vec<Bits> = views.iter().map(|w| Bits::zeros(w.rows as u32)).collect();
+    let mut mem = None;
+    let mut counts: Vec<u64> = Vec::new();
+    let (mut evaluated, mut selected) = (0u64, 0u64);
+    while counts.len() < order.len() {
+        if let Some(probes) = walk(order, &counts, s.nprobe, need, false) {
+            return Ok(Some(done(acc, mem, probes, evaluated, selected)));
+        }
+        let measured = if evaluated == 0 {
+            share
+        } else {
+            selected as f64 / evaluated as f64
+        };
+        let end = batch_end(order, &counts, s.nprobe, need, measured, size);
+        let rows: u64 = order[counts.len()..end].iter().map(|&p| size(p)).sum();
+        if evaluated > 0 && (evaluated + rows) * 2 > total {
+            return Ok(None);
+        }
+        let batch = &order[counts.len()..end];
+        let sel = f.selection_within(v, &masks(views, m, batch))?;
+        for (a, r) in acc.iter_mut().zip(&sel.segments) {
+            if let RowSet::Some(b) = r {
+                a.or(b);
+            }
+        }
+        for &p in batch {
+            let n = views
+                .iter()
+                .zip(&acc)
+                .filter_map(|(w, a)| {
+                    w.partitions
+                        .filter(|o| p + 1 < o.len())
+                        .map(|o| a.count_range(o[p], o[p + 1]))
+                })
+                .sum();
+            counts.push(n);
+            selected += n;
+        }
+        evaluated += rows;
+        mem.get_or_insert(sel.mem);
+    }
+    let probes = walk(order, &counts, s.nprobe, need, true).unwrap_or_default();
+    if mem.is_none() {
+        mem = Some(f.selection_within(v, &masks(views, m, &[]))?.mem);
+    }
+    Ok(Some(done(acc, mem, probes, evaluated, selected)))
+}
+
+/// [`super::funnel::choose_partitions`]'s walk over the partitions of `order` whose matching
+/// rows are `counts` so far: the partitions chosen, or None when the counts so far do not
+/// decide it (unless `complete`, when every partition is counted).
+fn walk(
+    order: &[usize],
+    counts: &[u64],
+    nprobe: usize,
+    need: u64,
+    complete: bool,
+) -> Option<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut covered = 0u64;
+    for (&p, &n) in order.iter().zip(counts) {
+        if out.len() >= nprobe && covered >= need {
+            return Some(out);
+        }
+        if n > 0 {
+            out.push(p);
+            covered += n;
+        }
+    }
+    (complete || (out.len() >= nprobe && covered >= need)).then_some(out)
+}
+
+/// Where the next batch of `order` ends: enough partitions that, at `share` matching rows per
+/// row (with a quarter's margin), the walk should be decided; at least one partition.
+fn batch_end(
+    order: &[usize],
+    counts: &[u64],
+    nprobe: usize,
+    need: u64,
+    share: f64,
+    size: impl Fn(usize) -> u64,
+) -> usize {
+    let mut parts = counts.iter().filter(|&&n| n > 0).count();
+    let mut expect: f64 = counts.iter().sum::<u64>() as f64;
+    let mut end = counts.len();
+    while end < order.len()
+        && (parts < nprobe || expect < need as f64 * 1.25 || end == counts.len())
+    {
+        let n = size(order[end]) as f64 * share;
+        expect += n;
+        parts += usize::from(n > 0.0);
+        end += 1;
+    }
+    end
+}
+
+/// Per segment, the rows of partitions `batch` (segments without partitions: none).
+fn masks(views: &[SegView<'_>], m: &IndexModel, batch: &[usize]) -> Vec<Option<Bits>> {
+    views
+        .iter()
+        .map(|w| {
+            let mut b = Bits::zeros(w.rows as u32);
+            if let Some(o) = w.partitions.filter(|o| o.len() == m.meta.partitions + 1) {
+                for &p in batch {
+                    b.insert_range(o[p]..o[p + 1]);
+                }
+            }
+            Some(b)
+        })
+        .collect()
+}
+
+fn done(
+    acc: Vec<Bits>,
+    mem: Option<Vec<RowSet>>,
+    probes: Vec<usize>,
+    evaluated: u64,
+    selected: u64,
+) -> Probed {
+    let segments = acc
+        .into_iter()
+        .map(|b| {
+            if b.is_empty() {
+                RowSet::Nothing
+            } else {
+                RowSet::Some(b)
+            }
+        })
+        .collect();
+    Probed {
+        sel: Selection::new(segments, mem.unwrap_or_default()),
+        probes,
+        evaluated,
+        selected,
+    }
+}
+
+#[cfg(test)]
+#[path = "instage_tests.rs"]
+mod tests;

@@ -1,0 +1,107 @@
+//! Testing a filter inside the first stage chooses exactly the partitions filtered probing
+//! chooses from the whole selection, and keeps exactly the selection's rows in them.
+
+use rand::{Rng, SeedableRng};
+
+use super::probe;
+use crate::filter::{CmpOp, Filter, RowSet, Selection};
+use crate::search::funnel::choose_partitions;
+use crate::search::pipeline::{probe_order, QueryCtx};
+use crate::search::rows::ViewRows;
+use crate::search::tune::equivalence::fitted_table;
+use crate::search::view::SegView;
+use crate::search::PreparedQuery;
+
+/// A random filter on `id` (0..3000): ranges, IN lists, OR, NOT, keeping 0.1% to 90%.
+fn random_filter(rng: &mut impl Rng) -> Filter {
+    let lo = rng.random_range(0..3000i64);
+    let width = [3, 30, 300, 1500, 2700][rng.random_range(0..5)];
+    let range = Filter::cmp("id", CmpOp::Ge, lo).and(Filter::cmp("id", CmpOp::Lt, lo + width));
+    match rng.random_range(0..4) {
+        0 => range,
+        1 => Filter::in_list("id", (0..40).map(|_| rng.random_range(0..3000i64))),
+        2 => range.or(Filter::cmp("id", CmpOp::Lt, rng.random_range(0..200i64))),
+        _ => range.not(),
+    }
+}
+
+#[test]
+fn in_stage_probe_chooses_what_filtered_probing_chooses() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let t = fitted_table(dir.path(), 20);
+    // deleted rows must never be selected, in stage or not
+    let dead: Vec<i64> = (0..3000).step_by(7).collect();
+    t.delete(&dead).expect("delete");
+    let v = t.snapshot().version.clone();
+    let model = t.model_for(&v).expect("model").expect("an index was fit");
+    let layout = crate::index::layout_for(t.schema(), Some(&model));
+    let views: Vec<SegView<'_>> = v
+        .segments
+        .iter()
+        .map(|s| SegView::new(s, Some(&model)))
+        .collect::<Result<_, _>>()
+        .expect("views");
+    let parts = model.meta.partitions;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let (mut decided, mut declined) = (0, 0);
+    for case in 0..300 {
+        let f = random_filter(&mut rng);
+        let full: Selection = f.selection(&v).expect("selection");
+        let qv: Vec<f32> = (0..16).map(|_| rng.random::<f32>() * 4.0 - 2.0).collect();
+        let q = PreparedQuery::new(&qv, &layout, Some(&model), "v").expect("query");
+        let qc = q.codes.clone().expect("codes");
+        let rows: Vec<ViewRows<'_>> = full
+            .segments
+            .iter()
+            .zip(&v.deletes)
+            .map(|(set, deleted)| ViewRows {
+                set,
+                deleted,
+                gathered: None,
+            })
+            .collect();
+        let ctx = QueryCtx {
+            model: &model,
+            q: &q,
+            qc: &qc,
+            views: &views,
+            rows: &rows,
+            bands: &layout.bands,
+        };
+        let mut s = model.schedule_for(0.95).clone();
+        s.scan_all = false;
+        s.nprobe = rng.random_range(1..=parts);
+        s.min_candidates = Some(rng.random_range(1..600));
+        let share = [0.0005, 0.01, 0.1, 0.5, 1.0][rng.random_range(0..5)];
+        let want = choose_partitions(&ctx, &s);
+        let order = probe_order(&model, &qc, parts);
+        let Some(got) = probe(&v, &model, &views, &order, &f, &s, share).expect("probe") else {
+            declined += 1;
+            continue;
+        };
+        decided += 1;
+        assert_eq!(got.probes, want, "case {case}: {f:?} with {s:?}");
+        for (vi, w) in views.iter().enumerate() {
+            let offs = w.partitions.expect("indexed");
+            for &p in &got.probes {
+                let (a, b) = (offs[p], offs[p + 1]);
+                let mut mine = Vec::new();
+                let mut theirs = Vec::new();
+                ViewRows {
+                    set: &got.sel.segments[vi],
+                    deleted: &v.deletes[vi],
+                    gathered: None,
+                }
+                .for_each(a, b, |o| mine.push(o));
+                rows[vi].for_each(a, b, |o| theirs.push(o));
+                assert_eq!(mine, theirs, "case {case}: partition {p} of {f:?}");
+            }
+            if let RowSet::Some(b) = &got.sel.segments[vi] {
+                assert!(b.iter().all(|o| !v.deletes[vi].contains(o)));
+            }
+        }
+        assert!(got.evaluated >= got.selected);
+    }
+    // the comparison above must actually have run, most of the time
+    assert!(decided > 200, "{decided} decided, {declined} declined");
+}
