@@ -9,13 +9,18 @@
 //! nestdb-scale query   --data DIR --db DB [--targets 0.8,0.9,0.95,0.98,0.99] [--seconds S]
 //!     open time, first query, then per target: recall@10 on the 700 held-out queries
 //!     (first pass, cold), QPS one query at a time (warm), the tuner's estimate, bytes read
-//! nestdb-scale filtered --db DB [--targets ...] [--levels L] [--and-range]
+//! nestdb-scale filtered --db DB [--targets ...] [--levels L] [--and-range] [--broad]
+//!     [--materialize] [--no-truth]
 //!     each held-out query filtered to its own label subtree (the first L levels of its
 //!     label_path, default 2; no two consecutive filters alike), with --and-range also
 //!     `id >= lo` with lo random per query (no two filters alike at all); recall against exact
-//!     search over the same rows
+//!     search over the same rows; --broad negates the subtree (most rows match, lo drawn
+//!     from the first fifth of the ids); --materialize evaluates every filter over the whole
+//!     table first (the baseline for testing filters inside the first stage)
 //! ```
-//! The held-out queries come from `$NESTDB_SHARED_DATA/queries.parquet`.
+//! The held-out queries come from `$NESTDB_SHARED_DATA/queries.parquet`. With
+//! `NESTDB_SCALE_STAGES` set, the EXPLAIN ANALYZE of the first three queries goes to stderr
+//! (`=all`: every explained query's one-line summary).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -157,12 +162,12 @@ fn query(args: &[String], db: &Path) {
             .collect();
         let cold_qps = found.len() as f64 / start.elapsed().as_secs_f64();
         let qps = timed(secs, &queries, |v| ids(&t, v, &p, None).len());
-        let (est, bytes) = explain(&t, &queries, &p, &[]);
+        let x = explain(&t, &queries, &p, &[]);
         println!(
             "{}",
             json!({"phase": "query", "target": r, "recall": data::recall(&found, &truth, 10),
-                   "estimate": est, "first_pass_qps": cold_qps, "qps": qps,
-                   "bytes_per_query": bytes, "peak_rss_mib": peak_rss_mib()})
+                   "estimate": x.estimate, "first_pass_qps": cold_qps, "qps": qps,
+                   "bytes_per_query": x.bytes, "peak_rss_mib": peak_rss_mib()})
         );
     }
 }
@@ -182,9 +187,10 @@ fn timed(secs: f64, queries: &[f32], mut run: impl FnMut(&[f32]) -> usize) -> f6
 
 /// The first query's estimate `[mean, lo, hi]` and the mean bytes read per query
 /// (EXPLAIN ANALYZE over the first 100 queries).
-fn explain(t: &Table, queries: &[f32], p: &SearchParams, filters: &[Filter]) -> (Vec<f32>, f64) {
-    let mut est = Vec::new();
-    let mut bytes = 0usize;
+/// Over the first 100 queries (EXPLAIN ANALYZE): the tuner's estimate, mean bytes read, mean
+/// milliseconds spent on the filter, and the share of filters tested in stage.
+fn explain(t: &Table, queries: &[f32], p: &SearchParams, filters: &[Filter]) -> Explained {
+    let mut x = Explained::default();
     let n = 100.min(queries.len() / DIM);
     for (i, v) in queries.chunks_exact(DIM).take(n).enumerate() {
         let mut s = t.search(v).limit(10).params(p.clone());
@@ -192,15 +198,31 @@ fn explain(t: &Table, queries: &[f32], p: &SearchParams, filters: &[Filter]) -> 
             s = s.filter(f.clone());
         }
         let (_, e) = s.explain_analyze().expect("explain");
+        match std::env::var("NESTDB_SCALE_STAGES").as_deref() {
+            Ok("all") => eprintln!("query {i}: {}", e.summary()),
+            Ok("full") => eprintln!("query {i}:\n{e}"),
+            Ok(_) if i < 3 => eprintln!("query {i}:\n{e}"),
+            _ => {}
+        }
         if i == 0 {
-            est = e
+            x.estimate = e
                 .estimate
                 .map(|r| vec![r.mean, r.lo, r.hi])
                 .unwrap_or_default();
         }
-        bytes += e.stages.iter().map(|s| s.bytes_touched).sum::<usize>();
+        x.bytes += e.stages.iter().map(|s| s.bytes_touched).sum::<usize>() as f64 / n as f64;
+        x.filter_ms += e.filter_time.as_secs_f64() * 1e3 / n as f64;
+        x.in_stage += f64::from(u8::from(e.filter == nestdb::FilterMode::InStage)) / n as f64;
     }
-    (est, bytes as f64 / n as f64)
+    x
+}
+
+#[derive(Default)]
+struct Explained {
+    estimate: Vec<f32>,
+    bytes: f64,
+    filter_ms: f64,
+    in_stage: f64,
 }
 
 fn read_truth(path: &Path) -> Vec<Vec<i64>> {
@@ -226,7 +248,7 @@ fn read_truth(path: &Path) -> Vec<Vec<i64>> {
 /// Per-query label-subtree filters: each held-out query keeps the first `levels` levels of
 /// its own label_path; with `max_id`, also `id >= lo` with `lo` drawn per query (seeded) from
 /// `[0, max_id / 2)`, so no two filters are alike.
-fn subtree_filters(levels: usize, max_id: Option<i64>) -> Vec<Filter> {
+fn subtree_filters(levels: usize, max_id: Option<i64>, broad: bool) -> Vec<Filter> {
     let q = data::read("queries.parquet", &["label_path"]);
     let labels = q.column(0).as_string::<i32>();
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
@@ -234,11 +256,12 @@ fn subtree_filters(levels: usize, max_id: Option<i64>) -> Vec<Filter> {
         .map(|i| {
             let l: Vec<&str> = labels.value(i).split('/').take(levels).collect();
             let mut sql = format!("label <@ '{}'", l.join("/").replace('\'', "''"));
+            if broad {
+                sql = format!("NOT {sql}");
+            }
             if let Some(m) = max_id {
-                sql.push_str(&format!(
-                    " AND id >= {}",
-                    rng.random_range(0..(m / 2).max(1))
-                ));
+                let upto = if broad { m / 5 } else { m / 2 };
+                sql.push_str(&format!(" AND id >= {}", rng.random_range(0..upto.max(1))));
             }
             Filter::parse(&sql).expect("filter")
         })
@@ -256,34 +279,38 @@ fn filtered(args: &[String], db: &Path) {
     let q = data::read("queries.parquet", &["embedding"]);
     let queries = data::flat_vectors(q.column(0));
     let range = args.iter().any(|a| a == "--and-range");
+    let broad = args.iter().any(|a| a == "--broad");
+    let materialize = args.iter().any(|a| a == "--materialize");
     let d = open(db);
     let t = d.table("chunks").expect("table");
-    let filters = subtree_filters(levels, range.then(|| t.count() as i64));
+    let filters = subtree_filters(levels, range.then(|| t.count() as i64), broad);
     let exact = SearchParams {
         exact: true,
         ..SearchParams::default()
     };
+    // --no-truth: timing only (recall is then reported against the funnel's own results)
+    let truth_params = if args.iter().any(|a| a == "--no-truth") {
+        target(0.95)
+    } else {
+        exact
+    };
     let truth: Vec<Vec<i64>> = queries
         .chunks_exact(DIM)
         .zip(&filters)
-        .map(|(v, f)| ids(&t, v, &exact, Some(f)))
+        .map(|(v, f)| ids(&t, v, &truth_params, Some(f)))
         .collect();
     let rows = t.count() as f64;
     let sel: f64 = filters
         .iter()
         .take(100)
-        .map(|f| {
-            t.search(&queries[..DIM])
-                .filter(f.clone())
-                .explain()
-                .expect("explain")
-                .matching as f64
-                / rows
-        })
+        .map(|f| t.snapshot().count_where(Some(f)).expect("count") as f64 / rows)
         .sum::<f64>()
         / 100.0;
     for r in targets(args) {
-        let p = target(r);
+        let p = SearchParams {
+            materialize_filter: materialize,
+            ..target(r)
+        };
         let found: Vec<Vec<i64>> = queries
             .chunks_exact(DIM)
             .zip(&filters)
@@ -299,13 +326,15 @@ fn filtered(args: &[String], db: &Path) {
             i += 1;
             ids(&t, v, &p, Some(&filters[(i - 1) % filters.len()])).len()
         });
-        let (est, bytes) = explain(&t, &queries, &p, &filters);
+        let x = explain(&t, &queries, &p, &filters);
         println!(
             "{}",
             json!({"phase": "filtered", "levels": levels, "and_range": range,
+                   "broad": broad, "materialize": materialize,
                    "mean_selectivity": sel, "target": r,
                    "recall": recall_vs(&found, &truth), "short_results": short,
-                   "estimate": est, "qps": qps, "bytes_per_query": bytes})
+                   "estimate": x.estimate, "qps": qps, "bytes_per_query": x.bytes,
+                   "filter_ms": x.filter_ms, "in_stage_share": x.in_stage})
         );
     }
 }

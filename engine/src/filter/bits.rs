@@ -199,6 +199,26 @@ impl Bits {
         self.zip(o, |a, b| a & !b);
     }
 
+    /// `self |= o` shifted to start at row `base`: row `r` of `o` is row `base + r` here
+    /// (rows past `len` are dropped).
+    pub fn or_at(&mut self, base: u32, o: &Bits) {
+        let (w0, s) = ((base / 64) as usize, base % 64);
+        for (i, &w) in o.words.iter().enumerate() {
+            if w == 0 {
+                continue;
+            }
+            if let Some(d) = self.words.get_mut(w0 + i) {
+                *d |= w << s;
+            }
+            if s != 0 {
+                if let Some(d) = self.words.get_mut(w0 + i + 1) {
+                    *d |= w >> (64 - s);
+                }
+            }
+        }
+        self.trim();
+    }
+
     #[inline]
     fn zip(&mut self, o: &Bits, f: impl Fn(u64, u64) -> u64) {
         debug_assert_eq!(self.len, o.len);
@@ -240,6 +260,21 @@ mod tests {
             let mut ones = Bits::ones(n);
             ones.and_not(&b);
             prop_assert_eq!(ones.count() + b.count(), n as u64);
+        }
+
+        #[test]
+        fn or_at_shifts_every_row(n in 0u32..300, base in 0u32..320, rows in prop::collection::btree_set(0u32..200, 0..40), m in 0u32..200) {
+            let mut small = Bits::zeros(m);
+            for &r in rows.iter().filter(|&&r| r < m) {
+                small.insert(r);
+            }
+            let mut b = Bits::zeros(n);
+            b.insert_range(0..n.min(3));
+            let mut want = model(&b);
+            want.extend(model(&small).into_iter().map(|r| r + base).filter(|&r| r < n));
+            b.or_at(base, &small);
+            prop_assert_eq!(model(&b), want.clone());
+            prop_assert_eq!(b.count(), want.len() as u64);
         }
     }
 }

@@ -30,30 +30,72 @@ impl Source<'_> {
     }
 }
 
-/// See the module docs.
+/// See the module docs. A context covers a window of the source's rows (all of them, or the
+/// rows of one partition when a filter is tested inside the funnel's first stage): row `r` of
+/// the context is row `base + r` of the source, and every bitset is `n` rows long.
 pub struct Ctx<'a> {
     /// The table's schema.
     pub schema: &'a TableSchema,
     /// The source.
     pub src: &'a Source<'a>,
-    /// Rows of the source.
+    /// Rows of the window.
     pub n: u32,
+    /// The window's first row in the source.
+    pub base: u32,
+    /// Rows of the whole source.
+    pub source_rows: u32,
     zones: Option<ZoneMaps<'a>>,
 }
 
 impl<'a> Ctx<'a> {
-    /// A context over `src`; `use_zones` false ignores zone maps (tests compare both ways).
+    /// A context over every row of `src`; `use_zones` false ignores zone maps (tests compare
+    /// both ways).
     pub fn new(schema: &'a TableSchema, src: &'a Source<'a>, use_zones: bool) -> Result<Ctx<'a>> {
-        let zones = match src {
-            Source::Segment(s) if use_zones => ZoneMaps::open(s.sidecar(), s.rows() as u32)?,
-            _ => None,
-        };
-        Ok(Ctx {
+        Self::window(schema, src, use_zones, 0..src.rows())
+    }
+
+    /// A context over rows `rows` of `src` (clamped to the source).
+    pub fn window(
+        schema: &'a TableSchema,
+        src: &'a Source<'a>,
+        use_zones: bool,
+        rows: Range<u32>,
+    ) -> Result<Ctx<'a>> {
+        let zones = if use_zones { Self::zones(src)? } else { None };
+        Ok(Self::with_zones(schema, src, zones, rows))
+    }
+
+    /// The zone maps of `src` (segments that have them), checked once for many windows.
+    pub fn zones(src: &'a Source<'a>) -> Result<Option<ZoneMaps<'a>>> {
+        Ok(match src {
+            Source::Segment(s) => ZoneMaps::open(s.sidecar(), s.rows() as u32)?,
+            Source::Rows(_) => None,
+        })
+    }
+
+    /// A context over rows `rows` of `src` with its zone maps `zones` (from [`Ctx::zones`]).
+    pub fn with_zones(
+        schema: &'a TableSchema,
+        src: &'a Source<'a>,
+        zones: Option<ZoneMaps<'a>>,
+        rows: Range<u32>,
+    ) -> Ctx<'a> {
+        let total = src.rows();
+        let end = rows.end.min(total);
+        let base = rows.start.min(end);
+        Ctx {
             schema,
             src,
-            n: src.rows(),
+            n: end - base,
+            base,
+            source_rows: total,
             zones,
-        })
+        }
+    }
+
+    /// Whether the context covers only part of the source.
+    fn windowed(&self) -> bool {
+        self.n != self.source_rows
     }
 
     /// The type of column `i`.
@@ -63,10 +105,15 @@ impl<'a> Ctx<'a> {
 
     /// Column `i`, whole (a segment decodes it once and keeps it).
     pub fn column(&self, i: usize) -> Result<ArrayRef> {
-        match self.src {
-            Source::Segment(s) => Ok(s.column(i)?),
-            Source::Rows(b) => Ok(b.column(i).clone()),
-        }
+        let whole = match self.src {
+            Source::Segment(s) => s.column(i)?,
+            Source::Rows(b) => b.column(i).clone(),
+        };
+        Ok(if self.windowed() {
+            whole.slice(self.base as usize, self.n as usize)
+        } else {
+            whole
+        })
     }
 
     /// The label dictionary of PATH column `col` (segments only).
@@ -85,9 +132,11 @@ impl<'a> Ctx<'a> {
         let sec = s
             .sidecar()
             .section(label_tag(col, sections::LABEL_ORDINALS))?;
+        let (a, b) = (self.base as usize, (self.base + self.n) as usize);
         Ok(sec
             .map(cast_slice::<u32>)
-            .filter(|o| o.len() == self.n as usize))
+            .filter(|o| o.len() == self.source_rows as usize)
+            .map(|o| &o[a..b]))
     }
 
     /// Per zone, `decide`'s verdict on column `col` (None without zone maps for it).
@@ -96,29 +145,19 @@ impl<'a> Ctx<'a> {
         col: usize,
         decide: impl Fn(Bounds, u32) -> Zone,
     ) -> Option<Vec<(Range<u32>, Zone)>> {
-        self.zones.as_ref()?.decide(col, decide)
+        self.zones
+            .as_ref()?
+            .decide(col, self.base..self.base + self.n, decide)
     }
 
-    /// The estimated fraction of rows where `decide` leaves `Scan` or `All`, weighting `All`
-    /// zones fully and `Scan` zones by `scan_share` (None without zone maps for `col`).
-    pub fn zone_share(
-        &self,
-        col: usize,
-        decide: impl Fn(Bounds, u32) -> Zone,
-        scan_share: f64,
-    ) -> Option<f64> {
-        let zs = self.decide(col, decide)?;
-        let kept: f64 = zs
-            .iter()
-            .map(|(r, z)| {
-                let rows = (r.end - r.start) as f64;
-                match z {
-                    Zone::None => 0.0,
-                    Zone::All => rows,
-                    Zone::Scan => rows * scan_share,
-                }
-            })
-            .sum();
+    /// The estimated fraction of the window's rows where a predicate on column `col` is TRUE or
+    /// UNKNOWN, from `share(bounds, rows)` per zone (None without zone maps for `col`).
+    pub fn zone_share(&self, col: usize, share: impl Fn(Bounds, u32) -> f64) -> Option<f64> {
+        let zs = self
+            .zones
+            .as_ref()?
+            .decide(col, self.base..self.base + self.n, share)?;
+        let kept: f64 = zs.iter().map(|(r, s)| f64::from(r.end - r.start) * s).sum();
         Some(kept / f64::from(self.n.max(1)))
     }
 }

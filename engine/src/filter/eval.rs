@@ -5,6 +5,8 @@
 //! first (estimated from label postings and zone maps) and every later part only on the rows
 //! still alive (`care`); leaves skip zones whose bounds decide them (`leaf`, `scan`).
 
+use std::ops::Range;
+
 use nestdb_storage::{label, ColumnType, TableSchema, TableVersion};
 
 use super::bits::Bits;
@@ -13,7 +15,7 @@ use super::labels::LabelIndex;
 use super::leaf;
 use super::scan::Tri;
 use super::selection::{RowSet, Selection};
-use super::zones::{decide_cmp, Bounds};
+use super::zones::{decide_cmp, interpolate, Bounds, Zone};
 use super::{CmpOp, Filter, Value};
 use crate::error::{QueryError, Result};
 
@@ -158,11 +160,14 @@ fn eval_list(
 }
 
 /// A cheap estimate of the share of rows where `f` is TRUE or UNKNOWN: exact for label
-/// subtrees (postings), from zone maps for comparisons, a guess otherwise.
+/// subtrees (postings), from zone maps for integer comparisons (zones the bounds do not decide
+/// count the share of their value range that matches), a guess otherwise.
 pub fn estimate(f: &Filter, cx: &Ctx<'_>) -> f64 {
     let guess = match f {
         Filter::Const(b) => Some(if *b { 1.0 } else { 0.0 }),
-        Filter::And(p) => Some(p.iter().map(|p| estimate(p, cx)).fold(1.0, f64::min)),
+        // parts taken as independent (an underestimate only makes the planner evaluate the
+        // whole filter and plan on its exact count)
+        Filter::And(p) => Some(p.iter().map(|p| estimate(p, cx)).product()),
         Filter::Or(p) => Some(p.iter().map(|p| estimate(p, cx)).sum::<f64>().min(1.0)),
         Filter::Not(x) => Some(1.0 - estimate(x, cx) / 2.0),
         Filter::Descendant { column, label } => label_share(cx, column, |ix| ix.subtree(label)),
@@ -174,11 +179,19 @@ pub fn estimate(f: &Filter, cx: &Ctx<'_>) -> f64 {
             let op = *op;
             let x = *x;
             cx.schema.index_of(column).and_then(|col| {
-                cx.zone_share(
-                    col,
-                    |b: Bounds, rows| decide_cmp(b.min as i64, b.max as i64, b.nulls, rows, op, x),
-                    0.5,
-                )
+                cx.zone_share(col, |b: Bounds, rows| {
+                    let (lo, hi) = (b.min as i64, b.max as i64);
+                    match decide_cmp(lo, hi, b.nulls, rows, op, x) {
+                        Zone::None => 0.0,
+                        Zone::All => 1.0,
+                        // NULL rows are UNKNOWN: counted, like the rows that may match
+                        Zone::Scan if b.nulls == rows => 1.0,
+                        Zone::Scan => {
+                            let valid = f64::from(rows - b.nulls) / f64::from(rows.max(1));
+                            valid * interpolate(lo, hi, op, x) + (1.0 - valid)
+                        }
+                    }
+                })
             })
         }
         Filter::Cmp { op: CmpOp::Eq, .. } | Filter::In { negated: false, .. } => Some(0.1),
@@ -195,7 +208,7 @@ fn label_share(
 ) -> Option<f64> {
     let col = cx.schema.index_of(column)?;
     let ix = cx.labels(col).ok()??;
-    Some(ix.rows(ids(&ix)).len() as f64 / f64::from(cx.n.max(1)))
+    Some(ix.rows(ids(&ix)).len() as f64 / f64::from(cx.source_rows.max(1)))
 }
 
 /// NULL, or a NaN (which compares UNKNOWN like NULL).
@@ -268,16 +281,20 @@ impl Filter {
     /// [`Filter::selection`], with or without zone-map skipping (tests compare the two).
     #[doc(hidden)]
     pub fn selection_with(&self, v: &TableVersion, use_zones: bool) -> Result<Selection> {
-        let everywhere = vec![None; v.segments.len()];
-        self.eval_sources(v, &everywhere, use_zones)
+        self.eval_sources(v, None, use_zones)
     }
 
-    /// The rows of `v` this filter keeps among the rows `within` names per segment (`None`:
-    /// every row of that segment); rows outside them are left out unevaluated. Unflushed rows
-    /// are always evaluated whole. The funnel tests a filter inside its first stage this way,
-    /// on the partitions it probes.
-    pub fn selection_within(&self, v: &TableVersion, within: &[Option<Bits>]) -> Result<Selection> {
-        self.eval_sources(v, within, true)
+    /// The rows of `v` this filter keeps among the row windows `windows` names per segment
+    /// (rows outside them are left out, unevaluated; a segment without an entry gets none).
+    /// Each window is evaluated on its own rows only, so the cost follows the windows' size,
+    /// not the segment's. Unflushed rows are always evaluated whole. The funnel tests a filter
+    /// inside its first stage this way, on the partitions it probes.
+    pub fn selection_within(
+        &self,
+        v: &TableVersion,
+        windows: &[Vec<Range<u32>>],
+    ) -> Result<Selection> {
+        self.eval_sources(v, Some(windows), true)
     }
 
     /// The estimated number of live rows of `v` this filter keeps, without evaluating it:
@@ -303,7 +320,7 @@ impl Filter {
     fn eval_sources(
         &self,
         v: &TableVersion,
-        within: &[Option<Bits>],
+        windows: Option<&[Vec<Range<u32>>]>,
         use_zones: bool,
     ) -> Result<Selection> {
         super::validate::validate(self, &v.def.schema, &v.def.name)?;
@@ -311,11 +328,22 @@ impl Filter {
         let mut segments = Vec::with_capacity(v.segments.len());
         for (i, (s, dels)) in v.segments.iter().zip(&v.deletes).enumerate() {
             let src = Source::Segment(s);
-            let care = within.get(i).and_then(Option::as_ref);
-            if care.is_some_and(|c| c.len() != s.rows() as u32) {
-                return Err(QueryError::Filter("row mask of the wrong length".into()).into());
-            }
-            let mut t = eval_in(self, &Ctx::new(schema, &src, use_zones)?, care)?.t;
+            let mut t = match windows {
+                None => eval_in(self, &Ctx::new(schema, &src, use_zones)?, None)?.t,
+                Some(ws) => {
+                    let mut t = Bits::zeros(src.rows());
+                    let ws = ws.get(i).map_or(&[][..], Vec::as_slice);
+                    let zones = match use_zones && !ws.is_empty() {
+                        true => Ctx::zones(&src)?,
+                        false => None,
+                    };
+                    for w in ws {
+                        let cx = Ctx::with_zones(schema, &src, zones, w.clone());
+                        t.or_at(cx.base, &eval_in(self, &cx, None)?.t);
+                    }
+                    t
+                }
+            };
             for d in dels.iter() {
                 t.remove(d);
             }

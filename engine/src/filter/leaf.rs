@@ -313,7 +313,7 @@ pub fn labels(
     };
     let ranges = ids(&ix);
     let hits: usize = ranges.iter().map(|r| ix.rows(r.clone()).len()).sum();
-    let unlabelled = ix.rows(0..ix.len()).len() as u32 != n;
+    let unlabelled = ix.rows(0..ix.len()).len() as u32 != cx.source_rows;
     // testing an ordinal costs about as much as setting a posting's bit (measured), so the
     // ordinal column wins only when the caller's mask leaves fewer rows than the postings
     let scan_cost = care.map_or(n as usize, |c| {
@@ -324,11 +324,14 @@ pub fn labels(
             return Ok(ordinal_range(cx, care, col, ords, r.clone(), unlabelled));
         }
     }
+    // postings are rows of the source; the window's are `base..base + n`
+    let base = cx.base;
     let mut t = Bits::zeros(n);
     for r in ranges {
         for &off in ix.rows(r) {
-            if off < n {
-                t.insert(off);
+            let o = off.wrapping_sub(base);
+            if o < n {
+                t.insert(o);
             }
         }
     }
@@ -336,7 +339,10 @@ pub fn labels(
     if unlabelled {
         u = Bits::ones(n);
         for &off in ix.rows(0..ix.len()) {
-            u.remove(off);
+            let o = off.wrapping_sub(base);
+            if o < n {
+                u.remove(o);
+            }
         }
     }
     if let Some(c) = care {

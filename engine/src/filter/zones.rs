@@ -34,6 +34,7 @@ pub struct Bounds {
 }
 
 /// A segment's zone maps, read in place.
+#[derive(Clone, Copy)]
 pub struct ZoneMaps<'a> {
     bounds: &'a [u32],
     cols: &'a [u32],
@@ -105,18 +106,27 @@ impl<'a> ZoneMaps<'a> {
         }
     }
 
-    /// Per zone, what `decide` says about column `col` (None when the column is not zoned).
-    pub fn decide(
+    /// Per zone overlapping rows `window`, what `decide` says about column `col` (a [`Zone`],
+    /// or for estimates a share of rows; None when the
+    /// column is not zoned), with the zone's rows clipped to the window and counted from its
+    /// start. A zone's verdict is about all its rows, so it holds for any part of them.
+    pub fn decide<T>(
         &self,
         col: usize,
-        decide: impl Fn(Bounds, u32) -> Zone,
-    ) -> Option<Vec<(Range<u32>, Zone)>> {
+        window: Range<u32>,
+        decide: impl Fn(Bounds, u32) -> T,
+    ) -> Option<Vec<(Range<u32>, T)>> {
         let j = self.column(col)?;
+        // the first zone ending after the window's start (bounds are ascending)
+        let first = self.bounds[1..].partition_point(|&end| end <= window.start);
         Some(
-            (0..self.zones)
-                .map(|z| {
-                    let r = self.rows(z);
-                    (r.clone(), decide(self.bounds(j, z), r.end - r.start))
+            (first..self.zones)
+                .map(|z| (z, self.rows(z)))
+                .take_while(|(_, r)| r.start < window.end)
+                .map(|(z, r)| {
+                    let (a, b) = (r.start.max(window.start), r.end.min(window.end));
+                    let clipped = a - window.start..b - window.start;
+                    (clipped, decide(self.bounds(j, z), r.end - r.start))
                 })
                 .collect(),
         )
@@ -156,4 +166,20 @@ pub fn zone(nulls: u32, none: bool, all: bool) -> Zone {
         (0, false, true) => Zone::All,
         _ => Zone::Scan,
     }
+}
+
+/// The share of a zone's non-NULL values in `[min, max]` for which `value op x` holds,
+/// assuming them spread evenly over the range (an estimate for zones that must be scanned).
+pub fn interpolate(min: i64, max: i64, op: CmpOp, x: i64) -> f64 {
+    let (lo, hi, x) = (min as f64, max as f64, x as f64);
+    let span = (hi - lo + 1.0).max(1.0);
+    let share = match op {
+        CmpOp::Eq => 1.0 / span,
+        CmpOp::Ne => 1.0 - 1.0 / span,
+        CmpOp::Lt => (x - lo) / span,
+        CmpOp::Le => (x - lo + 1.0) / span,
+        CmpOp::Gt => (hi - x) / span,
+        CmpOp::Ge => (hi - x + 1.0) / span,
+    };
+    share.clamp(0.0, 1.0)
 }

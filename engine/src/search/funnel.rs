@@ -22,18 +22,32 @@ pub fn choose_partitions(ctx: &QueryCtx<'_>, sched: &Schedule) -> Vec<usize> {
     };
     let mut out = Vec::new();
     let mut covered = 0u64;
-    for p in ctx.probe_order(ctx.model.meta.partitions) {
-        if out.len() >= sched.nprobe && covered >= min as u64 {
-            break;
+    // the nearest partitions first: sorting all of them costs more than most walks need
+    let all = ctx.model.meta.partitions;
+    let mut order = ctx.probe_order(all.min(NEAR.max(8 * sched.nprobe)));
+    let mut i = 0;
+    loop {
+        if i == order.len() {
+            if order.len() >= all {
+                return out;
+            }
+            order = ctx.probe_order(all);
         }
+        if out.len() >= sched.nprobe && covered >= min as u64 {
+            return out;
+        }
+        let p = order[i];
+        i += 1;
         let n = ctx.partition_rows(p);
         if n > 0 {
             out.push(p);
             covered += n;
         }
     }
-    out
 }
+
+/// Partitions a filtered walk sorts by distance before it needs them all.
+pub const NEAR: usize = 256;
 
 /// Runs `sched` for the best `k`; returns them with reported distances, best first, and
 /// appends per-stage statistics to `stats` (when it records). The partitions scanned are

@@ -11,11 +11,13 @@
 //! the filter keeps far fewer rows than estimated: the caller materializes the whole
 //! selection and plans again with the exact count.
 
+use std::ops::Range;
 use std::time::Instant;
 
 use nestdb_storage::TableVersion;
 
 use super::explain::{Explain, StageLog, StageStats};
+use super::funnel::NEAR;
 use super::pipeline::probe_order;
 use super::plan::{self, Target};
 use super::view::SegView;
@@ -60,8 +62,15 @@ pub fn execute(
     })?;
     let mut stats = StageLog::new(analyze);
     let start = Instant::now();
-    let order = probe_order(m, qc, m.meta.partitions);
-    let Some(p) = probe(t.v, m, &views, &order, f, &s, share)? else {
+    // the nearest partitions first (sorting all of them costs more than the walk usually
+    // needs); every partition in order only if the walk gets that far
+    let near = m.meta.partitions.min(NEAR.max(8 * s.nprobe));
+    let order = Order {
+        near: probe_order(m, qc, near),
+        all: &|| probe_order(m, qc, m.meta.partitions),
+        partitions: m.meta.partitions,
+    };
+    let Some(p) = probe(t.v, m, &views, order, f, &s, share)? else {
         e.filter_time += start.elapsed();
         return Ok(None);
     };
@@ -102,18 +111,30 @@ pub fn execute(
     Ok(Some(hits))
 }
 
-/// Chooses the partitions to scan for schedule `s` in probe `order`, evaluating `f` only on
-/// the rows of the partitions it looks at; None when more than half the rows were evaluated
+/// The probe order: its first partitions, and how to get all of them (same order, so the
+/// first ones are a prefix of it) when the walk goes further.
+pub struct Order<'a> {
+    /// The nearest partitions, nearest first.
+    pub near: Vec<usize>,
+    /// Every partition, nearest first.
+    pub all: &'a dyn Fn() -> Vec<usize>,
+    /// Partitions in the index.
+    pub partitions: usize,
+}
+
+/// Chooses the partitions to scan for schedule `s` in probe order `o`, evaluating `f` only
+/// on the rows of the partitions it looks at; None when more than half the rows were evaluated
 /// without covering `s`.
 pub fn probe(
     v: &TableVersion,
     m: &IndexModel,
     views: &[SegView<'_>],
-    order: &[usize],
+    o: Order<'_>,
     f: &Filter,
     s: &Schedule,
     share: f64,
 ) -> Result<Option<Probed>> {
+    let mut order = o.near;
     let need = s.min_candidates.unwrap_or(0) as u64;
     let total: u64 = views.iter().map(|w| w.rows as u64).sum();
     let size = |p: usize| -> u64 {
@@ -127,8 +148,14 @@ pub fn probe(
     let mut mem = None;
     let mut counts: Vec<u64> = Vec::new();
     let (mut evaluated, mut selected) = (0u64, 0u64);
-    while counts.len() < order.len() {
-        if let Some(probes) = walk(order, &counts, s.nprobe, need, false) {
+    loop {
+        if counts.len() == order.len() {
+            if order.len() >= o.partitions {
+                break;
+            }
+            order = (o.all)();
+        }
+        if let Some(probes) = walk(&order, &counts, s.nprobe, need, false) {
             return Ok(Some(done(acc, mem, probes, evaluated, selected)));
         }
         let measured = if evaluated == 0 {
@@ -136,13 +163,17 @@ pub fn probe(
         } else {
             selected as f64 / evaluated as f64
         };
-        let end = batch_end(order, &counts, s.nprobe, need, measured, size);
+        // at most doubling what is evaluated: the nearest partitions may match far less than
+        // the rest (a filter excluding the query's own neighbourhood), so their share alone
+        // would size the next batch at most of the table
+        let cap = if evaluated == 0 { u64::MAX } else { evaluated };
+        let end = batch_end(&order, &counts, (s.nprobe, need), (measured, cap), size);
         let rows: u64 = order[counts.len()..end].iter().map(|&p| size(p)).sum();
         if evaluated > 0 && (evaluated + rows) * 2 > total {
             return Ok(None);
         }
         let batch = &order[counts.len()..end];
-        let sel = f.selection_within(v, &masks(views, m, batch))?;
+        let sel = f.selection_within(v, &windows(views, m, batch))?;
         for (a, r) in acc.iter_mut().zip(&sel.segments) {
             if let RowSet::Some(b) = r {
                 a.or(b);
@@ -164,9 +195,9 @@ pub fn probe(
         evaluated += rows;
         mem.get_or_insert(sel.mem);
     }
-    let probes = walk(order, &counts, s.nprobe, need, true).unwrap_or_default();
+    let probes = walk(&order, &counts, s.nprobe, need, true).unwrap_or_default();
     if mem.is_none() {
-        mem = Some(f.selection_within(v, &masks(views, m, &[]))?.mem);
+        mem = Some(f.selection_within(v, &windows(views, m, &[]))?.mem);
     }
     Ok(Some(done(acc, mem, probes, evaluated, selected)))
 }
@@ -196,42 +227,45 @@ fn walk(
 }
 
 /// Where the next batch of `order` ends: enough partitions that, at `share` matching rows per
-/// row (with a quarter's margin), the walk should be decided; at least one partition.
+/// row (with a quarter's margin), the walk should be decided (`nprobe` partitions with a
+/// match, `need` matching rows), but no more than `cap` rows; at least one partition.
 fn batch_end(
     order: &[usize],
     counts: &[u64],
-    nprobe: usize,
-    need: u64,
-    share: f64,
+    (nprobe, need): (usize, u64),
+    (share, cap): (f64, u64),
     size: impl Fn(usize) -> u64,
 ) -> usize {
     let mut parts = counts.iter().filter(|&&n| n > 0).count();
     let mut expect: f64 = counts.iter().sum::<u64>() as f64;
-    let mut end = counts.len();
+    let (mut end, mut rows) = (counts.len(), 0u64);
     while end < order.len()
-        && (parts < nprobe || expect < need as f64 * 1.25 || end == counts.len())
+        && (end == counts.len() || (rows < cap && (parts < nprobe || expect < need as f64 * 1.25)))
     {
-        let n = size(order[end]) as f64 * share;
+        let r = size(order[end]);
+        let n = r as f64 * share;
         expect += n;
+        rows += r;
         parts += usize::from(n > 0.0);
         end += 1;
     }
     end
 }
 
-/// Per segment, the rows of partitions `batch` (segments without partitions: none).
-fn masks(views: &[SegView<'_>], m: &IndexModel, batch: &[usize]) -> Vec<Option<Bits>> {
+/// Per segment, the row windows of partitions `batch` (segments without partitions: none).
+fn windows(views: &[SegView<'_>], m: &IndexModel, batch: &[usize]) -> Vec<Vec<Range<u32>>> {
     views
         .iter()
-        .map(|w| {
-            let mut b = Bits::zeros(w.rows as u32);
-            if let Some(o) = w.partitions.filter(|o| o.len() == m.meta.partitions + 1) {
-                for &p in batch {
-                    b.insert_range(o[p]..o[p + 1]);
-                }
-            }
-            Some(b)
-        })
+        .map(
+            |w| match w.partitions.filter(|o| o.len() == m.meta.partitions + 1) {
+                Some(o) => batch
+                    .iter()
+                    .map(|&p| o[p]..o[p + 1])
+                    .filter(|r| r.start < r.end)
+                    .collect(),
+                None => Vec::new(),
+            },
+        )
         .collect()
 }
 

@@ -35,6 +35,9 @@ pub struct SearchParams {
     pub shortlist: Option<Vec<usize>>,
     /// Intermediate stages to run instead of the schedule's (advanced).
     pub stages: Option<Vec<Stage>>,
+    /// Evaluate a filter over the whole table before searching, even where the planner would
+    /// test it inside the funnel's first stage (default false; for comparisons).
+    pub materialize_filter: bool,
 }
 
 /// Strategy name of a full scan.

@@ -183,7 +183,7 @@ impl Search {
                 let start = Instant::now();
                 let e = self.choose(model.as_deref(), k, serving, est.round() as usize, detail);
                 plan_time = start.elapsed();
-                let yes = plan::in_stage(&e, model.as_deref());
+                let yes = !self.params.materialize_filter && plan::in_stage(&e, model.as_deref());
                 estimated = Some((e, est));
                 Ok(yes)
             })?,
