@@ -12,9 +12,13 @@ Workloads (one filter per held-out query, from the query chunk's own project or 
   project-range       label <@ project AND id >= lo       (lo uniform over the ids)
   range-S             label <@ language AND lo <= id < hi (about S of the rows)
   in-S                label <@ language AND ast IN (...)  (AST kinds until about S of the rows)
+  broad-first-seen    NOT label <@ project AND id >= lo   (lo in the first fifth of the ids)
 
 Usage: python filters_peers.py --data ../shared/data [--queries 700] [--out FILE.jsonl]
-Install: pip install numpy pyarrow faiss-cpu hnswlib
+LanceDB (IVF_PQ as in the shared harness, `where(..., prefilter=True)`) gets the same predicate
+as SQL over integer code columns; its filter cost is inside its search call.
+
+Install: pip install numpy pyarrow faiss-cpu hnswlib lancedb
 """
 import argparse
 import json
@@ -49,17 +53,33 @@ def codes(values):
     return uniq, np.array([uniq[v] for v in values], dtype=np.int32)
 
 
-def workloads(ids, labels, asts, qlabels, rng):
-    """Per workload, per query: a function of the metadata giving the boolean mask."""
+def columns(ids, labels, asts):
+    """The metadata as dictionary codes: (project, language, AST kind) codes and dictionaries."""
     proj_dict, proj = codes([prefix(l, 2) for l in labels])
     lang_dict, lang = codes([prefix(l, 1) for l in labels])
     ast_dict, ast = codes(asts)
+    return proj_dict, proj, lang_dict, lang, ast_dict, ast
+
+
+def workloads(ids, labels, asts, qlabels, rng):
+    """Per workload, per query: (a function of the metadata giving the boolean mask, the same
+    predicate as SQL over the code columns `proj`, `lang`, `ast` and `id`, for LanceDB)."""
+    proj_dict, proj, lang_dict, lang, ast_dict, ast = columns(ids, labels, asts)
     n = len(ids)
     out = {}
-    out["project-first-seen"] = [(lambda c: lambda: proj == c)(proj_dict.get(prefix(l, 2), -1)) for l in qlabels]
-    out["project-range"] = [
-        (lambda c, lo: lambda: (proj == c) & (ids >= lo))(proj_dict.get(prefix(l, 2), -1), int(rng.integers(0, ids.max() + 1)))
-        for l in qlabels]
+    out["project-first-seen"] = [
+        ((lambda c: lambda: proj == c)(c), f"proj = {c}")
+        for c in (proj_dict.get(prefix(l, 2), -1) for l in qlabels)]
+    out["project-range"] = []
+    for l in qlabels:
+        c, lo = proj_dict.get(prefix(l, 2), -1), int(rng.integers(0, ids.max() + 1))
+        out["project-range"].append(((lambda c, lo: lambda: (proj == c) & (ids >= lo))(c, lo),
+                                     f"proj = {c} AND id >= {lo}"))
+    out["broad-first-seen"] = []
+    for l in qlabels:
+        c, lo = proj_dict.get(prefix(l, 2), -1), int(rng.integers(0, ids.max() // 5 + 1))
+        out["broad-first-seen"].append(((lambda c, lo: lambda: (proj != c) & (ids >= lo))(c, lo),
+                                        f"proj <> {c} AND id >= {lo}"))
     for share in (0.1, 0.01, 0.001):
         want = max(1, int(n * share))
         rng_f, in_f = [], []
@@ -68,7 +88,8 @@ def workloads(ids, labels, asts, qlabels, rng):
             lids = np.sort(ids[lang == c])
             j = int(rng.integers(0, max(1, len(lids) - want)))
             lo, hi = int(lids[j]), int(lids[min(j + want, len(lids) - 1)])
-            rng_f.append((lambda c, lo, hi: lambda: (lang == c) & (ids >= lo) & (ids < hi))(c, lo, hi))
+            rng_f.append(((lambda c, lo, hi: lambda: (lang == c) & (ids >= lo) & (ids < hi))(c, lo, hi),
+                          f"lang = {c} AND id >= {lo} AND id < {hi}"))
             kinds, counts = np.unique(ast[lang == c], return_counts=True)
             order = rng.permutation(len(kinds))
             got, pick = 0, []
@@ -79,7 +100,8 @@ def workloads(ids, labels, asts, qlabels, rng):
                     got += counts[i]
                     pick.append(kinds[i])
             pick = np.array(pick if pick else [-1], dtype=np.int32)
-            in_f.append((lambda c, pick: lambda: (lang == c) & np.isin(ast, pick))(c, pick))
+            in_f.append(((lambda c, pick: lambda: (lang == c) & np.isin(ast, pick))(c, pick),
+                         f"lang = {c} AND ast IN ({', '.join(str(int(x)) for x in pick)})"))
         pct = f"{share * 100:g}%"
         out[f"range-{pct}"] = rng_f
         out[f"in-{pct}"] = in_f
@@ -120,12 +142,32 @@ def timed(fn, xq, filters):
             return res, n / (time.perf_counter() - t0), 1e3 * fsec / n
 
 
+def lancedb_table(xb, ids, labels, asts):
+    """A LanceDB table of the vectors and the code columns, IVF_PQ-indexed as in the shared
+    bench harness (sqrt(n) partitions, 48 sub-vectors); (table, build seconds)."""
+    os.environ.setdefault("RUST_LOG", "error")
+    import lancedb
+    import pyarrow as pa
+    import tempfile
+    _, proj, _, lang, _, ast = columns(ids, labels, asts)
+    db = lancedb.connect(tempfile.mkdtemp(prefix="lancedb-filters-"))
+    cols = {"id": pa.array(ids), "proj": pa.array(proj), "lang": pa.array(lang),
+            "ast": pa.array(ast),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(xb.reshape(-1)), xb.shape[1])}
+    tbl = db.create_table("t", pa.table(cols))
+    t = time.perf_counter()
+    tbl.create_index(metric="dot", num_partitions=int(np.sqrt(len(xb))), num_sub_vectors=48,
+                     index_type="IVF_PQ")
+    return tbl, time.perf_counter() - t
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--queries", type=int, default=700)
     ap.add_argument("--seed", type=int, default=15)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--no-lancedb", action="store_true")
     a = ap.parse_args()
     import faiss
     import hnswlib
@@ -153,7 +195,9 @@ def main():
         print(json.dumps(kw), flush=True)
         lines.append(kw)
 
-    for name, filters in wl.items():
+    lance = None if a.no_lancedb else lancedb_table(xb, ids, labels, asts)
+    for name, pairs in wl.items():
+        filters = [f for f, _ in pairs]
         masks = [f() for f in filters]
         gt = truth(xb, xq, masks)
         sel = float(np.mean([m.mean() for m in masks]))
@@ -186,6 +230,19 @@ def main():
             res, qps, fms = timed(f, xq, filters)
             emit(engine="hnswlib+filter", workload=name, params={"ef": ef}, recall=recall(res, gt),
                  qps=qps, filter_ms=fms, selectivity=sel, build_s=hl_b)
+        if lance is not None:
+            tbl, lance_b = lance
+            wheres = [w for _, w in pairs]
+            for nprobes in (10, 40):
+                def f(q, w, nprobes=nprobes):
+                    qb = (tbl.search(q).metric("dot").nprobes(nprobes).refine_factor(20)
+                          .where(w, prefilter=True).limit(K).select(["id"]))
+                    return qb.to_arrow().column("id").to_numpy()
+                # the predicate string is the selector here: LanceDB evaluates it per query
+                res, qps, _ = timed(f, xq, [(lambda w=w: w) for w in wheres])
+                emit(engine="lancedb-ivfpq+prefilter", workload=name,
+                     params={"nprobes": nprobes, "refine_factor": 20}, recall=recall(res, gt),
+                     qps=qps, filter_ms=None, selectivity=sel, build_s=lance_b)
     if a.out:
         with open(a.out, "w") as fh:
             for l in lines:

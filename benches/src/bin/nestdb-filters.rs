@@ -13,8 +13,8 @@
 //! - `broad-first-seen`: `NOT label <@ project AND id >= lo`, `lo` uniform over the first fifth
 //!   of the ids (most rows match: the planner probes, testing the filter in stage).
 //!
-//! `--materialize` evaluates every filter over the whole table first (the A/B baseline for
-//! in-stage filtering).
+//! `--materialize` evaluates every filter over the whole table first, `--in-stage` tests it in
+//! the first stage whenever the plan probes (without either, the planner chooses).
 //!
 //! `range-S` and `in-S` filters also carry `id >= -1 - i` (every row passes), so no two
 //! queries share a filter even where a small language leaves no room to vary the range.
@@ -98,7 +98,7 @@ fn main() {
         for &target in &targets {
             let p = SearchParams {
                 recall_target: Some(target),
-                materialize_filter: args.iter().any(|a| a == "--materialize"),
+                filter_in_stage: in_stage_flag(&args),
                 ..SearchParams::default()
             };
             let (found, qps) = run(&snap, queries, &w, &p);
@@ -107,7 +107,7 @@ fn main() {
                 "{}",
                 json!({
                     "engine": "nestdb", "workload": w.name, "recall_target": target,
-                    "materialize": p.materialize_filter, "in_stage_share": in_stage,
+                    "filter_in_stage": p.filter_in_stage, "in_stage_share": in_stage,
                     "recall": recall(&found, &truth), "short_results": short(&found, &truth),
                     "qps": qps,
                     "selectivity": matching / e.base.num_rows() as f64,
@@ -116,6 +116,18 @@ fn main() {
                 })
             );
         }
+    }
+}
+
+/// `--materialize`: filters always evaluated whole first; `--in-stage`: always tested in stage
+/// when the plan probes; neither: the planner chooses.
+fn in_stage_flag(args: &[String]) -> Option<bool> {
+    if args.iter().any(|a| a == "--materialize") {
+        Some(false)
+    } else if args.iter().any(|a| a == "--in-stage") {
+        Some(true)
+    } else {
+        None
     }
 }
 

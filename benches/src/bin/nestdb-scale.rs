@@ -10,13 +10,14 @@
 //!     open time, first query, then per target: recall@10 on the 700 held-out queries
 //!     (first pass, cold), QPS one query at a time (warm), the tuner's estimate, bytes read
 //! nestdb-scale filtered --db DB [--targets ...] [--levels L] [--and-range] [--broad]
-//!     [--materialize] [--no-truth]
+//!     [--materialize | --in-stage] [--no-truth]
 //!     each held-out query filtered to its own label subtree (the first L levels of its
 //!     label_path, default 2; no two consecutive filters alike), with --and-range also
 //!     `id >= lo` with lo random per query (no two filters alike at all); recall against exact
 //!     search over the same rows; --broad negates the subtree (most rows match, lo drawn
 //!     from the first fifth of the ids); --materialize evaluates every filter over the whole
-//!     table first (the baseline for testing filters inside the first stage)
+//!     table first, --in-stage tests it in the first stage whenever the plan probes (neither:
+//!     the planner chooses)
 //! ```
 //! The held-out queries come from `$NESTDB_SHARED_DATA/queries.parquet`. With
 //! `NESTDB_SCALE_STAGES` set, the EXPLAIN ANALYZE of the first three queries goes to stderr
@@ -280,7 +281,13 @@ fn filtered(args: &[String], db: &Path) {
     let queries = data::flat_vectors(q.column(0));
     let range = args.iter().any(|a| a == "--and-range");
     let broad = args.iter().any(|a| a == "--broad");
-    let materialize = args.iter().any(|a| a == "--materialize");
+    let in_stage = if args.iter().any(|a| a == "--materialize") {
+        Some(false)
+    } else if args.iter().any(|a| a == "--in-stage") {
+        Some(true)
+    } else {
+        None
+    };
     let d = open(db);
     let t = d.table("chunks").expect("table");
     let filters = subtree_filters(levels, range.then(|| t.count() as i64), broad);
@@ -308,7 +315,7 @@ fn filtered(args: &[String], db: &Path) {
         / 100.0;
     for r in targets(args) {
         let p = SearchParams {
-            materialize_filter: materialize,
+            filter_in_stage: in_stage,
             ..target(r)
         };
         let found: Vec<Vec<i64>> = queries
@@ -330,7 +337,7 @@ fn filtered(args: &[String], db: &Path) {
         println!(
             "{}",
             json!({"phase": "filtered", "levels": levels, "and_range": range,
-                   "broad": broad, "materialize": materialize,
+                   "broad": broad, "filter_in_stage": in_stage,
                    "mean_selectivity": sel, "target": r,
                    "recall": recall_vs(&found, &truth), "short_results": short,
                    "estimate": x.estimate, "qps": qps, "bytes_per_query": x.bytes,

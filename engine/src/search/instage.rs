@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use nestdb_storage::TableVersion;
 
+use super::cost;
 use super::explain::{Explain, StageLog, StageStats};
 use super::funnel::NEAR;
 use super::pipeline::probe_order;
@@ -154,6 +155,9 @@ pub fn probe(
                 break;
             }
             order = (o.all)();
+            if order.len() <= counts.len() {
+                break;
+            }
         }
         if let Some(probes) = walk(&order, &counts, s.nprobe, need, false) {
             return Ok(Some(done(acc, mem, probes, evaluated, selected)));
@@ -252,20 +256,37 @@ fn batch_end(
     end
 }
 
-/// Per segment, the row windows of partitions `batch` (segments without partitions: none).
+/// Rows between two windows below which they are evaluated as one: a window's fixed cost is
+/// about what evaluating this many rows costs ([`cost::FILTER_WINDOW_ROWS`]).
+const MERGE_GAP: u32 = cost::FILTER_WINDOW_ROWS as u32;
+
+/// Per segment, the row windows of partitions `batch`, in row order, windows less than
+/// [`MERGE_GAP`] rows apart merged (segments without partitions: none). Rows between merged
+/// windows are evaluated too; their bits are right, just not needed.
 fn windows(views: &[SegView<'_>], m: &IndexModel, batch: &[usize]) -> Vec<Vec<Range<u32>>> {
     views
         .iter()
-        .map(
-            |w| match w.partitions.filter(|o| o.len() == m.meta.partitions + 1) {
-                Some(o) => batch
-                    .iter()
-                    .map(|&p| o[p]..o[p + 1])
-                    .filter(|r| r.start < r.end)
-                    .collect(),
-                None => Vec::new(),
-            },
-        )
+        .map(|w| {
+            let Some(o) = w.partitions.filter(|o| o.len() == m.meta.partitions + 1) else {
+                return Vec::new();
+            };
+            let mut rs: Vec<Range<u32>> = batch
+                .iter()
+                .map(|&p| o[p]..o[p + 1])
+                .filter(|r| r.start < r.end)
+                .collect();
+            rs.sort_unstable_by_key(|r| r.start);
+            let mut out: Vec<Range<u32>> = Vec::with_capacity(rs.len());
+            for r in rs {
+                match out.last_mut() {
+                    Some(l) if r.start <= l.end.saturating_add(MERGE_GAP) => {
+                        l.end = l.end.max(r.end)
+                    }
+                    _ => out.push(r),
+                }
+            }
+            out
+        })
         .collect()
 }
 

@@ -35,9 +35,11 @@ pub struct SearchParams {
     pub shortlist: Option<Vec<usize>>,
     /// Intermediate stages to run instead of the schedule's (advanced).
     pub stages: Option<Vec<Stage>>,
-    /// Evaluate a filter over the whole table before searching, even where the planner would
-    /// test it inside the funnel's first stage (default false; for comparisons).
-    pub materialize_filter: bool,
+    /// Where a first-seen filter runs when the plan is filtered probing: `None` (default) lets
+    /// the planner choose by cost ([`in_stage`]); `Some(false)` always evaluates it over the
+    /// whole table first; `Some(true)` always tests it inside the funnel's first stage (for
+    /// comparisons and tests).
+    pub filter_in_stage: Option<bool>,
 }
 
 /// Strategy name of a full scan.
@@ -122,22 +124,31 @@ pub fn choose(
 
 /// Whether a filtered search planned (by [`choose`]) on an estimate of the rows its filter
 /// keeps should test the filter inside the funnel's first stage instead of evaluating it over
-/// the whole table first: when the plan is filtered probing and the probe is expected to scan
-/// at most half the rows (then evaluating only those costs less than evaluating all of them).
-/// Brute force and the funnel over every matching row need the whole selection.
+/// the whole table first: when the plan is filtered probing and evaluating the probed
+/// partitions costs at most half of evaluating every row. A partition costs its rows plus a
+/// window's fixed cost ([`cost::FILTER_WINDOW_ROWS`]), so small tables (small partitions) are
+/// evaluated whole. Brute force and the funnel over every matching row need the whole
+/// selection.
 pub fn in_stage(e: &Explain, model: Option<&IndexModel>) -> bool {
     let (Some(s), Some(m)) = (&e.schedule, model) else {
         return false;
     };
-    let Some(min) = s.min_candidates else {
+    let Some(min) = s.min_candidates.filter(|_| probing(e)) else {
         return false;
     };
-    if e.strategy != FUNNEL || s.scan_all || e.rows == 0 {
-        return false;
-    }
     let per_partition = e.rows as f64 / m.meta.partitions.max(1) as f64;
     let scan = (s.nprobe as f64 * per_partition).max(min as f64 / e.selectivity.max(1e-9));
-    scan * 2.0 <= e.rows as f64
+    let windows = scan / per_partition.max(1.0);
+    (scan + windows * cost::FILTER_WINDOW_ROWS) * 2.0 <= e.rows as f64
+}
+
+/// Whether plan `e` is filtered probing (the only plan a filter can be tested in stage for).
+pub fn probing(e: &Explain) -> bool {
+    e.strategy == FUNNEL
+        && e.rows > 0
+        && e.schedule
+            .as_ref()
+            .is_some_and(|s| !s.scan_all && s.min_candidates.is_some())
 }
 
 /// The model's schedule for `target`, scaled to this query (`k`, selectivity, table size)

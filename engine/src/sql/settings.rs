@@ -145,7 +145,7 @@ impl Settings {
             nprobe: self.nprobe,
             shortlist: self.shortlist.clone(),
             stages: None,
-            materialize_filter: false,
+            filter_in_stage: None,
         }
     }
 }

@@ -183,7 +183,10 @@ impl Search {
                 let start = Instant::now();
                 let e = self.choose(model.as_deref(), k, serving, est.round() as usize, detail);
                 plan_time = start.elapsed();
-                let yes = !self.params.materialize_filter && plan::in_stage(&e, model.as_deref());
+                let yes = match self.params.filter_in_stage {
+                    None => plan::in_stage(&e, model.as_deref()),
+                    Some(force) => force && plan::probing(&e),
+                };
                 estimated = Some((e, est));
                 Ok(yes)
             })?,
