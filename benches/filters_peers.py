@@ -151,7 +151,10 @@ def lancedb_table(xb, ids, labels, asts):
     import tempfile
     _, proj, _, lang, _, ast = columns(ids, labels, asts)
     db = lancedb.connect(tempfile.mkdtemp(prefix="lancedb-filters-"))
-    cols = {"id": pa.array(ids), "proj": pa.array(proj), "lang": pa.array(lang),
+    # `row` is the position the ground truth and the other engines return; `id` the chunk id
+    # the predicates test
+    cols = {"row": pa.array(np.arange(len(xb))), "id": pa.array(ids), "proj": pa.array(proj),
+            "lang": pa.array(lang),
             "ast": pa.array(ast),
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(xb.reshape(-1)), xb.shape[1])}
     tbl = db.create_table("t", pa.table(cols))
@@ -168,6 +171,7 @@ def main():
     ap.add_argument("--seed", type=int, default=15)
     ap.add_argument("--out", default=None)
     ap.add_argument("--no-lancedb", action="store_true")
+    ap.add_argument("--only-lancedb", action="store_true")
     a = ap.parse_args()
     import faiss
     import hnswlib
@@ -176,19 +180,20 @@ def main():
     rng = np.random.default_rng(a.seed)
     wl = workloads(ids, labels, asts, qlabels, rng)
     d = xb.shape[1]
-    flat = faiss.IndexFlatIP(d)
-    flat.add(xb)
-    t = time.perf_counter()
-    hnsw = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
-    hnsw.hnsw.efConstruction = 200
-    hnsw.add(xb)
-    hnsw_b = time.perf_counter() - t
-    t = time.perf_counter()
-    hl = hnswlib.Index(space="ip", dim=d)
-    hl.init_index(max_elements=len(xb), ef_construction=200, M=16)
-    hl.add_items(xb, np.arange(len(xb)))
-    hl.set_num_threads(1)
-    hl_b = time.perf_counter() - t
+    if not a.only_lancedb:
+        flat = faiss.IndexFlatIP(d)
+        flat.add(xb)
+        t = time.perf_counter()
+        hnsw = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = 200
+        hnsw.add(xb)
+        hnsw_b = time.perf_counter() - t
+        t = time.perf_counter()
+        hl = hnswlib.Index(space="ip", dim=d)
+        hl.init_index(max_elements=len(xb), ef_construction=200, M=16)
+        hl.add_items(xb, np.arange(len(xb)))
+        hl.set_num_threads(1)
+        hl_b = time.perf_counter() - t
     lines = []
 
     def emit(**kw):
@@ -210,34 +215,35 @@ def main():
                 return I[0][I[0] >= 0]
             return f
 
-        res, qps, fms = timed(faiss_search(flat, lambda s: faiss.SearchParameters(sel=s)), xq, filters)
-        emit(engine="faiss-flat+IDSelectorBitmap", workload=name, params={}, recall=recall(res, gt),
-             qps=qps, filter_ms=fms, selectivity=sel)
-        for ef in (16, 32, 64, 128, 256, 512):
-            p = lambda s, ef=ef: faiss.SearchParametersHNSW(efSearch=ef, sel=s)
-            res, qps, fms = timed(faiss_search(hnsw, p), xq, filters)
-            emit(engine="faiss-hnsw32+IDSelectorBitmap", workload=name, params={"efSearch": ef},
-                 recall=recall(res, gt), qps=qps, filter_ms=fms, selectivity=sel, build_s=hnsw_b)
-        for ef in (16, 64, 256):
-            hl.set_ef(max(ef, K))
+        if not a.only_lancedb:
+            res, qps, fms = timed(faiss_search(flat, lambda s: faiss.SearchParameters(sel=s)), xq, filters)
+            emit(engine="faiss-flat+IDSelectorBitmap", workload=name, params={}, recall=recall(res, gt),
+                 qps=qps, filter_ms=fms, selectivity=sel)
+            for ef in (16, 32, 64, 128, 256, 512):
+                p = lambda s, ef=ef: faiss.SearchParametersHNSW(efSearch=ef, sel=s)
+                res, qps, fms = timed(faiss_search(hnsw, p), xq, filters)
+                emit(engine="faiss-hnsw32+IDSelectorBitmap", workload=name, params={"efSearch": ef},
+                     recall=recall(res, gt), qps=qps, filter_ms=fms, selectivity=sel, build_s=hnsw_b)
+            for ef in (16, 64, 256):
+                hl.set_ef(max(ef, K))
 
-            def f(q, m):
-                try:
-                    lab, _ = hl.knn_query(q, k=K, filter=lambda i: bool(m[i]))
-                    return lab[0]
-                except RuntimeError:  # fewer than k rows reachable through the filter
-                    return np.array([], dtype=np.int64)
-            res, qps, fms = timed(f, xq, filters)
-            emit(engine="hnswlib+filter", workload=name, params={"ef": ef}, recall=recall(res, gt),
-                 qps=qps, filter_ms=fms, selectivity=sel, build_s=hl_b)
+                def f(q, m):
+                    try:
+                        lab, _ = hl.knn_query(q, k=K, filter=lambda i: bool(m[i]))
+                        return lab[0]
+                    except RuntimeError:  # fewer than k rows reachable through the filter
+                        return np.array([], dtype=np.int64)
+                res, qps, fms = timed(f, xq, filters)
+                emit(engine="hnswlib+filter", workload=name, params={"ef": ef}, recall=recall(res, gt),
+                     qps=qps, filter_ms=fms, selectivity=sel, build_s=hl_b)
         if lance is not None:
             tbl, lance_b = lance
             wheres = [w for _, w in pairs]
             for nprobes in (10, 40):
                 def f(q, w, nprobes=nprobes):
                     qb = (tbl.search(q).metric("dot").nprobes(nprobes).refine_factor(20)
-                          .where(w, prefilter=True).limit(K).select(["id"]))
-                    return qb.to_arrow().column("id").to_numpy()
+                          .where(w, prefilter=True).limit(K).select(["row"]))
+                    return qb.to_arrow().column("row").to_numpy()
                 # the predicate string is the selector here: LanceDB evaluates it per query
                 res, qps, _ = timed(f, xq, [(lambda w=w: w) for w in wheres])
                 emit(engine="lancedb-ivfpq+prefilter", workload=name,
