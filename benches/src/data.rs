@@ -150,3 +150,24 @@ pub fn recall(found: &[Vec<i64>], truth: &[Vec<i64>], k: usize) -> f64 {
         .sum();
     hits as f64 / (found.len() * k) as f64
 }
+
+/// Every subtree of PATH column `col` of `base` (every prefix of every label) with its row
+/// count, sorted by label.
+pub fn subtrees(base: &RecordBatch, col: &str) -> Vec<(String, usize)> {
+    let s = base.column_by_name(col).expect("column").as_string::<i32>();
+    let mut counts: std::collections::HashMap<String, usize> = Default::default();
+    for i in 0..s.len() {
+        let l = nestdb::label::normalize(s.value(i))
+            .expect("label")
+            .into_owned();
+        let mut end = l.len();
+        *counts.entry(l.clone()).or_default() += 1;
+        while let Some(p) = l[..end].rfind('/') {
+            *counts.entry(l[..p].to_string()).or_default() += 1;
+            end = p;
+        }
+    }
+    let mut out: Vec<(String, usize)> = counts.into_iter().collect();
+    out.sort();
+    out
+}

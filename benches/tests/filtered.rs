@@ -2,31 +2,21 @@
 //! and a single row, alone and combined with scalar predicates. Every query returns k rows when
 //! k rows match, at recall@10 >= 0.94 (target 0.95 minus 0.01) against exact filtered search.
 
-use std::collections::HashMap;
-
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
-use arrow_array::Array;
 use nestdb::{Database, SearchParams, Table};
 use nestdb_benches::data::{self, DIM};
 
 /// Every subtree of the `label` and `ast` columns with its row count.
 fn subtrees(base: &arrow_array::RecordBatch) -> Vec<(String, String, usize)> {
-    let mut out = Vec::new();
-    for col in ["label", "ast"] {
-        let s = base.column_by_name(col).unwrap().as_string::<i32>();
-        let mut counts: HashMap<String, usize> = HashMap::new();
-        for i in 0..s.len() {
-            let l = nestdb::label::normalize(s.value(i)).unwrap().into_owned();
-            let mut end = l.len();
-            *counts.entry(l.clone()).or_default() += 1;
-            while let Some(p) = l[..end].rfind('/') {
-                *counts.entry(l[..p].to_string()).or_default() += 1;
-                end = p;
-            }
-        }
-        out.extend(counts.into_iter().map(|(l, n)| (col.to_string(), l, n)));
-    }
+    let mut out: Vec<(String, String, usize)> = ["label", "ast"]
+        .iter()
+        .flat_map(|col| {
+            data::subtrees(base, col)
+                .into_iter()
+                .map(|(l, n)| (col.to_string(), l, n))
+        })
+        .collect();
     out.sort();
     out
 }

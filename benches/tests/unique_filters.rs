@@ -3,32 +3,11 @@
 //! exactly what the materialized selection returns, k rows whenever k match, at the recall
 //! target.
 
-use std::collections::HashMap;
-
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Int64Type};
-use arrow_array::{Array, RecordBatch};
 use nestdb::{Database, FilterMode, SearchParams, Table};
 use nestdb_benches::data::{self, DIM};
 use rand::{Rng, SeedableRng};
-
-/// Subtrees of `label` (every prefix of every label) with their row counts, sorted.
-fn subtrees(base: &RecordBatch) -> Vec<(String, usize)> {
-    let s = base.column_by_name("label").unwrap().as_string::<i32>();
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for i in 0..s.len() {
-        let l = nestdb::label::normalize(s.value(i)).unwrap().into_owned();
-        *counts.entry(l.clone()).or_default() += 1;
-        let mut end = l.len();
-        while let Some(p) = l[..end].rfind('/') {
-            *counts.entry(l[..p].to_string()).or_default() += 1;
-            end = p;
-        }
-    }
-    let mut out: Vec<(String, usize)> = counts.into_iter().collect();
-    out.sort();
-    out
-}
 
 fn table(dir: &std::path::Path, e: &data::Eval) -> Table {
     let db = Database::builder().sync(false).open(dir).unwrap();
@@ -78,7 +57,7 @@ fn first_seen_filters_tested_in_stage_return_what_materialized_ones_do() {
     let t = table(dir.path(), &e);
     // unions of top-level label subtrees (disjoint, so the estimate, a sum of exact posting
     // counts, is exact: the plan on the estimate and the plan on the count are the same plan)
-    let top: Vec<String> = subtrees(&e.base)
+    let top: Vec<String> = data::subtrees(&e.base, "label")
         .into_iter()
         .filter(|(l, _)| !l.contains('/'))
         .map(|(l, _)| l)
@@ -116,7 +95,7 @@ fn unique_filters_meet_the_target_and_return_k_rows() {
     let dir = tempfile::tempdir().unwrap();
     let t = table(dir.path(), &e);
     let rows = e.base.num_rows() as i64;
-    let all = subtrees(&e.base);
+    let all = data::subtrees(&e.base, "label");
     let mut rng = rand::rngs::StdRng::seed_from_u64(15);
     let exact = SearchParams {
         exact: true,

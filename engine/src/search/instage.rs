@@ -22,10 +22,10 @@ use super::funnel::NEAR;
 use super::pipeline::probe_order;
 use super::plan::{self, Target};
 use super::view::SegView;
-use crate::error::{QueryError, Result};
+use crate::error::Result;
 use crate::filter::bits::Bits;
 use crate::filter::{Filter, RowSet, Selection};
-use crate::index::{IndexModel, Schedule};
+use crate::index::Schedule;
 use crate::topk::Cand;
 
 /// The partitions a filtered probe scans and the filter's rows among them.
@@ -56,11 +56,7 @@ pub fn execute(
         return Ok(None);
     };
     let views = plan::views(t)?;
-    let qc = t.q.codes.as_ref().ok_or(QueryError::Setting {
-        name: "query".into(),
-        value: String::new(),
-        reason: "prepared without the index".into(),
-    })?;
+    let qc = plan::query_codes(t.q)?;
     let mut stats = StageLog::new(analyze);
     let start = Instant::now();
     // the nearest partitions first (sorting all of them costs more than the walk usually
@@ -71,7 +67,7 @@ pub fn execute(
         all: &|| probe_order(m, qc, m.meta.partitions),
         partitions: m.meta.partitions,
     };
-    let Some(p) = probe(t.v, m, &views, order, f, &s, share)? else {
+    let Some(p) = probe(t.v, &views, order, f, &s, share)? else {
         e.filter_time += start.elapsed();
         return Ok(None);
     };
@@ -128,7 +124,6 @@ pub struct Order<'a> {
 /// without covering `s`.
 pub fn probe(
     v: &TableVersion,
-    m: &IndexModel,
     views: &[SegView<'_>],
     o: Order<'_>,
     f: &Filter,
@@ -177,7 +172,7 @@ pub fn probe(
             return Ok(None);
         }
         let batch = &order[counts.len()..end];
-        let sel = f.selection_within(v, &windows(views, m, batch))?;
+        let sel = f.selection_within(v, &windows(views, batch))?;
         for (a, r) in acc.iter_mut().zip(&sel.segments) {
             if let RowSet::Some(b) = r {
                 a.or(b);
@@ -201,7 +196,7 @@ pub fn probe(
     }
     let probes = walk(&order, &counts, s.nprobe, need, true).unwrap_or_default();
     if mem.is_none() {
-        mem = Some(f.selection_within(v, &windows(views, m, &[]))?.mem);
+        mem = Some(f.selection_within(v, &windows(views, &[]))?.mem);
     }
     Ok(Some(done(acc, mem, probes, evaluated, selected)))
 }
@@ -263,11 +258,12 @@ const MERGE_GAP: u32 = cost::FILTER_WINDOW_ROWS as u32;
 /// Per segment, the row windows of partitions `batch`, in row order, windows less than
 /// [`MERGE_GAP`] rows apart merged (segments without partitions: none). Rows between merged
 /// windows are evaluated too; their bits are right, just not needed.
-fn windows(views: &[SegView<'_>], m: &IndexModel, batch: &[usize]) -> Vec<Vec<Range<u32>>> {
+fn windows(views: &[SegView<'_>], batch: &[usize]) -> Vec<Vec<Range<u32>>> {
     views
         .iter()
         .map(|w| {
-            let Some(o) = w.partitions.filter(|o| o.len() == m.meta.partitions + 1) else {
+            // SegView checked the offsets: partitions + 1 of them, ascending
+            let Some(o) = w.partitions else {
                 return Vec::new();
             };
             let mut rs: Vec<Range<u32>> = batch

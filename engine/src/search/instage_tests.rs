@@ -8,8 +8,7 @@ use crate::filter::{CmpOp, Filter, RowSet, Selection};
 use crate::search::funnel::choose_partitions;
 use crate::search::pipeline::{probe_order, QueryCtx};
 use crate::search::rows::ViewRows;
-use crate::search::tune::equivalence::fitted_table;
-use crate::search::view::SegView;
+use crate::search::tune::equivalence::{fitted_table, seg_views};
 use crate::search::PreparedQuery;
 
 /// A random filter on `id` (0..3000): ranges, IN lists, OR, NOT, keeping 0.1% to 90%.
@@ -35,12 +34,7 @@ fn in_stage_probe_chooses_what_filtered_probing_chooses() {
     let v = t.snapshot().version.clone();
     let model = t.model_for(&v).expect("model").expect("an index was fit");
     let layout = crate::index::layout_for(t.schema(), Some(&model));
-    let views: Vec<SegView<'_>> = v
-        .segments
-        .iter()
-        .map(|s| SegView::new(s, Some(&model)))
-        .collect::<Result<_, _>>()
-        .expect("views");
+    let views = seg_views(&v, &model);
     let parts = model.meta.partitions;
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
     let (mut decided, mut declined) = (0, 0);
@@ -90,7 +84,7 @@ fn in_stage_probe_chooses_what_filtered_probing_chooses() {
             all: &all,
             partitions: parts,
         };
-        let Some(got) = probe(&v, &model, &views, order, &f, &s, share).expect("probe") else {
+        let Some(got) = probe(&v, &views, order, &f, &s, share).expect("probe") else {
             declined += 1;
             continue;
         };

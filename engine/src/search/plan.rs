@@ -346,6 +346,15 @@ pub fn execute(t: &Target<'_>, k: usize, e: &mut Explain, analyze: bool) -> Resu
     Ok(hits)
 }
 
+/// The query's codes for the index's stages (an error if it was prepared without the index).
+pub(crate) fn query_codes(q: &PreparedQuery) -> Result<&super::QueryCoded> {
+    Ok(q.codes.as_ref().ok_or(crate::error::QueryError::Setting {
+        name: "query".into(),
+        value: String::new(),
+        reason: "prepared without the index".into(),
+    })?)
+}
+
 /// The version's segments as the stages read them.
 pub(crate) fn views<'a>(t: &Target<'a>) -> Result<Vec<SegView<'a>>> {
     Ok(t.v
@@ -407,14 +416,7 @@ pub(crate) fn run_funnel(
             gathered: t.gathered.and_then(|g| g.segments.get(pos)),
         })
         .collect();
-    let qc =
-        t.q.codes
-            .as_ref()
-            .ok_or(crate::error::QueryError::Setting {
-                name: "query".into(),
-                value: String::new(),
-                reason: "prepared without the index".into(),
-            })?;
+    let qc = query_codes(t.q)?;
     let bands = t.v.def.schema.bands();
     let ctx = QueryCtx {
         model: m,

@@ -64,6 +64,18 @@ pub(crate) fn fitted_table(dir: &std::path::Path, sample_queries: usize) -> crat
     t
 }
 
+/// The segments of `v` as the stages read them under `model`.
+pub(crate) fn seg_views<'a>(
+    v: &'a nestdb_storage::TableVersion,
+    model: &IndexModel,
+) -> Vec<SegView<'a>> {
+    v.segments
+        .iter()
+        .map(|s| SegView::new(s, Some(model)))
+        .collect::<Result<_, _>>()
+        .expect("views")
+}
+
 #[test]
 fn tuner_recall_is_what_the_funnel_returns() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -71,12 +83,7 @@ fn tuner_recall_is_what_the_funnel_returns() {
     let v = t.snapshot().version.clone();
     let model = t.model_for(&v).expect("model").expect("an index was fit");
     let layout = crate::index::layout_for(t.schema(), Some(&model));
-    let views: Vec<SegView<'_>> = v
-        .segments
-        .iter()
-        .map(|s| SegView::new(s, Some(&model)))
-        .collect::<Result<_, _>>()
-        .expect("views");
+    let views = seg_views(&v, &model);
     let p = TuneParams {
         k: 10,
         queries: 30,

@@ -171,14 +171,23 @@ impl Table {
     }
 
     /// The rows of version `v` that `f` keeps, from a small cache of recent (version, filter)
-    /// pairs (see [`selections`]).
-    pub(crate) fn selection_for(
+    /// pairs (see [`selections`]); on a first sighting `in_stage` may take the filter instead.
+    pub(crate) fn selection_for<P>(
         &self,
         v: &Arc<TableVersion>,
         f: &Filter,
-        in_stage: impl FnOnce() -> Result<bool>,
-    ) -> Result<selections::Got> {
+        in_stage: impl FnOnce() -> Result<Option<P>>,
+    ) -> Result<selections::Got<P>> {
         self.inner.selections.get(v, f, in_stage)
+    }
+
+    /// The rows of version `v` that `f` keeps, cached; also whether they were in the cache.
+    pub(crate) fn selection_of(
+        &self,
+        v: &Arc<TableVersion>,
+        f: &Filter,
+    ) -> Result<(Arc<CachedSelection>, bool)> {
+        self.inner.selections.selection(v, f)
     }
 
     /// Offers a finished search to the live recall monitor (sampled; never blocks).

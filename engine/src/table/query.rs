@@ -160,7 +160,7 @@ impl Search {
     /// of the rows it keeps; if that plan is filtered probing over at most half the table, the
     /// filter is tested inside the first stage (no selection is built); otherwise it is
     /// evaluated, and the plan is made on the exact count.
-    fn prepare(&self, k: usize, serving: f32, detail: bool) -> Result<Prepared> {
+    fn prepare(&self, k: usize, serving: f32, detail: bool) -> Result<Prepared<'_>> {
         let v = &self.snap.version;
         let model = self.snap.table.model_for(v)?;
         let layout = crate::index::layout_for(&v.def.schema, model.as_deref());
@@ -171,7 +171,7 @@ impl Search {
             v.def.schema.vector_name(),
         )?;
         let t = Instant::now();
-        let mut estimated: Option<(Explain, f64)> = None;
+        let mut estimate = None;
         let mut plan_time = Duration::ZERO;
         let got = match &self.filter {
             None => Got::Selection(
@@ -180,6 +180,7 @@ impl Search {
             ),
             Some(f) => self.snap.table.selection_for(v, f, || {
                 let est = f.estimate_rows(v)?;
+                estimate = Some(est.round() as usize);
                 let start = Instant::now();
                 let e = self.choose(model.as_deref(), k, serving, est.round() as usize, detail);
                 plan_time = start.elapsed();
@@ -187,53 +188,38 @@ impl Search {
                     None => plan::in_stage(&e, model.as_deref()),
                     Some(force) => force && plan::probing(&e),
                 };
-                estimated = Some((e, est));
-                Ok(yes)
+                Ok(yes.then_some((e, f)))
             })?,
         };
         let filter_time = t.elapsed().saturating_sub(plan_time);
-        let estimate = estimated.as_ref().map(|(_, est)| est.round() as usize);
-        if let (Got::InStage, Some((mut e, est))) = (&got, estimated) {
-            if detail {
-                e.reason.push_str(&format!(
-                    "; the filter is tested inside the first stage, on the probed partitions' rows only (an estimated {est:.0} rows match)"
-                ));
+        let (rows, mut e) = match got {
+            Got::InStage((mut e, f)) => {
+                if detail {
+                    e.reason.push_str(&format!(
+                        "; the filter is tested inside the first stage, on the probed partitions' rows only (an estimated {} rows match)",
+                        e.matching
+                    ));
+                }
+                e.filter = FilterMode::InStage;
+                e.plan_time = plan_time;
+                (Rows::InStage(f), e)
             }
-            e.estimated_matching = estimate;
-            e.filter = FilterMode::InStage;
-            e.filter_time = filter_time;
-            e.plan_time = plan_time;
-            return Ok(Prepared {
-                q,
-                sel: None,
-                model,
-                explain: e,
-            });
-        }
-        let (sel, cached) = match got {
-            Got::Selection(sel, cached) => (sel, cached),
-            // an in-stage sighting always comes with its plan; evaluate if it did not
-            Got::InStage => match self
-                .snap
-                .table
-                .selection_for(v, self.filter_ref()?, || Ok(false))?
-            {
-                Got::Selection(sel, cached) => (sel, cached),
-                Got::InStage => unreachable_in_stage()?,
-            },
+            Got::Selection(sel, cached) => {
+                let mut e = self.plan_exact(&sel, model.as_deref(), k, serving, detail);
+                e.filter = match (&self.filter, cached) {
+                    (None, _) => FilterMode::None,
+                    (Some(_), true) => FilterMode::Cached,
+                    (Some(_), false) => FilterMode::Evaluated,
+                };
+                e.plan_time += plan_time;
+                (Rows::Selected(sel), e)
+            }
         };
-        let mut e = self.plan_exact(&sel, model.as_deref(), k, serving, detail);
         e.estimated_matching = estimate;
-        e.filter = match (&self.filter, cached) {
-            (None, _) => FilterMode::None,
-            (Some(_), true) => FilterMode::Cached,
-            (Some(_), false) => FilterMode::Evaluated,
-        };
         e.filter_time = filter_time;
-        e.plan_time += plan_time;
         Ok(Prepared {
             q,
-            sel: Some(sel),
+            rows,
             model,
             explain: e,
         })
@@ -279,12 +265,6 @@ impl Search {
         )
     }
 
-    fn filter_ref(&self) -> Result<&Filter> {
-        self.filter.as_ref().ok_or_else(|| {
-            QueryError::Filter("a filter was tested in stage without a filter".into()).into()
-        })
-    }
-
     fn run(&self, analyze: bool) -> Result<(RecordBatch, Explain)> {
         let t = Instant::now();
         if self.k == 0 {
@@ -318,7 +298,7 @@ impl Search {
         let hits = self.execute_plan(
             &p.q,
             p.model.as_deref(),
-            p.sel,
+            p.rows,
             fetch,
             serving,
             &mut explain,
@@ -337,9 +317,8 @@ impl Search {
             batch = results::project(&batch, &self.snap.columns_named(self.select.as_deref())?)?;
         }
         explain.total = t.elapsed();
-        if analyze && explain.filter == FilterMode::InStage {
+        if let (true, FilterMode::InStage, Some(f)) = (analyze, explain.filter, &self.filter) {
             // EXPLAIN ANALYZE shows the actual count beside the estimate (not timed)
-            let f = self.filter_ref()?;
             explain.matching = f.selection(v)?.count(v) as usize;
             explain.selectivity = explain.matching as f64 / v.count().max(1) as f64;
         }
@@ -354,17 +333,16 @@ impl Search {
         &self,
         q: &PreparedQuery,
         model: Option<&IndexModel>,
-        sel: Option<Arc<CachedSelection>>,
+        rows: Rows<'_>,
         k: usize,
         serving: f32,
         e: &mut Explain,
         analyze: bool,
     ) -> Result<Vec<Cand>> {
         let v = &self.snap.version;
-        let sel = match sel {
-            Some(s) => s,
-            None => {
-                let f = self.filter_ref()?;
+        let sel = match rows {
+            Rows::Selected(s) => s,
+            Rows::InStage(f) => {
                 let all = Selection::all(v);
                 let t = plan::Target {
                     v,
@@ -379,10 +357,7 @@ impl Search {
                 }
                 // far fewer rows match than estimated: evaluate them all and plan again
                 let start = Instant::now();
-                let sel = match self.snap.table.selection_for(v, f, || Ok(false))? {
-                    Got::Selection(sel, _) => sel,
-                    Got::InStage => unreachable_in_stage()?,
-                };
+                let (sel, _) = self.snap.table.selection_of(v, f)?;
                 let filter_time = e.filter_time + start.elapsed();
                 let mut again = self.plan_exact(&sel, model, k, serving, analyze);
                 if analyze {
@@ -411,14 +386,17 @@ impl Search {
     }
 }
 
-fn unreachable_in_stage<T>() -> Result<T> {
-    Err(QueryError::Filter("the selection cache declined to evaluate a filter".into()).into())
-}
-
-struct Prepared {
+struct Prepared<'a> {
     q: PreparedQuery,
-    /// None when the filter is tested inside the first stage.
-    sel: Option<Arc<CachedSelection>>,
+    rows: Rows<'a>,
     model: Option<Arc<IndexModel>>,
     explain: Explain,
+}
+
+/// Which rows a search may return.
+enum Rows<'a> {
+    /// Those of a selection (every live row without a filter).
+    Selected(Arc<CachedSelection>),
+    /// Those of a filter tested inside the first stage.
+    InStage(&'a Filter),
 }

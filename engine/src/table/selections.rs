@@ -63,13 +63,13 @@ impl CachedSelection {
 }
 
 /// What the cache gave for a filter.
-pub enum Got {
+pub enum Got<P> {
     /// A selection from an earlier query (`true`) or evaluated now (`false`).
     Selection(Arc<CachedSelection>, bool),
     /// The filter's first sighting, which the caller tests inside the funnel's first stage:
     /// nothing was evaluated; the cache remembers the filter so that a second use evaluates
-    /// and keeps its selection.
-    InStage,
+    /// and keeps its selection. `P` is what the caller's decision produced (its plan).
+    InStage(P),
 }
 
 type Entry = (u64, Filter, Option<Arc<CachedSelection>>);
@@ -81,15 +81,27 @@ pub struct SelectionCache {
 }
 
 impl SelectionCache {
-    /// The selection of `f` in `v`, cached. On the filter's first sighting in `v`,
-    /// `in_stage()` decides whether the caller will test it inside the funnel's first stage
-    /// instead ([`Got::InStage`]: nothing evaluated, only the sighting remembered).
-    pub fn get(
+    /// The selection of `f` in `v`, cached; also whether it was in the cache.
+    pub fn selection(
         &self,
         v: &Arc<TableVersion>,
         f: &Filter,
-        in_stage: impl FnOnce() -> Result<bool>,
-    ) -> Result<Got> {
+    ) -> Result<(Arc<CachedSelection>, bool)> {
+        match self.get(v, f, || Ok(None::<std::convert::Infallible>))? {
+            Got::Selection(s, cached) => Ok((s, cached)),
+            Got::InStage(never) => match never {},
+        }
+    }
+
+    /// [`SelectionCache::selection`], except that on the filter's first sighting in `v`,
+    /// `in_stage()` may take it (`Some(plan)`) to test it inside the funnel's first stage
+    /// instead ([`Got::InStage`]: nothing evaluated, only the sighting remembered).
+    pub fn get<P>(
+        &self,
+        v: &Arc<TableVersion>,
+        f: &Filter,
+        in_stage: impl FnOnce() -> Result<Option<P>>,
+    ) -> Result<Got<P>> {
         let lock = || self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let seen = {
             let mut cache = lock();
@@ -116,9 +128,11 @@ impl SelectionCache {
                 None => false,
             }
         };
-        if !seen && in_stage()? {
-            self.insert(v, f, None);
-            return Ok(Got::InStage);
+        if !seen {
+            if let Some(plan) = in_stage()? {
+                self.insert(v, f, None);
+                return Ok(Got::InStage(plan));
+            }
         }
         // a filter seen once gathers codes into the query's own (reused) buffers; one seen
         // before (tested in stage) is evaluated now and gathers from its next use
