@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 out="$1"; shift
 PEERS_VENV="${PEERS_VENV:-$HOME/.cache/nestdb/peers-venv}"
 DATA="${NESTDB_SHARED_DATA:-$(pwd)/../shared/data}"
-cargo build --release -p nestdb-benches --bin nestdb-bench >&2
+cargo build --release -p nestdb-benches --features tools --bin nestdb-bench >&2
 filter=()
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do

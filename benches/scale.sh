@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data="$1"; db="$2"; out="$3"
 export NESTDB_SHARED_DATA="${NESTDB_SHARED_DATA:-$(pwd)/../shared/data}"
-cargo build --release -p nestdb-benches --bin nestdb-scale >&2
+cargo build --release -p nestdb-benches --features tools --bin nestdb-scale >&2
 bin="$(pwd)/target/release/nestdb-scale"
 [ ! -e "$db" ] || { echo "$db exists" >&2; exit 1; }
 echo "{\"set\": \"$data\", \"date\": \"$(date -u +%FT%TZ)\"}" >> "$out"

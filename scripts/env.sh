@@ -4,4 +4,7 @@ NESTDB_SITE_PACKAGES="$("$NESTDB_ROOT/.venv/bin/python" -c 'import sysconfig; pr
 ORT_DYLIB_PATH="$(ls "$NESTDB_SITE_PACKAGES"/onnxruntime/capi/libonnxruntime.so.* | head -n 1)"
 VIRTUAL_ENV="$NESTDB_ROOT/.venv"
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$NESTDB_ROOT/target}"
-export NESTDB_ROOT NESTDB_SITE_PACKAGES ORT_DYLIB_PATH VIRTUAL_ENV CARGO_TARGET_DIR
+# Builds here are one-shot (CI, the demo, the wheel): incremental caches would only take disk
+# (several GB for the test binaries). Set CARGO_INCREMENTAL=1 to iterate faster.
+CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+export CARGO_INCREMENTAL NESTDB_ROOT NESTDB_SITE_PACKAGES ORT_DYLIB_PATH VIRTUAL_ENV CARGO_TARGET_DIR
