@@ -166,3 +166,44 @@ fn unique_filters_meet_the_target_and_return_k_rows() {
     eprintln!("{in_stage} of 400 tested in stage");
     assert!(in_stage > 0, "no unique filter was tested in stage");
 }
+
+/// Regression: a filter that excludes the query's own project leaves the nearest partitions
+/// with few matching rows, and filtered probing sized by the table-wide share (82% here)
+/// stopped short of the true neighbours (`nestdb-filters`' broad workload, the same filter:
+/// recall 0.937 at target 0.95 on this data, 0.769 at 1M rows; docs/benchmarks.md). The walk
+/// now probes further where it finds matches rarer than the table's share; this test measured
+/// 0.915 / 0.957 at targets 0.90 / 0.95 with the rule and 0.871 / 0.933 with a weaker one.
+#[test]
+fn filters_excluding_the_query_neighbourhood_meet_the_target() {
+    let e = data::load();
+    let dir = tempfile::tempdir().unwrap();
+    let t = table(dir.path(), &e);
+    let meta = data::read("queries.parquet", &["label_path"]);
+    let labels = meta.column(0).as_string::<i32>();
+    let exact = SearchParams {
+        exact: true,
+        ..SearchParams::default()
+    };
+    let n = 300.min(e.truth.len());
+    let mut missed = Vec::new();
+    for target in [0.9f32, 0.95] {
+        let p = SearchParams {
+            recall_target: Some(target),
+            ..SearchParams::default()
+        };
+        let (mut found, mut truth) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let q = &e.queries[i * DIM..(i + 1) * DIM];
+            let project: Vec<&str> = labels.value(i).split('/').take(2).collect();
+            let cond = format!("NOT label <@ '{}'", project.join("/"));
+            found.push(search(&t, q, &cond, &p).0);
+            truth.push(search(&t, q, &cond, &exact).0);
+        }
+        let r = data::recall(&found, &truth, 10);
+        eprintln!("target {target}: recall@10 {r:.4} over {n} queries");
+        if r < f64::from(target) - 0.01 {
+            missed.push((target, r));
+        }
+    }
+    assert!(missed.is_empty(), "below target - 0.01: {missed:?}");
+}

@@ -108,6 +108,11 @@ pub struct Schedule {
     /// selected rows are covered.
     #[serde(default)]
     pub min_candidates: Option<usize>,
+    /// Filtered probing: the share of the table's rows the filter keeps, as planned; the walk
+    /// probes further where it finds matching rows rarer than this (see
+    /// [`Schedule::probed_enough`]).
+    #[serde(default)]
+    pub filter_share: Option<f64>,
     /// Filtered queries with few matching rows: every matching row enters the stages (no
     /// probing).
     #[serde(default)]
@@ -137,6 +142,7 @@ impl Schedule {
         if selectivity < 1.0 {
             let scanned = self.nprobe as f64 * rows as f64 / partitions.max(1) as f64;
             s.min_candidates = Some((scanned * filter_factor * grow_k).ceil() as usize);
+            s.filter_share = Some(selectivity);
         }
         s.stages = self
             .stages
@@ -150,6 +156,44 @@ impl Schedule {
     }
 }
 
+impl Schedule {
+    /// Filtered probing's stopping rule, the one every walk over partitions follows: having
+    /// taken `taken` partitions with a matching row, which hold `covered` matching rows, out of
+    /// `walked` rows in all the partitions looked at, the walk is done once it has `nprobe`
+    /// partitions and `min_candidates` matching rows. Where the matching rows it found are
+    /// rarer than the filter's share of the table (a filter that excludes the query's own
+    /// neighbourhood), the true neighbours lie further out than that share suggests, so the
+    /// matching rows needed grow by the cube of the table's share over the local one, at most
+    /// [`MAX_LOCAL_GROWTH`] times. Filters that keep the query's neighbourhood (local share at
+    /// least the table's) are not affected. The exponent is empirical (`docs/recall.md`).
+    pub fn probed_enough(&self, taken: usize, covered: u64, walked: u64) -> bool {
+        let Some(min) = self.min_candidates else {
+            return taken >= self.nprobe;
+        };
+        if taken < self.nprobe || covered < min as u64 {
+            return false;
+        }
+        let Some(share) = self.filter_share.filter(|s| *s > 0.0 && *s < 1.0) else {
+            return true;
+        };
+        let local = covered as f64 / walked.max(1) as f64;
+        let growth = (share / local.max(1e-9)).powi(3).min(MAX_LOCAL_GROWTH);
+        local >= share || covered as f64 >= min as f64 * growth
+    }
+}
+
+/// The most [`Schedule::probed_enough`] multiplies the planned matching rows by where matches
+/// are rarer near the query than in the table: a bound on what a filter whose matches all lie
+/// far from the query costs (beyond it the planner's other plans would have been cheaper).
+pub const MAX_LOCAL_GROWTH: f64 = 16.0;
+
+/// How much further than an unfiltered query a query whose filter keeps `share` of the rows
+/// probes, when nothing better is known: `1 + log2(1 / share) / 2` (matching rows needed,
+/// relative to the rows the unfiltered schedule scans).
+pub fn factor_rule(share: f64) -> f64 {
+    1.0 + (1.0 / share.max(1e-9)).log2() / 2.0
+}
+
 impl std::fmt::Display for Stage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match *self {
@@ -158,5 +202,52 @@ impl std::fmt::Display for Stage {
             Stage::Mid { keep } => write!(f, "int8 mid keep {keep}"),
             Stage::F32 { bands, keep } => write!(f, "f32 on {bands} bands keep {keep}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filtered(min: usize, share: f64) -> Schedule {
+        Schedule {
+            nprobe: 2,
+            stages: vec![Stage::Int8 { keep: 10 }],
+            k: 10,
+            target: 0.95,
+            estimate: RecallEstimate::default(),
+            cost: 0.0,
+            min_candidates: Some(min),
+            filter_share: Some(share),
+            scan_all: false,
+        }
+    }
+
+    #[test]
+    fn filtered_probing_goes_further_where_matches_are_rare() {
+        let s = filtered(100, 0.8);
+        // matches as common near the query as in the table: the planned minimum is enough
+        assert!(s.probed_enough(2, 100, 125));
+        assert!(s.probed_enough(2, 100, 100));
+        // half as common (0.4 local against 0.8): 2^3 times the planned matching rows
+        assert!(!s.probed_enough(2, 100, 250));
+        assert!(!s.probed_enough(2, 799, 1998));
+        assert!(s.probed_enough(2, 800, 2000));
+        // matches far rarer near the query: the growth stops at MAX_LOCAL_GROWTH
+        assert!(!s.probed_enough(2, 1599, 1_000_000));
+        assert!(s.probed_enough(2, 1600, 1_000_000));
+        // never before nprobe partitions or the planned minimum
+        assert!(!s.probed_enough(1, 1000, 1000));
+        assert!(!s.probed_enough(3, 99, 99));
+    }
+
+    #[test]
+    fn unfiltered_and_shareless_schedules_stop_at_the_planned_minimum() {
+        let mut s = filtered(100, 0.8);
+        s.filter_share = None;
+        assert!(s.probed_enough(2, 100, 10_000));
+        s.min_candidates = None;
+        assert!(s.probed_enough(2, 0, 0));
+        assert!(!s.probed_enough(1, 0, 0));
     }
 }

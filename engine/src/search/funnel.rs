@@ -14,14 +14,15 @@ use crate::index::{Schedule, Stage};
 use crate::topk::Cand;
 
 /// Partitions to scan: the `nprobe` nearest, and with `min_candidates` more in order of
-/// distance until that many selected rows are covered (filtered queries); partitions with no
+/// distance until that many selected rows are covered (filtered queries; more where they are
+/// rarer near the query than in the table, [`Schedule::probed_enough`]); partitions with no
 /// selected row are skipped.
 pub fn choose_partitions(ctx: &QueryCtx<'_>, sched: &Schedule) -> Vec<usize> {
-    let Some(min) = sched.min_candidates else {
+    if sched.min_candidates.is_none() {
         return ctx.probe_order(sched.nprobe);
-    };
+    }
     let mut out = Vec::new();
-    let mut covered = 0u64;
+    let (mut covered, mut walked) = (0u64, 0u64);
     // the nearest partitions first: sorting all of them costs more than most walks need
     let all = ctx.model.meta.partitions;
     let mut order = ctx.probe_order(all.min(NEAR.max(8 * sched.nprobe)));
@@ -33,12 +34,13 @@ pub fn choose_partitions(ctx: &QueryCtx<'_>, sched: &Schedule) -> Vec<usize> {
             }
             order = ctx.probe_order(all);
         }
-        if out.len() >= sched.nprobe && covered >= min as u64 {
+        if sched.probed_enough(out.len(), covered, walked) {
             return out;
         }
         let p = order[i];
         i += 1;
         let n = ctx.partition_rows(p);
+        walked += ctx.partition_size(p);
         if n > 0 {
             out.push(p);
             covered += n;

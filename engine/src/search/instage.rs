@@ -19,7 +19,7 @@ use nestdb_storage::TableVersion;
 use super::cost;
 use super::explain::{Explain, StageLog, StageStats};
 use super::funnel::NEAR;
-use super::pipeline::probe_order;
+use super::pipeline::{partition_size, probe_order};
 use super::plan::{self, Target};
 use super::view::SegView;
 use crate::error::Result;
@@ -133,16 +133,12 @@ pub fn probe(
     let mut order = o.near;
     let need = s.min_candidates.unwrap_or(0) as u64;
     let total: u64 = views.iter().map(|w| w.rows as u64).sum();
-    let size = |p: usize| -> u64 {
-        views
-            .iter()
-            .filter_map(|w| w.partitions.filter(|o| p + 1 < o.len()))
-            .map(|o| u64::from(o[p + 1] - o[p]))
-            .sum()
-    };
+    let size = |p: usize| partition_size(views, p);
     let mut acc: Vec<Bits> = views.iter().map(|w| Bits::zeros(w.rows as u32)).collect();
     let mut mem = None;
+    // per partition of `order` looked at: its matching rows, and all its rows
     let mut counts: Vec<u64> = Vec::new();
+    let mut sizes: Vec<u64> = Vec::new();
     let (mut evaluated, mut selected) = (0u64, 0u64);
     loop {
         if counts.len() == order.len() {
@@ -154,7 +150,7 @@ pub fn probe(
                 break;
             }
         }
-        if let Some(probes) = walk(&order, &counts, s.nprobe, need, false) {
+        if let Some(probes) = walk(&order, &counts, &sizes, s, false) {
             return Ok(Some(done(acc, mem, probes, evaluated, selected)));
         }
         let measured = if evaluated == 0 {
@@ -189,12 +185,13 @@ pub fn probe(
                 })
                 .sum();
             counts.push(n);
+            sizes.push(size(p));
             selected += n;
         }
         evaluated += rows;
         mem.get_or_insert(sel.mem);
     }
-    let probes = walk(&order, &counts, s.nprobe, need, true).unwrap_or_default();
+    let probes = walk(&order, &counts, &sizes, s, true).unwrap_or_default();
     if mem.is_none() {
         mem = Some(f.selection_within(v, &windows(views, &[]))?.mem);
     }
@@ -202,27 +199,28 @@ pub fn probe(
 }
 
 /// [`super::funnel::choose_partitions`]'s walk over the partitions of `order` whose matching
-/// rows are `counts` so far: the partitions chosen, or None when the counts so far do not
-/// decide it (unless `complete`, when every partition is counted).
+/// rows are `counts` and rows `sizes` so far: the partitions chosen, or None when the counts
+/// so far do not decide it (unless `complete`, when every partition is counted).
 fn walk(
     order: &[usize],
     counts: &[u64],
-    nprobe: usize,
-    need: u64,
+    sizes: &[u64],
+    s: &Schedule,
     complete: bool,
 ) -> Option<Vec<usize>> {
     let mut out = Vec::new();
-    let mut covered = 0u64;
-    for (&p, &n) in order.iter().zip(counts) {
-        if out.len() >= nprobe && covered >= need {
+    let (mut covered, mut walked) = (0u64, 0u64);
+    for ((&p, &n), &r) in order.iter().zip(counts).zip(sizes) {
+        if s.probed_enough(out.len(), covered, walked) {
             return Some(out);
         }
+        walked += r;
         if n > 0 {
             out.push(p);
             covered += n;
         }
     }
-    (complete || (out.len() >= nprobe && covered >= need)).then_some(out)
+    (complete || s.probed_enough(out.len(), covered, walked)).then_some(out)
 }
 
 /// Where the next batch of `order` ends: enough partitions that, at `share` matching rows per

@@ -38,6 +38,15 @@ pub struct QueryCtx<'a> {
     pub bands: &'a [(usize, usize)],
 }
 
+/// Rows of partition `p` over the segments `views`, selected or not.
+pub fn partition_size(views: &[SegView<'_>], p: usize) -> u64 {
+    views
+        .iter()
+        .filter_map(|v| v.partitions.filter(|o| p + 1 < o.len()))
+        .map(|o| u64::from(o[p + 1] - o[p]))
+        .sum()
+}
+
 /// A run of rows of one segment the first stage scans: (segment, start, end).
 pub type Range = (usize, u32, u32);
 
@@ -59,6 +68,11 @@ impl<'a> QueryCtx<'a> {
                     .map(|o| r.count(o[p], o[p + 1]))
             })
             .sum()
+    }
+
+    /// Rows of partition `p` over all segments, selected or not.
+    pub fn partition_size(&self, p: usize) -> u64 {
+        partition_size(self.views, p)
     }
 
     /// The row runs of `probes` in every segment (all rows when `probes` is `None`).

@@ -188,6 +188,7 @@ fn schedule_of((nprobe, k1, k2): (usize, usize, usize), k: usize) -> Schedule {
         estimate: RecallEstimate::default(),
         cost: 0.0,
         min_candidates: None,
+        filter_share: None,
         scan_all: false,
     }
 }
@@ -207,6 +208,7 @@ pub fn fallback(model: &IndexModel, k: usize) -> Schedule {
         },
         cost: f32::MAX,
         min_candidates: None,
+        filter_share: None,
         scan_all: false,
     }
 }
