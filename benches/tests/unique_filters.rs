@@ -172,7 +172,8 @@ fn unique_filters_meet_the_target_and_return_k_rows() {
 /// stopped short of the true neighbours (`nestdb-filters`' broad workload, the same filter:
 /// recall 0.937 at target 0.95 on this data, 0.769 at 1M rows; docs/benchmarks.md). The walk
 /// now probes further where it finds matches rarer than the table's share; this test measured
-/// 0.915 / 0.957 at targets 0.90 / 0.95 with the rule and 0.871 / 0.933 with a weaker one.
+/// 0.915 / 0.957 at targets 0.90 / 0.95 with the rule and 0.871 / 0.933 with a weaker one
+/// (fixed-nprobe schedules), and 0.903 / 0.951 with the rule on adaptive-probing schedules.
 #[test]
 fn filters_excluding_the_query_neighbourhood_meet_the_target() {
     let e = data::load();

@@ -38,6 +38,7 @@ fn meta(
                 target: 0.9,
                 estimate: RecallEstimate::default(),
                 cost: 1.0,
+                probe_slack: None,
                 min_candidates: None,
                 filter_share: None,
                 scan_all: false,

@@ -104,6 +104,13 @@ pub struct Schedule {
     pub estimate: RecallEstimate,
     /// Estimated cost per query (the cost model's units, see `search::cost`).
     pub cost: f32,
+    /// Unfiltered probing that adapts to the query: after the nearest [`PROBE_SEEDS`]
+    /// partitions, every partition (up to [`probe_cap`]) whose centroid scores within this
+    /// slack of the k-th best row found in them is probed too, so a query far from the data,
+    /// whose neighbours spread over more partitions, probes more. `nprobe` is then the mean
+    /// the tuner measured (what filtered plans scale from). `None`: exactly `nprobe`.
+    #[serde(default)]
+    pub probe_slack: Option<f32>,
     /// Filtered queries: keep probing (nearest partitions first) until at least this many
     /// selected rows are covered.
     #[serde(default)]
@@ -182,6 +189,16 @@ impl Schedule {
     }
 }
 
+/// Partitions an adaptive probe ([`Schedule::probe_slack`]) always scans before it decides
+/// how far to go: the k-th best row among them sets the bar.
+pub const PROBE_SEEDS: usize = 2;
+
+/// The most partitions a tuned schedule probes unfiltered: half of them (of at least 64), at
+/// most 512 (the tuner's grid).
+pub fn probe_cap(partitions: usize) -> usize {
+    (partitions.max(64) / 2).min(512).min(partitions).max(1)
+}
+
 /// The most [`Schedule::probed_enough`] multiplies the planned matching rows by where matches
 /// are rarer near the query than in the table: a bound on what a filter whose matches all lie
 /// far from the query costs (beyond it the planner's other plans would have been cheaper).
@@ -217,6 +234,7 @@ mod tests {
             target: 0.95,
             estimate: RecallEstimate::default(),
             cost: 0.0,
+            probe_slack: None,
             min_candidates: Some(min),
             filter_share: Some(share),
             scan_all: false,

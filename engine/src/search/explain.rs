@@ -143,8 +143,9 @@ impl Explain {
         if let Some(sc) = &self.schedule {
             let stages: Vec<String> = sc.stages.iter().map(|st| st.to_string()).collect();
             s.push_str(&format!(
-                " nprobe={} stages=[{}]",
+                " nprobe={}{} stages=[{}]",
                 sc.nprobe,
+                adaptive(sc),
                 stages.join(", ")
             ));
         }
@@ -172,6 +173,17 @@ impl Explain {
     }
 }
 
+/// How an adaptive probe was set (its `nprobe` is the mean the tuner measured; the probe
+/// stage of EXPLAIN ANALYZE shows what this query probed), or nothing.
+fn adaptive(s: &Schedule) -> String {
+    match s.probe_slack {
+        Some(slack) if s.min_candidates.is_none() && !s.scan_all => {
+            format!(" (mean; adaptive, slack {slack:.4})")
+        }
+        _ => String::new(),
+    }
+}
+
 impl fmt::Display for Explain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "strategy: {} ({})", self.strategy, self.reason)?;
@@ -184,8 +196,9 @@ impl fmt::Display for Explain {
             let stages: Vec<String> = s.stages.iter().map(|st| st.to_string()).collect();
             writeln!(
                 f,
-                "schedule: nprobe={} stages=[{}] k={}",
+                "schedule: nprobe={}{} stages=[{}] k={}",
                 s.nprobe,
+                adaptive(s),
                 stages.join(", "),
                 s.k
             )?;

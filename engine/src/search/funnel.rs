@@ -10,6 +10,7 @@ use nestdb_storage::StorageError;
 
 use super::explain::{StageLog, StageStats};
 use super::pipeline::QueryCtx;
+use super::probe;
 use crate::index::{Schedule, Stage};
 use crate::topk::Cand;
 
@@ -62,28 +63,12 @@ pub fn run(
     k: usize,
     stats: &mut StageLog,
 ) -> Result<Vec<Cand>, StorageError> {
-    let m = ctx.model;
-    let t = Instant::now();
-    let probes = (!sched.scan_all).then(|| chosen.unwrap_or_else(|| choose_partitions(ctx, sched)));
-    if let Some(p) = &probes {
-        stats.push(|| StageStats {
-            name: "probe".into(),
-            candidates_in: m.meta.partitions,
-            candidates_out: p.len(),
-            rows_touched: m.meta.partitions,
-            bytes_touched: m.meta.partitions * m.meta.coarse_dims,
-            time: t.elapsed(),
-        });
-    }
     let first = sched
         .stages
         .first()
         .copied()
         .unwrap_or(Stage::Int8 { keep: k });
-    let t = Instant::now();
-    let ranges = ctx.ranges(probes.as_deref());
-    let (mut cands, scanned) = ctx.first_stage(&ranges, first)?;
-    stats.push(|| stage_stats(ctx, &first, scanned, cands.len(), t));
+    let mut cands = first_stage(ctx, sched, chosen, first, k, stats)?;
     for st in sched.stages.iter().skip(1) {
         let t = Instant::now();
         let n_in = cands.len();
@@ -92,7 +77,7 @@ pub fn run(
     }
     let t = Instant::now();
     let out = ctx.finish(&cands, k)?;
-    let dim = m.meta.dim;
+    let dim = ctx.model.meta.dim;
     stats.push(|| StageStats {
         name: format!("exact[0:{dim}]"),
         candidates_in: cands.len(),
@@ -102,6 +87,61 @@ pub fn run(
         time: t.elapsed(),
     });
     Ok(out)
+}
+
+/// The probe and the first stage: an adaptive probe's ([`probe::first_stage`]) when the
+/// schedule has a slack, no filter walk or preset partitions, and an int8 first stage; else
+/// the partitions `chosen` or [`choose_partitions`]'s (none when it scans every selected row).
+fn first_stage(
+    ctx: &QueryCtx<'_>,
+    sched: &Schedule,
+    chosen: Option<Vec<usize>>,
+    first: Stage,
+    k: usize,
+    stats: &mut StageLog,
+) -> Result<Vec<Cand>, StorageError> {
+    let adaptive = sched.probe_slack.filter(|_| {
+        chosen.is_none()
+            && !sched.scan_all
+            && sched.min_candidates.is_none()
+            && matches!(first, Stage::Int8 { .. })
+    });
+    let cands = match adaptive {
+        Some(slack) => {
+            let t = Instant::now();
+            let (parts, cands, scanned) = probe::first_stage(ctx, slack, first, k)?;
+            probe_stats(ctx, parts.len(), t, stats);
+            stats.push(|| stage_stats(ctx, &first, scanned, cands.len(), t));
+            cands
+        }
+        None => {
+            let t = Instant::now();
+            let probes =
+                (!sched.scan_all).then(|| chosen.unwrap_or_else(|| choose_partitions(ctx, sched)));
+            if let Some(p) = &probes {
+                probe_stats(ctx, p.len(), t, stats);
+            }
+            let t = Instant::now();
+            let ranges = ctx.ranges(probes.as_deref());
+            let (cands, scanned) = ctx.first_stage(&ranges, first)?;
+            stats.push(|| stage_stats(ctx, &first, scanned, cands.len(), t));
+            cands
+        }
+    };
+    Ok(cands)
+}
+
+/// The probe's line of EXPLAIN ANALYZE (an adaptive probe's time includes its first stage).
+fn probe_stats(ctx: &QueryCtx<'_>, probed: usize, t: Instant, stats: &mut StageLog) {
+    let m = ctx.model;
+    stats.push(|| StageStats {
+        name: "probe".into(),
+        candidates_in: m.meta.partitions,
+        candidates_out: probed,
+        rows_touched: m.meta.partitions,
+        bytes_touched: m.meta.partitions * m.meta.coarse_dims,
+        time: t.elapsed(),
+    });
 }
 
 fn stage_stats(

@@ -13,6 +13,7 @@ pub mod funnel;
 pub mod instage;
 pub mod pipeline;
 pub mod plan;
+pub mod probe;
 pub mod rerank;
 pub mod results;
 pub mod rows;

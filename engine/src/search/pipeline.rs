@@ -57,6 +57,11 @@ impl<'a> QueryCtx<'a> {
         probe_order(self.model, self.qc, n)
     }
 
+    /// [`probe_scored`] for this query.
+    pub fn probe_scored(&self, n: usize) -> Vec<Cand> {
+        probe_scored(self.model, self.qc, n)
+    }
+
     /// Selected rows of partition `p` over all segments.
     pub fn partition_rows(&self, p: usize) -> u64 {
         self.views
@@ -357,6 +362,15 @@ impl<'a> QueryCtx<'a> {
 /// The `n` partitions of `m` nearest the query's coarse prefix, nearest first (see
 /// [`QueryCtx::probe_order`]).
 pub fn probe_order(m: &IndexModel, qc: &QueryCoded, n: usize) -> Vec<usize> {
+    probe_scored(m, qc, n)
+        .iter()
+        .map(|c| c.addr as usize)
+        .collect()
+}
+
+/// The `n` partitions nearest the query, nearest first, with their scores (`addr` is the
+/// partition), comparable with the first stage's row scores.
+pub fn probe_scored(m: &IndexModel, qc: &QueryCoded, n: usize) -> Vec<Cand> {
     let mut raw = vec![0i32; m.meta.partitions];
     (kernels::get().dot_i8_rows)(&qc.coarse.codes, &m.centroid_codes, &mut raw);
     let mut top = TopK::new(n.min(m.meta.partitions));
@@ -370,7 +384,7 @@ pub fn probe_order(m: &IndexModel, qc: &QueryCoded, n: usize) -> Vec<usize> {
         };
         top.push(s, p as u64);
     }
-    top.into_sorted().iter().map(|c| c.addr as usize).collect()
+    top.into_sorted()
 }
 
 fn aux(v: &SegView<'_>, r: usize, i: usize) -> Result<f32, StorageError> {

@@ -297,6 +297,7 @@ fn apply_overrides(s: &mut Schedule, params: &SearchParams, k: usize, partitions
     let mut tuned = true;
     if let Some(n) = params.nprobe {
         s.nprobe = n.clamp(1, partitions);
+        s.probe_slack = None;
         s.min_candidates = None;
         tuned = false;
     }

@@ -5,7 +5,8 @@
 //! than a new query's; so each sample query is held out of its own search together with every
 //! row closer than `holdout_radius`, both from the ground truth and from the candidates.
 //!
-//! Every schedule of a grid (partitions probed x shortlist per stage) is evaluated per query
+//! Every schedule of a grid (probe slack x shortlist per stage; probing adapts to each query,
+//! [`super::probe`]) is evaluated per query
 //! with the pipeline's primitives ([`super::pipeline::QueryCtx`]): int8 scores per probed
 //! partition, mid scores, exact scores; each shortlist is a prefix of a list sorted by the same
 //! total order the funnel's stages use, so the recall measured here for a schedule is exactly
@@ -21,11 +22,12 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::cost;
 use super::pipeline::QueryCtx;
+use super::probe::{kth_score, probes_within};
 use super::rows::ViewRows;
 use super::view::SegView;
 use super::{to_distance, PreparedQuery};
 use crate::filter::RowSet;
-use crate::index::{IndexModel, RecallEstimate, Schedule, Stage};
+use crate::index::{probe_cap, IndexModel, RecallEstimate, Schedule, Stage, PROBE_SEEDS};
 use crate::layout::Layout;
 use crate::topk::Cand;
 
@@ -63,23 +65,24 @@ struct Sample {
     truth: FxHashSet<u64>,
 }
 
-/// Per-query results of every grid point: hits and scanned rows.
-type GridRun = Vec<(usize, usize)>;
+/// Per-query results of every grid point: hits, scanned rows and partitions probed.
+type GridRun = Vec<(usize, usize, usize)>;
 
-/// The grid of schedules: (nprobe, keep1, keep2), ascending in that order. Probing reaches
-/// half the partitions: with held-out tuning queries, a grid capped at an eighth topped out at
-/// recall@10 0.98 on the shared corpus, so targets 0.99 and 0.995 silently got 0.98.
-fn grid(partitions: usize, k: usize) -> Vec<(usize, usize, usize)> {
-    let mut probes: Vec<usize> = [
-        1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 320,
-        384, 512,
-    ]
-    .into_iter()
-    .filter(|&p| p <= partitions && p * 2 <= partitions.max(64))
-    .collect();
-    if probes.is_empty() {
-        probes.push(partitions.max(1));
-    }
+/// A grid point: (probe slack, keep1, keep2).
+type Point = (f32, usize, usize);
+
+/// Probe slacks of the grid, in units of the sample's typical score spread over its nearest
+/// 32 centroids ([`slack_unit`]). The lowest probes only the seeds; the highest reaches the cap
+/// ([`probe_cap`]: half the partitions; with held-out tuning queries, a grid capped at an
+/// eighth topped out at recall@10 0.98 on the shared corpus).
+const SLACKS: [f32; 24] = [
+    -1.0, -0.5, -0.25, -0.1, 0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.85,
+    1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 8.0,
+];
+
+/// The grid of schedules: (slack, keep1, keep2), ascending in that order, so the partitions a
+/// query probes never shrink along it.
+fn grid(k: usize, unit: f32) -> Vec<Point> {
     // keeps of at least k; for k beyond the fixed lists, multiples of k
     let mut keep2: Vec<usize> = KEEP2.iter().copied().filter(|&k2| k2 >= k).collect();
     if keep2.is_empty() {
@@ -91,14 +94,41 @@ fn grid(partitions: usize, k: usize) -> Vec<(usize, usize, usize)> {
         keep1.extend([top, 2 * top, 4 * top]);
     }
     let mut out = Vec::new();
-    for &np in &probes {
+    for &t in &SLACKS {
         for &k1 in &keep1 {
             for &k2 in keep2.iter().filter(|&&k2| k2 <= k1) {
-                out.push((np, k1, k2));
+                out.push((t * unit, k1, k2));
             }
         }
     }
     out
+}
+
+/// The unit of [`SLACKS`]: the median over the sample queries of how much worse the 32nd
+/// nearest centroid scores than the nearest (a spread of scores typical of this table, so the
+/// grid does not depend on the metric's or the data's scale).
+fn slack_unit(
+    model: &IndexModel,
+    layout: &Layout,
+    views: &[SegView<'_>],
+    samples: &[Sample],
+) -> Result<f32, StorageError> {
+    let n = 32.min(model.meta.partitions);
+    let mut spread = Vec::with_capacity(samples.len());
+    for s in samples {
+        let q = query_vector(model, layout, views, s.addr)?;
+        let qc = q.codes.as_ref().expect("prepared with a model");
+        let scored = super::pipeline::probe_scored(model, qc, n);
+        if let (Some(a), Some(b)) = (scored.first(), scored.last()) {
+            spread.push(b.dist - a.dist);
+        }
+    }
+    spread.sort_unstable_by(f32::total_cmp);
+    Ok(spread
+        .get(spread.len() / 2)
+        .copied()
+        .filter(|u| u.is_finite())
+        .unwrap_or(0.0))
 }
 
 /// Tunes a schedule per target in [`TARGETS`] for `model` over `views` (every row of the
@@ -113,7 +143,7 @@ pub fn tune(
     if samples.len() < 4 {
         return Ok((vec![fallback(model, p.k)], 0, 0));
     }
-    let g = grid(model.meta.partitions, p.k);
+    let g = grid(p.k, slack_unit(model, layout, views, &samples)?);
     if g.is_empty() {
         return Ok((vec![fallback(model, p.k)], 0, 0));
     }
@@ -135,7 +165,7 @@ pub fn tune(
         .map(|i| {
             let scanned =
                 choose.iter().map(|r| r[i].1 as f64).sum::<f64>() / choose.len().max(1) as f64;
-            cost::schedule(model, &schedule_of(g[i], p.k), scanned, &bands)
+            cost::schedule(model, &schedule_of(g[i], p.k, 0), scanned, &bands)
         })
         .collect();
     let recall = |runs: &[GridRun], i: usize| -> Vec<f32> {
@@ -169,7 +199,8 @@ pub fn tune(
                     None => break best,
                 }
             };
-            let mut s = schedule_of(g[pick], p.k);
+            let probed = runs.iter().map(|r| r[pick].2).sum::<usize>() as f64;
+            let mut s = schedule_of(g[pick], p.k, (probed / runs.len() as f64).ceil() as usize);
             s.target = target;
             s.estimate = RecallEstimate::from_recalls(&recall(calib, pick));
             s.cost = costs[pick] as f32;
@@ -179,14 +210,17 @@ pub fn tune(
     Ok((schedules, choose.len(), calib.len()))
 }
 
-fn schedule_of((nprobe, k1, k2): (usize, usize, usize), k: usize) -> Schedule {
+/// The schedule of grid point `(slack, k1, k2)`; `nprobe` is the partitions it probed on the
+/// sample (rounded up), what filtered plans scale from.
+fn schedule_of((slack, k1, k2): Point, k: usize, nprobe: usize) -> Schedule {
     Schedule {
-        nprobe,
+        nprobe: nprobe.max(1),
         stages: vec![Stage::Int8 { keep: k1 }, Stage::Mid { keep: k2 }],
         k,
         target: 0.0,
         estimate: RecallEstimate::default(),
         cost: 0.0,
+        probe_slack: Some(slack),
         min_candidates: None,
         filter_share: None,
         scan_all: false,
@@ -207,6 +241,7 @@ pub fn fallback(model: &IndexModel, k: usize) -> Schedule {
             queries: 0,
         },
         cost: f32::MAX,
+        probe_slack: None,
         min_candidates: None,
         filter_share: None,
         scan_all: false,
@@ -304,7 +339,7 @@ fn evaluate(
     layout: &Layout,
     views: &[SegView<'_>],
     s: &Sample,
-    grid: &[(usize, usize, usize)],
+    grid: &[Point],
     k: usize,
 ) -> Result<GridRun, StorageError> {
     let q = query_vector(model, layout, views, s.addr)?;
@@ -327,42 +362,55 @@ fn evaluate(
         rows: &rows,
         bands: &layout.bands,
     };
-    let order = ctx.probe_order(grid.last().map_or(1, |g| g.0));
+    let scored = ctx.probe_scored(probe_cap(model.meta.partitions));
+    let order: Vec<usize> = scored.iter().map(|c| c.addr as usize).collect();
     // the first stage keeps what the grid's largest keep1 needs (beyond KEEP1 when k > 960)
     let max1 = grid.iter().map(|g| g.1).max().unwrap_or(k);
     let max2 = grid.iter().map(|g| g.2).max().unwrap_or(k);
     let mut sorted1: Vec<Cand> = Vec::new();
     let mut mids: FxHashMap<u64, f32> = Default::default();
     let mut exact: FxHashMap<u64, f32> = Default::default();
-    let (mut probed, mut scanned) = (0usize, 0usize);
+    let mut scanned = 0usize;
     let mut out = Vec::with_capacity(grid.len());
     let mut dots = Vec::new();
     let mut fin = Vec::new();
+    // the seeds first: their k-th best row sets how far each slack probes (`probe.rs`)
+    let seeds = PROBE_SEEDS.min(order.len());
+    let mut fresh = int8_candidates(&ctx, &order[..seeds], &mut dots, &mut scanned)?;
+    merge_sorted(&mut sorted1, &mut fresh, max1, &s.held);
+    let mut probed = seeds;
+    let kth = kth_score(&sorted1, k);
+    let nps: Vec<usize> = grid
+        .iter()
+        .map(|g| probes_within(&scored, kth + g.0))
+        .collect();
     let mut i = 0;
     while i < grid.len() {
-        let np = grid[i].0;
+        let np = nps[i];
         let probes = &order[probed..np.min(order.len())];
         let mut fresh = int8_candidates(&ctx, probes, &mut dots, &mut scanned)?;
         probed = np.min(order.len());
         merge_sorted(&mut sorted1, &mut fresh, max1, &s.held);
-        // the best `max2` of the first stage's first k1 by mid score, for growing k1
+        // the best `max2` of the first stage's first k1 by mid score, for growing k1 (one
+        // slack's points: their k1 grow; another slack probing as far starts over)
         let mut by_mid = Shortlist::new(max2);
         let mut ranked = 0;
-        while i < grid.len() && grid[i].0 == np {
+        let slack = grid[i].0;
+        while i < grid.len() && grid[i].0 == slack {
             let k1 = grid[i].1.min(sorted1.len());
             for c in &sorted1[ranked.min(k1)..k1] {
                 let dist = cached(&mut mids, c.addr, || ctx.mid_score(c.source(), c.offset()))?;
                 by_mid.push(Cand { dist, addr: c.addr });
             }
             ranked = ranked.max(k1);
-            let same = |g: &(usize, usize, usize)| g.0 == np && g.1.min(sorted1.len()) == k1;
-            let group = grid[i..].iter().take_while(|g| same(g)).count();
+            let same = |j: usize| grid[j].0 == slack && grid[j].1.min(sorted1.len()) == k1;
+            let group = (i..grid.len()).take_while(|&j| same(j)).count();
             let longest = grid[i..i + group].iter().map(|g| g.2).max().unwrap_or(0);
             let shortlist = &by_mid.best[..longest.min(by_mid.best.len())];
             let scored = exact_scored(&ctx, shortlist, &mut exact)?;
             for g in &grid[i..i + group] {
                 let hits = hits_in_best(&scored[..g.2.min(scored.len())], k, &s.truth, &mut fin);
-                out.push((hits, scanned));
+                out.push((hits, scanned, np));
             }
             i += group;
         }
@@ -515,7 +563,7 @@ mod tests {
     #[test]
     fn tuner_grid_covers_k_over_160() {
         for k in [1, 10, 160, 161, 200, 1000] {
-            let g = grid(256, k);
+            let g = grid(k, 0.1);
             assert!(!g.is_empty(), "k = {k}");
             assert!(
                 g.iter().all(|&(_, k1, k2)| k2 >= k && k1 >= k2),

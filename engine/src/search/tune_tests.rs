@@ -92,7 +92,10 @@ fn tuner_recall_is_what_the_funnel_returns() {
     };
     let samples = samples(&model, &layout, &views, &p).expect("samples");
     assert!(samples.len() >= 10, "{} samples", samples.len());
-    let g = grid(model.meta.partitions, p.k);
+    let g = grid(
+        p.k,
+        slack_unit(&model, &layout, &views, &samples).expect("unit"),
+    );
     let picks: Vec<usize> = (0..g.len()).step_by(g.len() / 40 + 1).collect();
     let empty = RoaringBitmap::new();
     let mut compared = 0;
@@ -133,7 +136,7 @@ fn tuner_recall_is_what_the_funnel_returns() {
         for &i in &picks {
             let got = funnel::run(
                 &ctx,
-                &schedule_of(g[i], p.k),
+                &schedule_of(g[i], p.k, 1),
                 None,
                 p.k,
                 &mut StageLog::new(false),

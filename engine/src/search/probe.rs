@@ -1,0 +1,104 @@
+//! Adaptive probing ([`Schedule::probe_slack`]): how far an unfiltered query probes follows
+//! how far its neighbours are, measured on the query itself.
+//!
+//! The nearest [`PROBE_SEEDS`] partitions are scanned first; the k-th best first-stage score
+//! among their rows sets a bar, and every further partition (nearest first, up to
+//! [`probe_cap`]) whose centroid scores within the slack of that bar is scanned too. A query
+//! from the table's own distribution finds k close rows in its seeds and stops early; a query
+//! far from every row (its k-th neighbour much farther than its nearest centroid) probes on.
+//! The funnel runs [`first_stage`]; the tuner evaluates the same rule with [`kth_score`] and
+//! [`probes_within`], so the recall it measures is the recall the funnel returns.
+
+use nestdb_storage::StorageError;
+
+use super::pipeline::QueryCtx;
+use crate::index::{probe_cap, Stage, PROBE_SEEDS};
+use crate::topk::Cand;
+
+/// The k-th best score of `cands` (any order); infinite when there are fewer than `k`, so a
+/// query that found too few rows in its seeds probes up to the cap.
+pub fn kth_score(cands: &[Cand], k: usize) -> f32 {
+    if k == 0 || cands.len() < k {
+        return f32::INFINITY;
+    }
+    let mut d: Vec<f32> = cands.iter().map(|c| c.dist).collect();
+    let (_, kth, _) = d.select_nth_unstable_by(k - 1, f32::total_cmp);
+    *kth
+}
+
+/// How many partitions of `scored` (nearest first, as [`QueryCtx::probe_scored`] returns
+/// them) an adaptive probe scans: the seeds, then every one scoring at most `bar`.
+pub fn probes_within(scored: &[Cand], bar: f32) -> usize {
+    let seeds = PROBE_SEEDS.min(scored.len());
+    seeds + scored[seeds..].iter().take_while(|c| c.dist <= bar).count()
+}
+
+/// The first stage of an adaptive probe with `slack`: the partitions scanned, the best
+/// `first.keep()` rows in address order, and the rows scanned.
+pub fn first_stage(
+    ctx: &QueryCtx<'_>,
+    slack: f32,
+    first: Stage,
+    k: usize,
+) -> Result<(Vec<usize>, Vec<Cand>, usize), StorageError> {
+    let scored = ctx.probe_scored(probe_cap(ctx.model.meta.partitions));
+    let seeds = PROBE_SEEDS.min(scored.len());
+    let mut parts: Vec<usize> = scored[..seeds].iter().map(|c| c.addr as usize).collect();
+    let (mut cands, mut scanned) = ctx.first_stage(&ctx.ranges(Some(&parts)), first)?;
+    let n = probes_within(&scored, kth_score(&cands, k) + slack);
+    if n > seeds {
+        let extra: Vec<usize> = scored[seeds..n].iter().map(|c| c.addr as usize).collect();
+        let (more, rows) = ctx.first_stage(&ctx.ranges(Some(&extra)), first)?;
+        cands = merge_best(cands, more, first.keep());
+        scanned += rows;
+        parts.extend(extra);
+    }
+    Ok((parts, cands, scanned))
+}
+
+/// The best `keep` of two candidate lists (the funnel's total order), in address order: what
+/// one first stage over both lists' rows would have kept.
+fn merge_best(mut a: Vec<Cand>, b: Vec<Cand>, keep: usize) -> Vec<Cand> {
+    a.extend(b);
+    if keep == 0 {
+        a.clear();
+    } else if a.len() > keep {
+        a.select_nth_unstable(keep - 1);
+        a.truncate(keep);
+    }
+    a.sort_unstable_by_key(|c| c.addr);
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(dist: f32, addr: u64) -> Cand {
+        Cand { dist, addr }
+    }
+
+    #[test]
+    fn kth_score_is_infinite_below_k() {
+        assert_eq!(kth_score(&[c(1.0, 0)], 2), f32::INFINITY);
+        assert_eq!(kth_score(&[c(3.0, 0), c(1.0, 1), c(2.0, 2)], 2), 2.0);
+    }
+
+    #[test]
+    fn probes_within_keeps_the_seeds_and_stops_at_the_bar() {
+        let scored = [c(0.1, 7), c(0.15, 3), c(0.2, 1), c(0.3, 2), c(0.9, 4)];
+        // the seeds are scanned whatever their scores; then the prefix at most the bar
+        assert_eq!(probes_within(&scored, 0.0), PROBE_SEEDS);
+        assert_eq!(probes_within(&scored, 0.25), PROBE_SEEDS + 1);
+        assert_eq!(probes_within(&scored, f32::INFINITY), scored.len());
+        assert_eq!(probes_within(&scored[..1], 0.0), 1);
+    }
+
+    #[test]
+    fn merging_two_first_stages_keeps_the_best_in_address_order() {
+        let a = vec![c(0.5, 1), c(0.1, 4)];
+        let b = vec![c(0.3, 2), c(0.3, 3), c(0.9, 5)];
+        let m = merge_best(a, b, 3);
+        assert_eq!(m.iter().map(|c| c.addr).collect::<Vec<_>>(), vec![2, 3, 4]);
+    }
+}
