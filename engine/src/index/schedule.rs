@@ -164,6 +164,15 @@ impl Schedule {
 }
 
 impl Schedule {
+    /// The slack of an adaptive probe when this schedule probes adaptively: it has one, no
+    /// filtered walk (`min_candidates`), does not scan every selected row, and its first stage
+    /// is int8 (whose scores the bar compares with centroid scores).
+    pub fn adaptive_slack(&self) -> Option<f32> {
+        let int8_first = matches!(self.stages.first(), None | Some(Stage::Int8 { .. }));
+        self.probe_slack
+            .filter(|_| self.min_candidates.is_none() && !self.scan_all && int8_first)
+    }
+
     /// Filtered probing's stopping rule, the one every walk over partitions follows: having
     /// taken `taken` partitions with a matching row, which hold `covered` matching rows, out of
     /// `walked` rows in all the partitions looked at, the walk is done once it has `nprobe`
@@ -203,13 +212,6 @@ pub fn probe_cap(partitions: usize) -> usize {
 /// are rarer near the query than in the table: a bound on what a filter whose matches all lie
 /// far from the query costs (beyond it the planner's other plans would have been cheaper).
 pub const MAX_LOCAL_GROWTH: f64 = 16.0;
-
-/// How much further than an unfiltered query a query whose filter keeps `share` of the rows
-/// probes, when nothing better is known: `1 + log2(1 / share) / 2` (matching rows needed,
-/// relative to the rows the unfiltered schedule scans).
-pub fn factor_rule(share: f64) -> f64 {
-    1.0 + (1.0 / share.max(1e-9)).log2() / 2.0
-}
 
 impl std::fmt::Display for Stage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -257,6 +259,28 @@ mod tests {
         // never before nprobe partitions or the planned minimum
         assert!(!s.probed_enough(1, 1000, 1000));
         assert!(!s.probed_enough(3, 99, 99));
+    }
+
+    #[test]
+    fn only_unfiltered_int8_schedules_probe_adaptively() {
+        let mut s = filtered(100, 0.8);
+        s.probe_slack = Some(0.1);
+        assert_eq!(
+            s.adaptive_slack(),
+            None,
+            "a filtered walk probes by its counts"
+        );
+        s.min_candidates = None;
+        assert_eq!(s.adaptive_slack(), Some(0.1));
+        s.stages = vec![Stage::F32 { bands: 1, keep: 10 }];
+        assert_eq!(
+            s.adaptive_slack(),
+            None,
+            "f32 scores are not comparable to centroids"
+        );
+        s.stages = vec![Stage::Int8 { keep: 10 }];
+        s.scan_all = true;
+        assert_eq!(s.adaptive_slack(), None);
     }
 
     #[test]

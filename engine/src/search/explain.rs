@@ -176,12 +176,9 @@ impl Explain {
 /// How an adaptive probe was set (its `nprobe` is the mean the tuner measured; the probe
 /// stage of EXPLAIN ANALYZE shows what this query probed), or nothing.
 fn adaptive(s: &Schedule) -> String {
-    match s.probe_slack {
-        Some(slack) if s.min_candidates.is_none() && !s.scan_all => {
-            format!(" (mean; adaptive, slack {slack:.4})")
-        }
-        _ => String::new(),
-    }
+    s.adaptive_slack().map_or_else(String::new, |slack| {
+        format!(" (mean; adaptive, slack {slack:.4})")
+    })
 }
 
 impl fmt::Display for Explain {

@@ -90,7 +90,7 @@ pub fn run(
 }
 
 /// The probe and the first stage: an adaptive probe's ([`probe::first_stage`]) when the
-/// schedule has a slack, no filter walk or preset partitions, and an int8 first stage; else
+/// schedule probes adaptively ([`Schedule::adaptive_slack`]) and no partitions are preset; else
 /// the partitions `chosen` or [`choose_partitions`]'s (none when it scans every selected row).
 fn first_stage(
     ctx: &QueryCtx<'_>,
@@ -100,12 +100,7 @@ fn first_stage(
     k: usize,
     stats: &mut StageLog,
 ) -> Result<Vec<Cand>, StorageError> {
-    let adaptive = sched.probe_slack.filter(|_| {
-        chosen.is_none()
-            && !sched.scan_all
-            && sched.min_candidates.is_none()
-            && matches!(first, Stage::Int8 { .. })
-    });
+    let adaptive = sched.adaptive_slack().filter(|_| chosen.is_none());
     let cands = match adaptive {
         Some(slack) => {
             let t = Instant::now();

@@ -253,7 +253,7 @@ fn funnel_reason(model: &IndexModel, target: f32, selectivity: f64) -> String {
 /// nearest calibrated selectivity, or `1 + log2(1 / selectivity) / 2`.
 fn filter_factor(model: &IndexModel, selectivity: f64) -> f64 {
     let f = &model.meta.tuning.filter_factors;
-    let default = crate::index::schedule::factor_rule(selectivity);
+    let default = 1.0 + (1.0 / selectivity.max(1e-9)).log2() / 2.0;
     f.iter()
         .min_by(|a, b| {
             (a.0.ln() - selectivity.max(1e-9).ln())

@@ -58,11 +58,13 @@ pub struct TuneParams {
     pub seed: u64,
 }
 
-/// One sample query: its segment and row, and the rows held out with it.
+/// One sample query: its segment and row, the rows held out with it, and how much worse its
+/// 32nd nearest centroid scores than its nearest (for [`slack_unit`]).
 struct Sample {
     addr: u64,
     held: Vec<u64>,
     truth: FxHashSet<u64>,
+    spread: f32,
 }
 
 /// Per-query results of every grid point: hits, scanned rows and partitions probed.
@@ -72,7 +74,7 @@ type GridRun = Vec<(usize, usize, usize)>;
 type Point = (f32, usize, usize);
 
 /// Probe slacks of the grid, in units of the sample's typical score spread over its nearest
-/// 32 centroids ([`slack_unit`]). The lowest probes only the seeds; the highest reaches the cap
+/// 32 centroids ([`slack_unit`]). The lowest usually probes only the seeds; the highest reaches the cap
 /// ([`probe_cap`]: half the partitions; with held-out tuning queries, a grid capped at an
 /// eighth topped out at recall@10 0.98 on the shared corpus).
 const SLACKS: [f32; 24] = [
@@ -104,31 +106,29 @@ fn grid(k: usize, unit: f32) -> Vec<Point> {
     out
 }
 
-/// The unit of [`SLACKS`]: the median over the sample queries of how much worse the 32nd
-/// nearest centroid scores than the nearest (a spread of scores typical of this table, so the
-/// grid does not depend on the metric's or the data's scale).
-fn slack_unit(
-    model: &IndexModel,
-    layout: &Layout,
-    views: &[SegView<'_>],
-    samples: &[Sample],
-) -> Result<f32, StorageError> {
-    let n = 32.min(model.meta.partitions);
-    let mut spread = Vec::with_capacity(samples.len());
-    for s in samples {
-        let q = query_vector(model, layout, views, s.addr)?;
-        let qc = q.codes.as_ref().expect("prepared with a model");
-        let scored = super::pipeline::probe_scored(model, qc, n);
-        if let (Some(a), Some(b)) = (scored.first(), scored.last()) {
-            spread.push(b.dist - a.dist);
-        }
-    }
+/// The unit of [`SLACKS`]: the median of the sample queries' [`Sample::spread`] (a spread of
+/// scores typical of this table, so the grid does not depend on the metric's or the data's
+/// scale).
+fn slack_unit(samples: &[Sample]) -> f32 {
+    let mut spread: Vec<f32> = samples.iter().map(|s| s.spread).collect();
     spread.sort_unstable_by(f32::total_cmp);
-    Ok(spread
+    spread
         .get(spread.len() / 2)
         .copied()
         .filter(|u| u.is_finite())
-        .unwrap_or(0.0))
+        .unwrap_or(0.0)
+}
+
+/// How much worse the query's 32nd nearest centroid scores than its nearest.
+fn centroid_spread(model: &IndexModel, q: &PreparedQuery) -> f32 {
+    let Some(qc) = q.codes.as_ref() else {
+        return 0.0;
+    };
+    let scored = super::pipeline::probe_scored(model, qc, 32);
+    match (scored.first(), scored.last()) {
+        (Some(a), Some(b)) => b.dist - a.dist,
+        _ => 0.0,
+    }
 }
 
 /// Tunes a schedule per target in [`TARGETS`] for `model` over `views` (every row of the
@@ -143,7 +143,7 @@ pub fn tune(
     if samples.len() < 4 {
         return Ok((vec![fallback(model, p.k)], 0, 0));
     }
-    let g = grid(p.k, slack_unit(model, layout, views, &samples)?);
+    let g = grid(p.k, slack_unit(&samples));
     if g.is_empty() {
         return Ok((vec![fallback(model, p.k)], 0, 0));
     }
@@ -265,8 +265,11 @@ fn samples(
     let addrs: Vec<u64> = picks.iter().map(|&i| addr_of(views, i)).collect();
     let d = layout.dim;
     let mut qs = Vec::with_capacity(m * d);
+    let mut spreads = Vec::with_capacity(m);
     for &a in &addrs {
-        qs.extend(query_vector(model, layout, views, a)?.unit);
+        let q = query_vector(model, layout, views, a)?;
+        spreads.push(centroid_spread(model, &q));
+        qs.extend(q.unit);
     }
     let near = super::truth::nearest(views, &qs, d, layout.metric, p.k + MAX_HELD + 1)?;
     let mut out = Vec::with_capacity(m);
@@ -291,6 +294,7 @@ fn samples(
                 addr: a,
                 held,
                 truth,
+                spread: spreads[i],
             });
         }
     }

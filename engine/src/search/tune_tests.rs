@@ -92,10 +92,7 @@ fn tuner_recall_is_what_the_funnel_returns() {
     };
     let samples = samples(&model, &layout, &views, &p).expect("samples");
     assert!(samples.len() >= 10, "{} samples", samples.len());
-    let g = grid(
-        p.k,
-        slack_unit(&model, &layout, &views, &samples).expect("unit"),
-    );
+    let g = grid(p.k, slack_unit(&samples));
     let picks: Vec<usize> = (0..g.len()).step_by(g.len() / 40 + 1).collect();
     let empty = RoaringBitmap::new();
     let mut compared = 0;
