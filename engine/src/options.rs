@@ -163,7 +163,7 @@ impl TableOptions {
             "partitions" => self.index.partitions = Some(count(value)?),
             "coarse_dims" => self.index.coarse_dims = Some(count(value)?),
             "min_rows" | "index_min_rows" => self.index.min_rows = count(value)?,
-            "sample_rows" => self.index.sample_rows = count(value)?.max(100),
+            "sample_rows" => self.index.sample_rows = Some(count(value)?.max(100)),
             "sample_queries" => self.index.sample_queries = count(value)?,
             "seed" => {
                 self.index.seed = value

@@ -232,6 +232,43 @@ fn bad_input_is_rejected_and_changes_nothing() {
     ));
 }
 
+/// Defect: with automatic indexing off, the merge maintenance runs past eight segments fit an
+/// index anyway (a COPY of many segments paid for a fit nobody asked for).
+#[test]
+fn merging_segments_with_auto_index_off_fits_no_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::builder()
+        .sync(false)
+        .auto_index(false)
+        .auto_flush_rows(300)
+        .open(dir.path())
+        .unwrap();
+    let t = db.create_table("t", schema(16, Metric::Cosine)).unwrap();
+    for s in 0..10i64 {
+        let ids: Vec<i64> = (s * 300..(s + 1) * 300).collect();
+        t.insert(&batch(&ids, 16, 0)).unwrap();
+    }
+    assert_eq!(t.count(), 3000);
+    // segment files: data/<table id>/seg-N.parquet
+    let mut segments = 0;
+    for table in std::fs::read_dir(dir.path().join("data")).unwrap() {
+        for f in std::fs::read_dir(table.unwrap().path()).unwrap() {
+            segments += usize::from(
+                f.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".parquet"),
+            );
+        }
+    }
+    assert!(segments < 10, "no merge: {segments} segments");
+    let e = t.search(&vector(1, 16)).limit(5).explain().unwrap();
+    assert_eq!(e.strategy, "exact", "{e}");
+    t.analyze().unwrap();
+    let e = t.search(&vector(1, 16)).limit(5).explain().unwrap();
+    assert_eq!(e.strategy, "funnel", "{e}");
+}
+
 #[test]
 fn catalog_operations() {
     let dir = tempfile::tempdir().unwrap();

@@ -14,9 +14,9 @@ use nestdb_storage::TableSchema;
 /// Defaults: rotation `auto`; partitions `2 * sqrt(rows)`; coarse prefix (partitions and the
 /// first stage's int8 codes) the first band boundary at or above 128 dimensions; mid prefix
 /// the first boundary at or above twice that; sign codes over the coarse prefix; an index is fit
-/// once a table has 2,000 rows; rotation, partitions and quantizer fit on a sample of at most
-/// 200,000 rows (k-means trains on at most 64 rows per partition); 400 sample queries; k = 10;
-/// seed 42.
+/// once a table has 2,000 rows; rotation, partitions and quantizer fit on a sample of
+/// `max(200,000, 64 x partitions)` rows (k-means trains on 64 rows per partition; at 10M rows
+/// that is 404,800); 400 sample queries; k = 10; seed 42.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IndexOptions {
@@ -28,8 +28,9 @@ pub struct IndexOptions {
     pub coarse_dims: Option<usize>,
     /// Rows a table needs before an index is fit (smaller tables are searched exactly).
     pub min_rows: usize,
-    /// Rows the rotation, partitions and quantizer are fit on (a uniform sample).
-    pub sample_rows: usize,
+    /// Rows the rotation, partitions and quantizer are fit on (a uniform sample; None:
+    /// [`IndexOptions::sample_for`]'s default).
+    pub sample_rows: Option<usize>,
     /// Sample queries for schedule tuning (split in two: one half chooses, the other measures).
     pub sample_queries: usize,
     /// Results per query the schedules are tuned for.
@@ -45,7 +46,7 @@ impl Default for IndexOptions {
             partitions: None,
             coarse_dims: None,
             min_rows: 2000,
-            sample_rows: 200_000,
+            sample_rows: None,
             sample_queries: 400,
             k: 10,
             seed: 42,
@@ -60,7 +61,20 @@ impl IndexOptions {
             .unwrap_or_else(|| (2.0 * (rows as f64).sqrt()).round() as usize)
             .clamp(1, rows.max(1))
     }
+
+    /// Rows sampled for a fit of a table of `rows` rows: `sample_rows` when set, else
+    /// [`MIN_SAMPLE`] or [`TRAIN_PER_PARTITION`] per partition, whichever is more (a fit on
+    /// fewer than 64 rows per partition recalls less: `benches/tests/fit_sampling.rs`).
+    pub fn sample_for(&self, rows: usize) -> usize {
+        self.sample_rows
+            .unwrap_or_else(|| MIN_SAMPLE.max(TRAIN_PER_PARTITION * self.partitions_for(rows)))
+    }
 }
+
+/// The smallest default sample of a fit (rows).
+pub const MIN_SAMPLE: usize = 200_000;
+/// Rows k-means trains on per partition (at most; fewer when the sample is smaller).
+pub const TRAIN_PER_PARTITION: usize = 64;
 
 /// The first band boundary at or above `dims` (the full dimension when none is).
 pub fn boundary_at_least(schema: &TableSchema, dims: usize) -> usize {
@@ -74,10 +88,11 @@ pub fn boundary_at_least(schema: &TableSchema, dims: usize) -> usize {
 }
 
 /// Fits a model of version `version` for a table of `rows` rows, from `sample` (`m x dim`
-/// vectors as stored by the user, a uniform sample of the table). Schedules are left empty.
+/// vectors as stored by the user, a uniform sample of the table; transformed in place, so the
+/// fit holds no second copy). Schedules are left empty.
 pub fn fit(
     schema: &TableSchema,
-    sample: &[f32],
+    sample: Vec<f32>,
     rows: usize,
     version: u64,
     opts: &IndexOptions,
@@ -98,11 +113,11 @@ pub fn fit(
         .coarse_dims
         .map_or_else(|| boundary_at_least(schema, 128), |c| c.clamp(1, d));
     let mid = boundary_at_least(schema, 2 * coarse).max(coarse);
-    let mut x = sample.to_vec();
+    let mut x = sample;
     layout.transform_rows(&mut x); // normalize only: no rotation yet
     let rot = fit_rotation(schema, &mut layout, &mut x, m, coarse, opts.rotation)?;
     let nparts = opts.partitions_for(rows).min(m);
-    let train_rows = (nparts * 64).max(20_000).min(m);
+    let train_rows = (nparts * TRAIN_PER_PARTITION).max(20_000).min(m);
     let spherical = schema.metric() != nestdb_storage::Metric::L2;
     let (centroids, quant) = fit_partitions(
         &x,
@@ -202,23 +217,13 @@ fn fit_partitions(
     spherical: bool,
     seed: u64,
 ) -> (Vec<f32>, Int8Quantizer) {
-    let prefix: Vec<f32> = x
+    let coarse_prefix: Vec<f32> = x
         .chunks_exact(d)
-        .flat_map(|r| r[..mid].iter().copied())
-        .collect();
-    let coarse_prefix: Vec<f32> = prefix
-        .chunks_exact(mid)
+        .take(train_rows)
         .flat_map(|r| r[..coarse].iter().copied())
         .collect();
-    let centroids = kmeans::train(
-        &coarse_prefix[..train_rows * coarse],
-        coarse,
-        nparts,
-        10,
-        spherical,
-        seed,
-    );
-    let quant = Int8Quantizer::fit(&prefix, mid);
+    let centroids = kmeans::train(&coarse_prefix, coarse, nparts, 10, spherical, seed);
+    let quant = Int8Quantizer::fit_prefix(x, d, mid);
     (centroids, quant)
 }
 

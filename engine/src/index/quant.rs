@@ -24,13 +24,19 @@ pub struct Int8Quantizer {
 impl Int8Quantizer {
     /// Learns ranges from `x` (`n x dims`, row-major).
     pub fn fit(x: &[f32], dims: usize) -> Int8Quantizer {
-        let n = x.len() / dims;
+        Self::fit_prefix(x, dims, dims)
+    }
+
+    /// [`Int8Quantizer::fit`] on the first `dims` of each row of `x` (rows of `stride`
+    /// values), without copying the prefixes out.
+    pub fn fit_prefix(x: &[f32], stride: usize, dims: usize) -> Int8Quantizer {
+        let n = x.len() / stride;
         let mut center = Vec::with_capacity(dims);
         let mut step = Vec::with_capacity(dims);
         let mut col = Vec::with_capacity(n);
         for j in 0..dims {
             col.clear();
-            col.extend(x.chunks_exact(dims).map(|r| r[j]));
+            col.extend(x.chunks_exact(stride).map(|r| r[j]));
             // the 0.1% and 99.9% order statistics (selection, not a full sort)
             let (i_lo, i_hi) = (
                 (n as f64 * 0.001) as usize,

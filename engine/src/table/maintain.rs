@@ -7,7 +7,8 @@
 //!   the table has doubled or halved since the fit; appends in between are encoded under the
 //!   current index (its schedules scale their shortlists with the row count);
 //! - segments are merged (compaction, under the current index) once there are more than
-//!   [`MAX_SEGMENTS`].
+//!   [`MAX_SEGMENTS`]; with `auto_index` on, a merge of a table without an index that has
+//!   reached `min_rows` fits one, with it off a merge never fits (only ANALYZE does).
 //!
 //! Maintenance after a write runs under the writer lock but never fails the write: a failure
 //! is recorded ([`super::Table::maintenance_error`]) and retried by the next write. Readers are
@@ -48,6 +49,9 @@ pub(super) enum Refit {
     IfNeeded,
     /// Always (ANALYZE).
     Always,
+    /// Never: merge under the current index, if any (automatic merges with automatic
+    /// indexing off).
+    Never,
 }
 
 impl Table {
@@ -105,7 +109,13 @@ impl Table {
             return self.compact_locked(w, Refit::IfNeeded);
         }
         if v.segments.len() > MAX_SEGMENTS {
-            return self.compact_locked(w, Refit::IfNeeded);
+            // without automatic indexing, merging segments never fits an index (ANALYZE does)
+            let refit = if self.inner.db.auto_index {
+                Refit::IfNeeded
+            } else {
+                Refit::Never
+            };
+            return self.compact_locked(w, refit);
         }
         Ok(Maintenance::default())
     }
@@ -144,6 +154,7 @@ impl Table {
         let big_enough = rows >= opts.min_rows.max(opts.k + 2);
         let fit = big_enough
             && match (&v.manifest.index, refit) {
+                (_, Refit::Never) => false,
                 (_, Refit::Always) | (None, _) => true,
                 (Some(r), Refit::IfNeeded) => {
                     rows as u64 >= 2 * r.fit_rows || (rows as u64) * 2 <= r.fit_rows
@@ -180,10 +191,10 @@ impl Table {
     fn refit_locked(&self, w: &mut Writer<'_>, v: &Arc<TableVersion>) -> Result<Maintenance> {
         let opts = &self.inner.options;
         let rows = v.count();
-        let sample = encode::sample::vectors(v, opts.index.sample_rows, opts.index.seed)?;
+        let n = opts.index.sample_for(rows);
+        let sample = encode::sample::vectors(v, n, opts.index.seed)?;
         let version = w.next_index_version();
-        let (mut model, layout) = fit::fit(self.schema(), &sample, rows, version, &opts.index)?;
-        drop(sample);
+        let (mut model, layout) = fit::fit(self.schema(), sample, rows, version, &opts.index)?;
         let Some(meta) = encode::spill::compact(w, v, Some(&model), &layout)? else {
             return self.merge_locked(w, v);
         };
