@@ -10,14 +10,20 @@
 //!     open time, first query, then per target: recall@10 on the 700 held-out queries
 //!     (first pass, cold), QPS one query at a time (warm), the tuner's estimate, bytes read
 //! nestdb-scale filtered --db DB [--targets ...] [--levels L] [--and-range] [--broad]
-//!     [--materialize | --in-stage] [--no-truth]
+//!     [--materialize | --in-stage] [--no-truth] [--prefix P]
 //!     each held-out query filtered to its own label subtree (the first L levels of its
 //!     label_path, default 2; no two consecutive filters alike), with --and-range also
 //!     `id >= lo` with lo random per query (no two filters alike at all); recall against exact
 //!     search over the same rows; --broad negates the subtree (most rows match, lo drawn
 //!     from the first fifth of the ids); --materialize evaluates every filter over the whole
 //!     table first, --in-stage tests it in the first stage whenever the plan probes (neither:
-//!     the planner chooses)
+//!     the planner chooses); --prefix P filters every query to the one subtree P instead
+//! nestdb-scale live --data DIR --db DB [--targets ...] [--passes P]
+//!     the live recall monitor at scale: the first half of the held-out queries is the
+//!     table's traffic, every search sampled (CPU budget 1, each sample measured before the
+//!     next search, so none is dropped), passes repeated until a pass adjusts nothing (at most
+//!     P, default 6); then recall@10 and QPS on the second half, which the monitor never saw,
+//!     and what SHOW RECALL reports
 //! ```
 //! The held-out queries come from `$NESTDB_SHARED_DATA/queries.parquet`. With
 //! `NESTDB_SCALE_STAGES` set, the EXPLAIN ANALYZE of the first three queries goes to stderr
@@ -51,7 +57,10 @@ fn main() {
         Some("analyze") => analyze(&db),
         Some("query") => query(&args, &db),
         Some("filtered") => filtered(&args, &db),
-        _ => eprintln!("usage: nestdb-scale load|analyze|query|filtered (see the source header)"),
+        Some("live") => live(&args, &db),
+        _ => eprintln!(
+            "usage: nestdb-scale load|analyze|query|filtered|live (see the source header)"
+        ),
     }
 }
 
@@ -290,7 +299,12 @@ fn filtered(args: &[String], db: &Path) {
     };
     let d = open(db);
     let t = d.table("chunks").expect("table");
-    let filters = subtree_filters(levels, range.then(|| t.count() as i64), broad);
+    let mut filters = subtree_filters(levels, range.then(|| t.count() as i64), broad);
+    // --prefix P: every query filtered to the one subtree P (a filter every query shares)
+    if let Some(p) = arg(args, "--prefix") {
+        let f = Filter::parse(&format!("label <@ '{}'", p.replace('\'', "''"))).expect("filter");
+        filters.iter_mut().for_each(|x| *x = f.clone());
+    }
     let exact = SearchParams {
         exact: true,
         ..SearchParams::default()
@@ -337,6 +351,7 @@ fn filtered(args: &[String], db: &Path) {
         println!(
             "{}",
             json!({"phase": "filtered", "levels": levels, "and_range": range,
+                   "prefix": arg(args, "--prefix"),
                    "broad": broad, "filter_in_stage": in_stage,
                    "mean_selectivity": sel, "target": r,
                    "recall": recall_vs(&found, &truth), "short_results": short,
@@ -354,4 +369,68 @@ fn recall_vs(found: &[Vec<i64>], truth: &[Vec<i64>]) -> f64 {
         hits += f.iter().filter(|x| t.contains(x)).count();
     }
     hits as f64 / total.max(1) as f64
+}
+
+/// The live monitor on the first half of the queries, measured on the second (see the header).
+fn live(args: &[String], db: &Path) {
+    let dir = PathBuf::from(arg(args, "--data").expect("--data DIR"));
+    let passes: usize = arg(args, "--passes")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6);
+    let q = data::read("queries.parquet", &["embedding"]);
+    let queries = data::flat_vectors(q.column(0));
+    let truth = read_truth(&dir.join("ground_truth.parquet"));
+    let half = queries.len() / DIM / 2;
+    let (traffic, held) = queries.split_at(half * DIM);
+    let d = Database::builder()
+        .auto_index(false)
+        .recall_sample_rate(1.0)
+        .recall_cpu_budget(1.0)
+        .open(db)
+        .expect("open");
+    let t = d.table("chunks").expect("table");
+    for r in targets(args) {
+        let p = target(r);
+        let before = t.recall_report().adjustments.len();
+        let mut seen = 0;
+        for pass in 0..passes {
+            let start = t.recall_report().adjustments.len();
+            t.set_recall_sampling(1.0);
+            for v in traffic.chunks_exact(DIM) {
+                ids(&t, v, &p, None);
+                seen += 1;
+                while t.recall_report().pending > 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+            if pass > 0 && t.recall_report().adjustments.len() == start {
+                break;
+            }
+        }
+        t.set_recall_sampling(0.0);
+        let found: Vec<Vec<i64>> = held
+            .chunks_exact(DIM)
+            .map(|v| ids(&t, v, &p, None))
+            .collect();
+        let qps = timed(5.0, held, |v| ids(&t, v, &p, None).len());
+        let rep = t.recall_report();
+        let row = rep
+            .rows
+            .iter()
+            .find(|x| x.target == r && x.band == "unfiltered");
+        let notes: Vec<&str> = rep.adjustments[before..]
+            .iter()
+            .filter(|a| a.0 == r)
+            .map(|a| a.1.as_str())
+            .collect();
+        println!(
+            "{}",
+            json!({"phase": "live", "target": r, "traffic_searches": seen,
+                   "serving_target": row.map(|x| x.serving),
+                   "monitor_measured": row.map(|x| x.measured.mean),
+                   "monitor_samples": row.map(|x| x.measured.queries),
+                   "held_out_recall": data::recall(&found, &truth[half..], 10),
+                   "held_out_qps": qps, "adjustments": notes})
+        );
+    }
 }
