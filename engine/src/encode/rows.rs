@@ -4,6 +4,7 @@
 
 use nestdb_storage::container::as_bytes;
 use nestdb_storage::{sections, Metric};
+use rayon::prelude::*;
 
 use crate::index::{kmeans, IndexModel};
 use crate::layout::Layout;
@@ -48,18 +49,37 @@ pub fn row_spec(model: Option<&IndexModel>, metric: Metric) -> Vec<(u32, usize)>
 
 impl CodedRows {
     /// Codes `vectors` (`n x dim`, as stored) under `model` (or none).
+    /// Blocks of [`BLOCK`] rows are coded in parallel and joined in order.
     pub fn code(model: Option<&IndexModel>, layout: &Layout, vectors: &[f32]) -> CodedRows {
-        let d = layout.dim;
+        let d = layout.dim.max(1);
+        let blocks: Vec<CodedRows> = vectors
+            .par_chunks(BLOCK * d)
+            .map(|block| {
+                let mut out = CodedRows::default();
+                if layout.metric == Metric::Cosine {
+                    out.inv_norms.extend(block.chunks_exact(d).map(inv_norm));
+                }
+                if let Some(m) = model {
+                    out.code_block(m, layout, block);
+                }
+                out
+            })
+            .collect();
         let mut out = CodedRows::default();
-        for block in vectors.chunks(BLOCK * d) {
-            if layout.metric == Metric::Cosine {
-                out.inv_norms.extend(block.chunks_exact(d).map(inv_norm));
-            }
-            if let Some(m) = model {
-                out.code_block(m, layout, block);
-            }
+        for b in blocks {
+            out.append(b);
         }
         out
+    }
+
+    /// Appends the rows of `b` after these.
+    fn append(&mut self, mut b: CodedRows) {
+        self.parts.append(&mut b.parts);
+        self.codes.append(&mut b.codes);
+        self.mid.append(&mut b.mid);
+        self.bits.append(&mut b.bits);
+        self.aux.append(&mut b.aux);
+        self.inv_norms.append(&mut b.inv_norms);
     }
 
     fn code_block(&mut self, m: &IndexModel, layout: &Layout, block: &[f32]) {

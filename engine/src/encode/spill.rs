@@ -23,6 +23,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use nestdb_storage::conform::vector_values;
 use nestdb_storage::fsutil;
 use nestdb_storage::{SegmentFactory, SegmentMeta, StorageError, TableVersion};
+use rayon::prelude::*;
 
 use super::labels::{LabelDict, LabelSet};
 use super::rows::CodedRows;
@@ -201,20 +202,24 @@ fn bucketed(
     sink.finish()
 }
 
-/// The partition of each of `vectors` (rotated coarse prefix against the centroids).
+/// The partition of each of `vectors` (rotated coarse prefix against the centroids), blocks
+/// of 4,096 rows in parallel (one block is one task of `kmeans::assign`, which alone would run
+/// a compaction's whole assignment on one thread).
 pub fn partitions(m: &IndexModel, layout: &Layout, vectors: &[f32]) -> Vec<u32> {
     let (d, c) = (layout.dim, m.meta.coarse_dims);
-    let mut out = Vec::with_capacity(vectors.len() / d.max(1));
-    for block in vectors.chunks(4096 * d) {
-        let mut x = block.to_vec();
-        layout.transform_rows(&mut x);
-        let coarse: Vec<f32> = x
-            .chunks_exact(d)
-            .flat_map(|r| r[..c].iter().copied())
-            .collect();
-        out.extend(kmeans::assign(&coarse, c, &m.centroids, m.spherical()));
-    }
-    out
+    vectors
+        .par_chunks(4096 * d.max(1))
+        .map(|block| {
+            let mut x = block.to_vec();
+            layout.transform_rows(&mut x);
+            let coarse: Vec<f32> = x
+                .chunks_exact(d)
+                .flat_map(|r| r[..c].iter().copied())
+                .collect();
+            kmeans::assign(&coarse, c, &m.centroids, m.spherical())
+        })
+        .collect::<Vec<_>>()
+        .concat()
 }
 
 /// A bucket file: its path, removed when dropped.
