@@ -90,6 +90,10 @@ pub struct TableOptions {
     pub index: IndexOptions,
 }
 
+/// The fixed `sample_rows` every table definition stored before the default became
+/// [`crate::index::IndexOptions::sample_for`]'s; read back as the default.
+const LEGACY_SAMPLE_ROWS: usize = 200_000;
+
 impl Default for TableOptions {
     fn default() -> Self {
         TableOptions {
@@ -199,12 +203,17 @@ impl TableOptions {
                 reason: format!("unknown option \"{k}\""),
             });
         }
-        serde_json::from_value(serde_json::Value::Object(map.clone())).map_err(|e| {
-            OptionError::Stored {
+        let mut o: TableOptions = serde_json::from_value(serde_json::Value::Object(map.clone()))
+            .map_err(|e| OptionError::Stored {
                 table: table.into(),
                 reason: e.to_string(),
-            }
-        })
+            })?;
+        // definitions written before the default followed the partition count stored the old
+        // fixed default with every table; it means "the default", not a choice
+        if o.index.sample_rows == Some(LEGACY_SAMPLE_ROWS) {
+            o.index.sample_rows = None;
+        }
+        Ok(o)
     }
 
     /// The options as stored in a table definition.
@@ -213,5 +222,25 @@ impl TableOptions {
             Ok(serde_json::Value::Object(m)) => m,
             _ => serde_json::Map::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod stored_tests {
+    use super::TableOptions;
+
+    #[test]
+    fn stored_options_round_trip_and_the_old_fixed_sample_reads_as_the_default() {
+        let mut o = TableOptions::default();
+        let back = TableOptions::from_map("t", &o.to_map()).unwrap();
+        assert_eq!(back.index.sample_rows, None);
+        o.set("sample_rows", "5000").unwrap();
+        let back = TableOptions::from_map("t", &o.to_map()).unwrap();
+        assert_eq!(back.index.sample_rows, Some(5000));
+        // a definition written before the default followed the partitions
+        let mut old = TableOptions::default().to_map();
+        old.insert("sample_rows".into(), serde_json::json!(200_000));
+        let back = TableOptions::from_map("t", &old).unwrap();
+        assert_eq!(back.index.sample_rows, None);
     }
 }

@@ -15,8 +15,8 @@ use nestdb_storage::TableSchema;
 /// first stage's int8 codes) the first band boundary at or above 128 dimensions; mid prefix
 /// the first boundary at or above twice that; sign codes over the coarse prefix; an index is fit
 /// once a table has 2,000 rows; rotation, partitions and quantizer fit on a sample of
-/// `max(200,000, 64 x partitions)` rows (k-means trains on 64 rows per partition; at 10M rows
-/// that is 404,800); 400 sample queries; k = 10; seed 42.
+/// `max(200,000, 64 x partitions)` rows (404,800 at 10M rows; k-means trains on
+/// `max(20,000, 64 x partitions)` of them); 400 sample queries; k = 10; seed 42.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IndexOptions {
@@ -239,5 +239,23 @@ fn rotation_choice(mode: RotationMode, raw: f32, rot: f32, coarse: usize) -> (bo
             true,
             format!("first {coarse} dims hold {raw:.2} of the variance, {rot:.2} after PCA: rotated"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IndexOptions;
+
+    #[test]
+    fn the_default_sample_holds_64_rows_per_partition() {
+        let o = IndexOptions::default();
+        assert_eq!(o.sample_for(40_000), 200_000);
+        // 2 sqrt(10M) = 6,325 partitions
+        assert_eq!(o.sample_for(10_000_000), 64 * 6_325);
+        let set = IndexOptions {
+            sample_rows: Some(5_000),
+            ..IndexOptions::default()
+        };
+        assert_eq!(set.sample_for(10_000_000), 5_000);
     }
 }

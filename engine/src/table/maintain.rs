@@ -8,7 +8,8 @@
 //!   current index (its schedules scale their shortlists with the row count);
 //! - segments are merged (compaction, under the current index) once there are more than
 //!   [`MAX_SEGMENTS`]; with `auto_index` on, a merge of a table without an index that has
-//!   reached `min_rows` fits one, with it off a merge never fits (only ANALYZE does).
+//!   reached `min_rows` fits one, with it off an automatic merge never fits (the explicit
+//!   [`Table::compact`] and [`Table::analyze`] still fit as they document).
 //!
 //! Maintenance after a write runs under the writer lock but never fails the write: a failure
 //! is recorded ([`super::Table::maintenance_error`]) and retried by the next write. Readers are
