@@ -9,7 +9,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Int64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema};
-use nestdb::{ColumnType, Metric, SchemaBuilder, TableSchema};
+use nestdb::{ColumnType, Metric, SchemaBuilder, SearchParams, Table, TableSchema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
@@ -170,4 +170,23 @@ pub fn subtrees(base: &RecordBatch, col: &str) -> Vec<(String, usize)> {
     let mut out: Vec<(String, usize)> = counts.into_iter().collect();
     out.sort();
     out
+}
+
+/// The ids (column `id`) of the best `k` rows for each of `queries` (`DIM` floats each) under
+/// `p`, all on one snapshot of `t`.
+pub fn search_ids(t: &Table, queries: &[f32], k: usize, p: &SearchParams) -> Vec<Vec<i64>> {
+    let snap = t.snapshot();
+    queries
+        .chunks_exact(DIM)
+        .map(|q| {
+            let r = snap
+                .search(q)
+                .limit(k)
+                .select(&["id"])
+                .params(p.clone())
+                .execute()
+                .expect("search");
+            r.column(0).as_primitive::<Int64Type>().values().to_vec()
+        })
+        .collect()
 }

@@ -2,26 +2,8 @@
 //! of the rows finds what a fit on every row finds (same schedule, recall within 0.01), and
 //! rows appended after ANALYZE (10% more, no refit) keep the recall target.
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::Int64Type;
 use nestdb::{Database, SearchParams, Table, TableOptions};
-use nestdb_benches::data::{self, Eval, DIM};
-
-fn search_all(t: &Table, queries: &[f32], p: &SearchParams) -> Vec<Vec<i64>> {
-    queries
-        .chunks_exact(DIM)
-        .map(|q| {
-            let r = t
-                .search(q)
-                .limit(10)
-                .select(&["id"])
-                .params(p.clone())
-                .execute()
-                .unwrap();
-            r.column(0).as_primitive::<Int64Type>().values().to_vec()
-        })
-        .collect()
-}
+use nestdb_benches::data::{self, search_ids, Eval, DIM};
 
 /// A table of the first `rows` rows of the shared corpus, indexed by ANALYZE with
 /// `sample_rows` rows sampled for the fit, and its index version. The database maintains its
@@ -62,9 +44,13 @@ fn a_fit_on_64_rows_per_partition_recalls_like_a_fit_on_all() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (full, _) = indexed(&eval, a.path(), n, n);
     let (sampled, _) = indexed(&eval, b.path(), n, per_partition);
-    let r_full = data::recall(&search_all(&full, &eval.queries, &fixed()), &eval.truth, 10);
+    let r_full = data::recall(
+        &search_ids(&full, &eval.queries, 10, &fixed()),
+        &eval.truth,
+        10,
+    );
     let r_sampled = data::recall(
-        &search_all(&sampled, &eval.queries, &fixed()),
+        &search_ids(&sampled, &eval.queries, 10, &fixed()),
         &eval.truth,
         10,
     );
@@ -90,13 +76,13 @@ fn appending_a_tenth_more_rows_without_a_refit_keeps_the_target() {
         exact: true,
         ..SearchParams::default()
     };
-    let truth = search_all(&t, q, &exact);
+    let truth = search_ids(&t, q, 10, &exact);
     for target in [0.9f32, 0.95] {
         let p = SearchParams {
             recall_target: Some(target),
             ..SearchParams::default()
         };
-        let r = data::recall(&search_all(&t, q, &p), &truth, 10);
+        let r = data::recall(&search_ids(&t, q, 10, &p), &truth, 10);
         eprintln!(
             "after appending {} rows, target {target}: {r:.4}",
             n - first

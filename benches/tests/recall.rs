@@ -8,7 +8,7 @@ use std::time::Instant;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use nestdb::{Database, SearchParams, Table};
-use nestdb_benches::data::{self, Eval, DIM};
+use nestdb_benches::data::{self, search_ids as search_all, Eval, DIM};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -44,23 +44,6 @@ fn fixture() -> &'static Fixture {
             eval,
         }
     })
-}
-
-fn search_all(t: &Table, queries: &[f32], k: usize, p: &SearchParams) -> Vec<Vec<i64>> {
-    let snap = t.snapshot();
-    queries
-        .chunks_exact(DIM)
-        .map(|q| {
-            let r = snap
-                .search(q)
-                .limit(k)
-                .select(&["id"])
-                .params(p.clone())
-                .execute()
-                .unwrap();
-            r.column(0).as_primitive::<Int64Type>().values().to_vec()
-        })
-        .collect()
 }
 
 fn target(t: f32) -> SearchParams {

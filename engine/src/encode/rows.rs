@@ -6,7 +6,7 @@ use nestdb_storage::container::as_bytes;
 use nestdb_storage::{sections, Metric};
 use rayon::prelude::*;
 
-use crate::index::{kmeans, IndexModel};
+use crate::index::IndexModel;
 use crate::layout::Layout;
 
 /// Rows coded per block (bounds the transformed copy).
@@ -86,12 +86,7 @@ impl CodedRows {
         let (d, c, mid) = (layout.dim, m.meta.coarse_dims, m.meta.mid_dims);
         let mut x = block.to_vec();
         layout.transform_rows(&mut x);
-        let coarse: Vec<f32> = x
-            .chunks_exact(d)
-            .flat_map(|r| r[..c].iter().copied())
-            .collect();
-        self.parts
-            .extend(kmeans::assign(&coarse, c, &m.centroids, m.spherical()));
+        self.parts.extend(m.assign(&x, d));
         let bb = m.bits_bytes();
         for row in x.chunks_exact(d) {
             let at = self.codes.len();

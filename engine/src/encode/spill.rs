@@ -30,7 +30,7 @@ use super::rows::CodedRows;
 use super::sink::{path_columns, Sink};
 use super::{partition_order, write_rows};
 use crate::error::Result;
-use crate::index::{kmeans, IndexModel};
+use crate::index::IndexModel;
 use crate::layout::Layout;
 
 /// Estimated decoded bytes up to which a compaction gathers the rows in memory.
@@ -203,20 +203,16 @@ fn bucketed(
 }
 
 /// The partition of each of `vectors` (rotated coarse prefix against the centroids), blocks
-/// of 4,096 rows in parallel (one block is one task of `kmeans::assign`, which alone would run
+/// of 4,096 rows in parallel (one block is one task of `kmeans::assign` inside [`IndexModel::assign`], which alone would run
 /// a compaction's whole assignment on one thread).
 pub fn partitions(m: &IndexModel, layout: &Layout, vectors: &[f32]) -> Vec<u32> {
-    let (d, c) = (layout.dim, m.meta.coarse_dims);
+    let d = layout.dim.max(1);
     vectors
-        .par_chunks(4096 * d.max(1))
+        .par_chunks(4096 * d)
         .map(|block| {
             let mut x = block.to_vec();
             layout.transform_rows(&mut x);
-            let coarse: Vec<f32> = x
-                .chunks_exact(d)
-                .flat_map(|r| r[..c].iter().copied())
-                .collect();
-            kmeans::assign(&coarse, c, &m.centroids, m.spherical())
+            m.assign(&x, d)
         })
         .collect::<Vec<_>>()
         .concat()

@@ -226,6 +226,17 @@ impl IndexModel {
         })
     }
 
+    /// The partition of each row of `x` (`d` dims each, already transformed by the model's
+    /// layout): its coarse prefix against the centroids.
+    pub fn assign(&self, x: &[f32], d: usize) -> Vec<u32> {
+        let c = self.meta.coarse_dims;
+        let coarse: Vec<f32> = x
+            .chunks_exact(d)
+            .flat_map(|r| r[..c].iter().copied())
+            .collect();
+        kmeans::assign(&coarse, c, &self.centroids, self.spherical())
+    }
+
     /// Whether partitions use inner product (cosine, dot) rather than L2.
     pub fn spherical(&self) -> bool {
         self.meta.metric != Metric::L2
