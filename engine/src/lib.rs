@@ -32,6 +32,7 @@ mod db;
 mod encode;
 mod error;
 mod filter;
+mod heap;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod index;

@@ -51,16 +51,42 @@ impl CodedRows {
     /// Codes `vectors` (`n x dim`, as stored) under `model` (or none).
     /// Blocks of [`BLOCK`] rows are coded in parallel and joined in order.
     pub fn code(model: Option<&IndexModel>, layout: &Layout, vectors: &[f32]) -> CodedRows {
+        Self::code_in(model, layout, vectors, None)
+    }
+
+    /// [`CodedRows::code`] for rows whose partitions under `model` are already known (one per
+    /// row, as [`IndexModel::assign`] gives them): compaction's bucket pass assigned them, so
+    /// the coding does not assign every row a second time.
+    pub fn code_assigned(
+        model: &IndexModel,
+        layout: &Layout,
+        vectors: &[f32],
+        parts: &[u32],
+    ) -> CodedRows {
+        Self::code_in(Some(model), layout, vectors, Some(parts))
+    }
+
+    fn code_in(
+        model: Option<&IndexModel>,
+        layout: &Layout,
+        vectors: &[f32],
+        parts: Option<&[u32]>,
+    ) -> CodedRows {
         let d = layout.dim.max(1);
         let blocks: Vec<CodedRows> = vectors
             .par_chunks(BLOCK * d)
-            .map(|block| {
+            .enumerate()
+            .map(|(i, block)| {
                 let mut out = CodedRows::default();
                 if layout.metric == Metric::Cosine {
                     out.inv_norms.extend(block.chunks_exact(d).map(inv_norm));
                 }
                 if let Some(m) = model {
-                    out.code_block(m, layout, block);
+                    let known = parts.map(|p| {
+                        let a = (i * BLOCK).min(p.len());
+                        &p[a..(a + block.len() / d).min(p.len())]
+                    });
+                    out.code_block(m, layout, block, known);
                 }
                 out
             })
@@ -82,11 +108,20 @@ impl CodedRows {
         self.inv_norms.append(&mut b.inv_norms);
     }
 
-    fn code_block(&mut self, m: &IndexModel, layout: &Layout, block: &[f32]) {
+    fn code_block(
+        &mut self,
+        m: &IndexModel,
+        layout: &Layout,
+        block: &[f32],
+        known: Option<&[u32]>,
+    ) {
         let (d, c, mid) = (layout.dim, m.meta.coarse_dims, m.meta.mid_dims);
         let mut x = block.to_vec();
         layout.transform_rows(&mut x);
-        self.parts.extend(m.assign(&x, d));
+        match known {
+            Some(p) if p.len() * d == block.len() => self.parts.extend_from_slice(p),
+            _ => self.parts.extend(m.assign(&x, d)),
+        }
         let bb = m.bits_bytes();
         for row in x.chunks_exact(d) {
             let at = self.codes.len();

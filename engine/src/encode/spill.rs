@@ -5,8 +5,10 @@
 //! 1. one pass over the live rows (row group by row group) assigns partitions, collects the
 //!    PATH columns' labels, and appends each row to the temporary bucket file of its partition
 //!    range (Arrow IPC, `*.tmp` in the table folder, removed at open after a crash);
-//! 2. each bucket in turn is read back, sorted by partition (stably), coded and written to the
-//!    new segment.
+//! 2. each bucket in turn is read back and its rows written to the new segment in partition
+//!    order (stable), gathered, coded (with the partitions the first pass assigned, not
+//!    assigned again) and written one chunk at a time, so the sorted copy never holds more
+//!    than a chunk.
 //!
 //! Without an index there is nothing to cluster: the labels pass reads only the PATH columns,
 //! and the rows stream straight into the segment.
@@ -185,21 +187,54 @@ fn bucketed(
     let files = buckets.finish()?;
     let mut sink = Sink::new(w, Some(m), layout, live, dicts)?;
     for f in &files {
-        let (batch, ids, parts) = read_bucket(f)?;
-        let order = partition_order(&parts);
-        let idx = UInt32Array::from(order.clone());
-        let cols = batch
-            .columns()
-            .iter()
-            .map(|c| arrow_select::take::take(c.as_ref(), &idx, None))
-            .collect::<Result<Vec<ArrayRef>, _>>()?;
-        let batch = RecordBatch::try_new(batch.schema(), cols)?;
-        let ids: Vec<u64> = order.iter().map(|&o| ids[o as usize]).collect();
-        let coded = CodedRows::code(Some(m), layout, vector_values(batch.column(vi)));
-        sink.push(&batch, &ids, &coded)?;
+        write_bucket(&mut sink, f, m, layout, vi)?;
         let _ = fsutil::remove_if_exists(&f.path);
+        crate::heap::release_free();
     }
     sink.finish()
+}
+
+/// Rows of a sorted bucket gathered, coded and written at a time: the bucket's rows are held
+/// once (as read), the sorted copy only one chunk at a time.
+const SORTED_CHUNK: usize = 16_384;
+
+/// Reads bucket `f` back, orders its rows by partition (stably) and writes them to `sink` in
+/// chunks of [`SORTED_CHUNK`], coded with the partitions the first pass assigned.
+fn write_bucket(
+    sink: &mut Sink<'_>,
+    f: &BucketFile,
+    m: &IndexModel,
+    layout: &Layout,
+    vi: usize,
+) -> Result<()> {
+    let (batches, ids, parts) = read_bucket(f)?;
+    let Some(first) = batches.first() else {
+        return Ok(());
+    };
+    let schema = first.schema();
+    // (batch, row) of every row of the bucket, in read order
+    let at: Vec<(usize, usize)> = batches
+        .iter()
+        .enumerate()
+        .flat_map(|(b, batch)| (0..batch.num_rows()).map(move |r| (b, r)))
+        .collect();
+    let order = partition_order(&parts);
+    for chunk in order.chunks(SORTED_CHUNK) {
+        let idx: Vec<(usize, usize)> = chunk.iter().map(|&o| at[o as usize]).collect();
+        let cols = (0..schema.fields().len())
+            .map(|c| {
+                let arrays: Vec<&dyn arrow_array::Array> =
+                    batches.iter().map(|b| b.column(c).as_ref()).collect();
+                arrow_select::interleave::interleave(&arrays, &idx)
+            })
+            .collect::<Result<Vec<ArrayRef>, _>>()?;
+        let batch = RecordBatch::try_new(schema.clone(), cols)?;
+        let ids: Vec<u64> = chunk.iter().map(|&o| ids[o as usize]).collect();
+        let parts: Vec<u32> = chunk.iter().map(|&o| parts[o as usize]).collect();
+        let coded = CodedRows::code_assigned(m, layout, vector_values(batch.column(vi)), &parts);
+        sink.push(&batch, &ids, &coded)?;
+    }
+    Ok(())
 }
 
 /// The partition of each of `vectors` (rotated coarse prefix against the centroids), blocks
@@ -299,27 +334,26 @@ impl Buckets {
     }
 }
 
-/// A bucket's rows (table columns), row ids and partitions.
-fn read_bucket(f: &BucketFile) -> Result<(RecordBatch, Vec<u64>, Vec<u32>)> {
+/// A bucket's rows (table columns, as the batches were written), row ids and partitions.
+fn read_bucket(f: &BucketFile) -> Result<(Vec<RecordBatch>, Vec<u64>, Vec<u32>)> {
     let file = File::open(&f.path).map_err(|e| StorageError::io(&f.path, e))?;
     let reader = FileReader::try_new(BufReader::new(file), None)?;
     let schema = reader.schema();
-    let parts: Vec<RecordBatch> = reader.collect::<Result<_, _>>()?;
-    let all = arrow_select::concat::concat_batches(&schema, &parts)?;
-    let n = all.num_columns();
-    let ids = all
-        .column(n - 2)
-        .as_any()
-        .downcast_ref::<UInt64Array>()
-        .map(|a| a.values().to_vec())
-        .unwrap_or_default();
-    let pa = all
-        .column(n - 1)
-        .as_any()
-        .downcast_ref::<UInt32Array>()
-        .map(|a| a.values().to_vec())
-        .unwrap_or_default();
+    let n = schema.fields().len();
     let table_schema = Arc::new(Schema::new(schema.fields()[..n - 2].to_vec()));
-    let batch = RecordBatch::try_new(table_schema, all.columns()[..n - 2].to_vec())?;
-    Ok((batch, ids, pa))
+    let (mut batches, mut ids, mut parts) = (Vec::new(), Vec::new(), Vec::new());
+    let bad = || StorageError::corrupt(f.path.display().to_string(), "bucket without row ids");
+    for b in reader {
+        let b = b?;
+        let r = b.column(n - 2).as_any().downcast_ref::<UInt64Array>();
+        let p = b.column(n - 1).as_any().downcast_ref::<UInt32Array>();
+        let (r, p) = r.zip(p).ok_or_else(bad)?;
+        ids.extend_from_slice(r.values());
+        parts.extend_from_slice(p.values());
+        batches.push(RecordBatch::try_new(
+            table_schema.clone(),
+            b.columns()[..n - 2].to_vec(),
+        )?);
+    }
+    Ok((batches, ids, parts))
 }

@@ -8,9 +8,8 @@ use crate::table::BulkSink;
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
-use nestdb_storage::WriteError;
 
-pub use super::reader::{spawn_reader, SourceBatch};
+pub(super) use super::reader::spawn_reader;
 use super::{
     check_cancel, CopyOptions, CopyReport, LoadError, OnError, ProgressFn, SKIPPED_LISTED,
 };
@@ -36,14 +35,14 @@ pub fn add_rows(
     on_error: OnError,
     report: &mut CopyReport,
 ) -> Result<usize> {
-    match bulk.add(batch) {
+    match bulk.add(batch)? {
         Ok(n) => Ok(n),
-        Err(WriteError::Input(_)) if on_error == OnError::Skip => {
+        Err(_) if on_error == OnError::Skip => {
             let mut n = 0;
             for r in 0..batch.num_rows() {
-                match bulk.add(&batch.slice(r, 1)) {
+                match bulk.add(&batch.slice(r, 1))? {
                     Ok(k) => n += k,
-                    Err(WriteError::Input(e)) => {
+                    Err(e) => {
                         report.skipped += 1;
                         if report.skipped_rows.len() < SKIPPED_LISTED {
                             report.skipped_rows.push(format!(
@@ -53,12 +52,11 @@ pub fn add_rows(
                             ));
                         }
                     }
-                    Err(other) => return Err(other.into()),
                 }
             }
             Ok(n)
         }
-        Err(WriteError::Input(e)) => {
+        Err(e) => {
             let row = offset + e.row().unwrap_or(0);
             Err(LoadError::Row {
                 file: file.to_path_buf(),
@@ -67,7 +65,6 @@ pub fn add_rows(
             }
             .into())
         }
-        Err(other) => Err(other.into()),
     }
 }
 

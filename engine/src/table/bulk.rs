@@ -3,7 +3,7 @@
 //! the load commits every segment at once. Memory stays bounded by one buffer.
 
 use arrow_array::RecordBatch;
-use nestdb_storage::{BulkLoad, WriteBatch, WriteError};
+use nestdb_storage::{BulkLoad, InputError, WriteBatch, WriteError};
 
 use super::Table;
 use crate::encode;
@@ -20,24 +20,18 @@ pub struct BulkSink<'w, 'a> {
 
 impl BulkSink<'_, '_> {
     /// Checks and stages a batch; a full buffer is written as a segment. Returns the rows
-    /// staged. A batch that fails changes nothing staged before it.
-    pub fn add(&mut self, batch: &RecordBatch) -> Result<usize, WriteError> {
-        let n = self.load.add(batch)?;
+    /// staged, or (inner `Err`) why the batch is invalid: a batch that fails changes nothing
+    /// staged before it. The outer `Err` is any other failure (storage, writing the buffer).
+    pub fn add(&mut self, batch: &RecordBatch) -> Result<Result<usize, InputError>> {
+        let n = match self.load.add(batch) {
+            Ok(n) => n,
+            Err(WriteError::Input(e)) => return Ok(Err(e)),
+            Err(other) => return Err(other.into()),
+        };
         if self.load.full() {
-            self.write_buffer().map_err(|e| match e {
-                crate::Error::Storage(s) => WriteError::Storage(s),
-                other => WriteError::Storage(nestdb_storage::StorageError::corrupt(
-                    "bulk load",
-                    other.to_string(),
-                )),
-            })?;
+            self.write_buffer()?;
         }
-        Ok(n)
-    }
-
-    /// Rows staged so far.
-    pub fn rows(&self) -> usize {
-        self.load.rows()
+        Ok(Ok(n))
     }
 
     fn write_buffer(&mut self) -> Result<()> {
@@ -50,6 +44,7 @@ impl BulkSink<'_, '_> {
                 &rowids,
             )?;
             self.load.written(meta)?;
+            crate::heap::release_free();
         }
         Ok(())
     }

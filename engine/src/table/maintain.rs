@@ -177,6 +177,7 @@ impl Table {
         let model = self.model_for(v)?;
         let layout = crate::index::layout_for(self.schema(), model.as_deref());
         let meta = encode::spill::compact(w, v, model.as_deref(), &layout)?;
+        crate::heap::release_free();
         let replaced = v.segments.len();
         let info = w.commit(Commit {
             add: meta.into_iter().collect(),
@@ -196,7 +197,10 @@ impl Table {
         let sample = encode::sample::vectors(v, n, opts.index.seed)?;
         let version = w.next_index_version();
         let (mut model, layout) = fit::fit(self.schema(), sample, rows, version, &opts.index)?;
-        let Some(meta) = encode::spill::compact(w, v, Some(&model), &layout)? else {
+        crate::heap::release_free();
+        let compacted = encode::spill::compact(w, v, Some(&model), &layout)?;
+        crate::heap::release_free();
+        let Some(meta) = compacted else {
             return self.merge_locked(w, v);
         };
         let guard = Orphan::new(w, &meta);
@@ -209,6 +213,7 @@ impl Table {
             seed: opts.index.seed ^ 2,
         };
         let (schedules, choose, calibrate) = tune::tune(&model, &layout, &views, &params)?;
+        crate::heap::release_free();
         model.meta.schedules = schedules;
         model.meta.tuning = TuningInfo {
             choose_queries: choose,
