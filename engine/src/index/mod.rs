@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::layout::Layout;
 pub use quant::Int8Quantizer;
-pub use schedule::{probe_cap, RecallEstimate, Schedule, Stage, PROBE_SEEDS};
+pub use schedule::{probe_cap, RecallEstimate, Schedule, Stage, SEED_CHOICES};
 
 /// Why an index could not be fit.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

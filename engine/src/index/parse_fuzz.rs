@@ -39,6 +39,7 @@ fn meta(
                 estimate: RecallEstimate::default(),
                 cost: 1.0,
                 probe_slack: None,
+                probe_seeds: None,
                 min_candidates: None,
                 filter_share: None,
                 scan_all: false,

@@ -111,6 +111,10 @@ pub struct Schedule {
     /// the tuner measured (what filtered plans scale from). `None`: exactly `nprobe`.
     #[serde(default)]
     pub probe_slack: Option<f32>,
+    /// Partitions an adaptive probe scans before its bar is set ([`Schedule::seeds`]); `None`
+    /// (schedules stored before the tuner chose it): [`PROBE_SEEDS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_seeds: Option<usize>,
     /// Filtered queries: keep probing (nearest partitions first) until at least this many
     /// selected rows are covered.
     #[serde(default)]
@@ -164,6 +168,14 @@ impl Schedule {
 }
 
 impl Schedule {
+    /// The partitions an adaptive probe scans first, whose k-th best row sets its bar: one
+    /// seed sets the bar from fewer rows, so it probes further for a query whose neighbours
+    /// are spread out; the tuner picks one or two per target, whichever is cheaper on its
+    /// sample.
+    pub fn seeds(&self) -> usize {
+        self.probe_seeds.unwrap_or(PROBE_SEEDS).max(1)
+    }
+
     /// The slack of an adaptive probe when this schedule probes adaptively: it has one, no
     /// filtered walk (`min_candidates`), does not scan every selected row, and its first stage
     /// is int8 (whose scores the bar compares with centroid scores).
@@ -198,9 +210,13 @@ impl Schedule {
     }
 }
 
-/// Partitions an adaptive probe ([`Schedule::probe_slack`]) always scans before it decides
-/// how far to go: the k-th best row among them sets the bar.
+/// Partitions an adaptive probe ([`Schedule::probe_slack`]) scans before it decides how far
+/// to go, unless its schedule says otherwise ([`Schedule::seeds`]): the k-th best row among
+/// them sets the bar.
 pub const PROBE_SEEDS: usize = 2;
+
+/// The seed counts the tuner tries for each target ([`Schedule::seeds`]).
+pub const SEED_CHOICES: [usize; 2] = [1, 2];
 
 /// The most partitions a tuned schedule probes unfiltered: half of them (of at least 64), at
 /// most 512 (the tuner's grid).
@@ -237,6 +253,7 @@ mod tests {
             estimate: RecallEstimate::default(),
             cost: 0.0,
             probe_slack: None,
+            probe_seeds: None,
             min_candidates: Some(min),
             filter_share: Some(share),
             scan_all: false,

@@ -177,7 +177,9 @@ impl Explain {
 /// stage of EXPLAIN ANALYZE shows what this query probed), or nothing.
 fn adaptive(s: &Schedule) -> String {
     s.adaptive_slack().map_or_else(String::new, |slack| {
-        format!(" (mean; adaptive, slack {slack:.4})")
+        let seeds = s.seeds();
+        let plural = if seeds == 1 { "" } else { "s" };
+        format!(" (mean; adaptive, {seeds} seed{plural}, slack {slack:.4})")
     })
 }
 

@@ -104,7 +104,8 @@ fn first_stage(
     let cands = match adaptive {
         Some(slack) => {
             let t = Instant::now();
-            let (parts, cands, scanned) = probe::first_stage(ctx, slack, first, k)?;
+            let (parts, cands, scanned) =
+                probe::first_stage(ctx, (sched.seeds(), slack), first, k)?;
             probe_stats(ctx, parts.len(), t, stats);
             stats.push(|| stage_stats(ctx, &first, scanned, cands.len(), t));
             cands

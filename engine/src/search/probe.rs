@@ -1,7 +1,8 @@
 //! Adaptive probing ([`Schedule::probe_slack`]): how far an unfiltered query probes follows
 //! how far its neighbours are, measured on the query itself.
 //!
-//! The nearest [`PROBE_SEEDS`] partitions are scanned first; the k-th best first-stage score
+//! The nearest [`Schedule::seeds`](crate::index::Schedule::seeds) partitions (one or two) are
+//! scanned first; the k-th best first-stage score
 //! among their rows sets a bar, and every further partition (nearest first, up to
 //! [`probe_cap`]) whose centroid scores within the slack of that bar is scanned too. A query
 //! from the table's own distribution finds k close rows in its seeds and stops early; a query
@@ -12,7 +13,7 @@
 use nestdb_storage::StorageError;
 
 use super::pipeline::QueryCtx;
-use crate::index::{probe_cap, Stage, PROBE_SEEDS};
+use crate::index::{probe_cap, Stage};
 use crate::topk::Cand;
 
 /// The k-th best score of `cands` (any order); infinite when there are fewer than `k`, so a
@@ -27,25 +28,26 @@ pub fn kth_score(cands: &[Cand], k: usize) -> f32 {
 }
 
 /// How many partitions of `scored` (nearest first, as [`QueryCtx::probe_scored`] returns
-/// them) an adaptive probe scans: the seeds, then every one scoring at most `bar`.
-pub fn probes_within(scored: &[Cand], bar: f32) -> usize {
-    let seeds = PROBE_SEEDS.min(scored.len());
+/// them) an adaptive probe with `seeds` seeds scans: the seeds, then every one scoring at most
+/// `bar`.
+pub fn probes_within(scored: &[Cand], seeds: usize, bar: f32) -> usize {
+    let seeds = seeds.min(scored.len());
     seeds + scored[seeds..].iter().take_while(|c| c.dist <= bar).count()
 }
 
-/// The first stage of an adaptive probe with `slack`: the partitions scanned, the best
-/// `first.keep()` rows in address order, and the rows scanned.
+/// The first stage of an adaptive probe with `seeds` seeds and `slack`: the partitions
+/// scanned, the best `first.keep()` rows in address order, and the rows scanned.
 pub fn first_stage(
     ctx: &QueryCtx<'_>,
-    slack: f32,
+    (seeds, slack): (usize, f32),
     first: Stage,
     k: usize,
 ) -> Result<(Vec<usize>, Vec<Cand>, usize), StorageError> {
     let scored = ctx.probe_scored(probe_cap(ctx.model.meta.partitions));
-    let seeds = PROBE_SEEDS.min(scored.len());
+    let seeds = seeds.max(1).min(scored.len());
     let mut parts: Vec<usize> = scored[..seeds].iter().map(|c| c.addr as usize).collect();
     let (mut cands, mut scanned) = ctx.first_stage(&ctx.ranges(Some(&parts)), first)?;
-    let n = probes_within(&scored, kth_score(&cands, k) + slack);
+    let n = probes_within(&scored, seeds, kth_score(&cands, k) + slack);
     if n > seeds {
         let extra: Vec<usize> = scored[seeds..n].iter().map(|c| c.addr as usize).collect();
         let (more, rows) = ctx.first_stage(&ctx.ranges(Some(&extra)), first)?;
@@ -88,10 +90,14 @@ mod tests {
     fn probes_within_keeps_the_seeds_and_stops_at_the_bar() {
         let scored = [c(0.1, 7), c(0.15, 3), c(0.2, 1), c(0.3, 2), c(0.9, 4)];
         // the seeds are scanned whatever their scores; then the prefix at most the bar
-        assert_eq!(probes_within(&scored, 0.0), PROBE_SEEDS);
-        assert_eq!(probes_within(&scored, 0.25), PROBE_SEEDS + 1);
-        assert_eq!(probes_within(&scored, f32::INFINITY), scored.len());
-        assert_eq!(probes_within(&scored[..1], 0.0), 1);
+        for seeds in [1, 2] {
+            assert_eq!(probes_within(&scored, seeds, 0.0), seeds);
+            assert_eq!(probes_within(&scored, seeds, 0.25), 3);
+            assert_eq!(probes_within(&scored, seeds, f32::INFINITY), scored.len());
+            assert_eq!(probes_within(&scored[..1], seeds, 0.0), 1);
+        }
+        // one seed: the second partition is taken only within the bar
+        assert_eq!(probes_within(&scored, 1, 0.12), 1);
     }
 
     #[test]

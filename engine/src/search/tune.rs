@@ -27,7 +27,7 @@ use super::rows::ViewRows;
 use super::view::SegView;
 use super::{to_distance, PreparedQuery};
 use crate::filter::RowSet;
-use crate::index::{probe_cap, IndexModel, RecallEstimate, Schedule, Stage, PROBE_SEEDS};
+use crate::index::{probe_cap, IndexModel, RecallEstimate, Schedule, Stage, SEED_CHOICES};
 use crate::layout::Layout;
 use crate::topk::Cand;
 
@@ -70,8 +70,8 @@ struct Sample {
 /// Per-query results of every grid point: hits, scanned rows and partitions probed.
 type GridRun = Vec<(usize, usize, usize)>;
 
-/// A grid point: (probe slack, keep1, keep2).
-type Point = (f32, usize, usize);
+/// A grid point: (probe seeds, probe slack, keep1, keep2).
+type Point = (usize, f32, usize, usize);
 
 /// Probe slacks of the grid, in units of the sample's typical score spread over its nearest
 /// 32 centroids ([`slack_unit`]). The lowest usually probes only the seeds; the highest reaches the cap
@@ -82,8 +82,8 @@ const SLACKS: [f32; 24] = [
     1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 8.0,
 ];
 
-/// The grid of schedules: (slack, keep1, keep2), ascending in that order, so the partitions a
-/// query probes never shrink along it.
+/// The grid of schedules: (seeds, slack, keep1, keep2), ascending in that order, so within one
+/// seed count the partitions a query probes never shrink along it.
 fn grid(k: usize, unit: f32) -> Vec<Point> {
     // keeps of at least k; for k beyond the fixed lists, multiples of k
     let mut keep2: Vec<usize> = KEEP2.iter().copied().filter(|&k2| k2 >= k).collect();
@@ -96,10 +96,12 @@ fn grid(k: usize, unit: f32) -> Vec<Point> {
         keep1.extend([top, 2 * top, 4 * top]);
     }
     let mut out = Vec::new();
-    for &t in &SLACKS {
-        for &k1 in &keep1 {
-            for &k2 in keep2.iter().filter(|&&k2| k2 <= k1) {
-                out.push((t * unit, k1, k2));
+    for &seeds in &SEED_CHOICES {
+        for &t in &SLACKS {
+            for &k1 in &keep1 {
+                for &k2 in keep2.iter().filter(|&&k2| k2 <= k1) {
+                    out.push((seeds, t * unit, k1, k2));
+                }
             }
         }
     }
@@ -210,9 +212,9 @@ pub fn tune(
     Ok((schedules, choose.len(), calib.len()))
 }
 
-/// The schedule of grid point `(slack, k1, k2)`; `nprobe` is the partitions it probed on the
-/// sample (rounded up), what filtered plans scale from.
-fn schedule_of((slack, k1, k2): Point, k: usize, nprobe: usize) -> Schedule {
+/// The schedule of grid point `(seeds, slack, k1, k2)`; `nprobe` is the partitions it probed
+/// on the sample (rounded up), what filtered plans scale from.
+fn schedule_of((seeds, slack, k1, k2): Point, k: usize, nprobe: usize) -> Schedule {
     Schedule {
         nprobe: nprobe.max(1),
         stages: vec![Stage::Int8 { keep: k1 }, Stage::Mid { keep: k2 }],
@@ -221,6 +223,7 @@ fn schedule_of((slack, k1, k2): Point, k: usize, nprobe: usize) -> Schedule {
         estimate: RecallEstimate::default(),
         cost: 0.0,
         probe_slack: Some(slack),
+        probe_seeds: Some(seeds),
         min_candidates: None,
         filter_share: None,
         scan_all: false,
@@ -242,6 +245,7 @@ pub fn fallback(model: &IndexModel, k: usize) -> Schedule {
         },
         cost: f32::MAX,
         probe_slack: None,
+        probe_seeds: None,
         min_candidates: None,
         filter_share: None,
         scan_all: false,
@@ -367,53 +371,85 @@ fn evaluate(
         bands: &layout.bands,
     };
     let scored = ctx.probe_scored(probe_cap(model.meta.partitions));
+    let mut caches = Caches::default();
+    let mut out = Vec::with_capacity(grid.len());
+    // one incremental pass per seed count (the grid is ordered by seeds first); the pass
+    // shares the caches of mid and exact scores, which do not depend on the probe
+    let mut at = 0;
+    while at < grid.len() {
+        let seeds = grid[at].0;
+        let n = grid[at..].iter().take_while(|g| g.0 == seeds).count();
+        let part = &grid[at..at + n];
+        out.extend(evaluate_seeds(&ctx, &scored, s, part, k, &mut caches)?);
+        at += n;
+    }
+    Ok(out)
+}
+
+/// Scores computed once per row and query, whatever grid point needs them.
+#[derive(Default)]
+struct Caches {
+    mids: FxHashMap<u64, f32>,
+    exact: FxHashMap<u64, f32>,
+}
+
+/// [`evaluate`] for the grid points of one seed count (`grid[..].0` all equal, ascending in
+/// slack): the seeds first, their k-th best row sets how far each slack probes
+/// (`probe.rs`), then the partitions each slack adds in ascending order.
+fn evaluate_seeds(
+    ctx: &QueryCtx<'_>,
+    scored: &[Cand],
+    s: &Sample,
+    grid: &[Point],
+    k: usize,
+    caches: &mut Caches,
+) -> Result<GridRun, StorageError> {
     let order: Vec<usize> = scored.iter().map(|c| c.addr as usize).collect();
     // the first stage keeps what the grid's largest keep1 needs (beyond KEEP1 when k > 960)
-    let max1 = grid.iter().map(|g| g.1).max().unwrap_or(k);
-    let max2 = grid.iter().map(|g| g.2).max().unwrap_or(k);
+    let max1 = grid.iter().map(|g| g.2).max().unwrap_or(k);
+    let max2 = grid.iter().map(|g| g.3).max().unwrap_or(k);
     let mut sorted1: Vec<Cand> = Vec::new();
-    let mut mids: FxHashMap<u64, f32> = Default::default();
-    let mut exact: FxHashMap<u64, f32> = Default::default();
     let mut scanned = 0usize;
     let mut out = Vec::with_capacity(grid.len());
     let mut dots = Vec::new();
     let mut fin = Vec::new();
-    // the seeds first: their k-th best row sets how far each slack probes (`probe.rs`)
-    let seeds = PROBE_SEEDS.min(order.len());
-    let mut fresh = int8_candidates(&ctx, &order[..seeds], &mut dots, &mut scanned)?;
+    let seeds = grid.first().map_or(1, |g| g.0).max(1).min(order.len());
+    let mut fresh = int8_candidates(ctx, &order[..seeds], &mut dots, &mut scanned)?;
     merge_sorted(&mut sorted1, &mut fresh, max1, &s.held);
     let mut probed = seeds;
     let kth = kth_score(&sorted1, k);
     let nps: Vec<usize> = grid
         .iter()
-        .map(|g| probes_within(&scored, kth + g.0))
+        .map(|g| probes_within(scored, seeds, kth + g.1))
         .collect();
     let mut i = 0;
     while i < grid.len() {
         let np = nps[i];
         let probes = &order[probed..np.min(order.len())];
-        let mut fresh = int8_candidates(&ctx, probes, &mut dots, &mut scanned)?;
+        let mut fresh = int8_candidates(ctx, probes, &mut dots, &mut scanned)?;
         probed = np.min(order.len());
         merge_sorted(&mut sorted1, &mut fresh, max1, &s.held);
         // the best `max2` of the first stage's first k1 by mid score, for growing k1 (one
         // slack's points: their k1 grow; another slack probing as far starts over)
         let mut by_mid = Shortlist::new(max2);
         let mut ranked = 0;
-        let slack = grid[i].0;
-        while i < grid.len() && grid[i].0 == slack {
-            let k1 = grid[i].1.min(sorted1.len());
+        let slack = grid[i].1;
+        while i < grid.len() && grid[i].1 == slack {
+            let k1 = grid[i].2.min(sorted1.len());
             for c in &sorted1[ranked.min(k1)..k1] {
-                let dist = cached(&mut mids, c.addr, || ctx.mid_score(c.source(), c.offset()))?;
+                let dist = cached(&mut caches.mids, c.addr, || {
+                    ctx.mid_score(c.source(), c.offset())
+                })?;
                 by_mid.push(Cand { dist, addr: c.addr });
             }
             ranked = ranked.max(k1);
-            let same = |j: usize| grid[j].0 == slack && grid[j].1.min(sorted1.len()) == k1;
+            let same = |j: usize| grid[j].1 == slack && grid[j].2.min(sorted1.len()) == k1;
             let group = (i..grid.len()).take_while(|&j| same(j)).count();
-            let longest = grid[i..i + group].iter().map(|g| g.2).max().unwrap_or(0);
+            let longest = grid[i..i + group].iter().map(|g| g.3).max().unwrap_or(0);
             let shortlist = &by_mid.best[..longest.min(by_mid.best.len())];
-            let scored = exact_scored(&ctx, shortlist, &mut exact)?;
+            let scored = exact_scored(ctx, shortlist, &mut caches.exact)?;
             for g in &grid[i..i + group] {
-                let hits = hits_in_best(&scored[..g.2.min(scored.len())], k, &s.truth, &mut fin);
+                let hits = hits_in_best(&scored[..g.3.min(scored.len())], k, &s.truth, &mut fin);
                 out.push((hits, scanned, np));
             }
             i += group;
@@ -570,9 +606,13 @@ mod tests {
             let g = grid(k, 0.1);
             assert!(!g.is_empty(), "k = {k}");
             assert!(
-                g.iter().all(|&(_, k1, k2)| k2 >= k && k1 >= k2),
+                g.iter().all(|&(_, _, k1, k2)| k2 >= k && k1 >= k2),
                 "k = {k}: {g:?}"
             );
+            // every seed count, in ascending runs (evaluate makes one pass per seed count)
+            let seeds: Vec<usize> = g.iter().map(|p| p.0).collect();
+            assert!(seeds.is_sorted(), "k = {k}");
+            assert!(crate::index::SEED_CHOICES.iter().all(|s| seeds.contains(s)));
         }
     }
 }
