@@ -10,14 +10,15 @@ source scripts/env.sh
 
 cargo test --workspace --no-fail-fast
 
-# The default run used the CPU's best kernels; run what depends on them under each lower
-# level too (scalar always; AVX2 when the CPU also has AVX-512).
+# The default run used the CPU's best kernels; run the whole suite again under each lower
+# level the CPU has (scalar always; AVX2 when the CPU also has AVX-512), so every kernel path
+# goes through the same tests. NESTDB_KERNELS reaches child processes too (the shell in the
+# golden and memory tests).
 levels="scalar"
 if grep -qw avx512f /proc/cpuinfo && grep -qw avx512bw /proc/cpuinfo; then levels="scalar avx2"; fi
 for level in $levels; do
     echo "== kernels: $level"
-    NESTDB_KERNELS=$level cargo test --workspace --no-fail-fast --lib \
-        --test golden --test recall --test filtered
+    NESTDB_KERNELS=$level cargo test --workspace --no-fail-fast
 done
 
 # maturin resolves features for the Python crate alone; make sure that reuses the test

@@ -96,7 +96,7 @@ pub fn build(
                 return Err(QueryError::UnknownColumn {
                     column: c.into(),
                     table: t.name().into(),
-                    known: t.schema().columns().iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+                    known: t.schema().column_list(),
                 }
                 .into());
             }

@@ -149,19 +149,11 @@ impl InputError {
 
 /// Converts `batch` to the table's canonical schema, checking every value that can be wrong.
 pub fn conform(schema: &TableSchema, batch: &RecordBatch) -> Result<RecordBatch, InputError> {
-    let known = || {
-        schema
-            .columns()
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     for f in batch.schema().fields() {
         if schema.index_of(f.name()).is_none() {
             return Err(InputError::UnknownColumn {
                 column: f.name().clone(),
-                known: known(),
+                known: schema.column_list(),
             });
         }
     }

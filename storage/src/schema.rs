@@ -220,6 +220,15 @@ impl TableSchema {
         self.columns.iter().position(|c| c.name == name)
     }
 
+    /// The column names in order, comma-separated (`id, name, v`), for error messages.
+    pub fn column_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The primary-key column's index.
     pub fn pk_index(&self) -> usize {
         self.primary_key

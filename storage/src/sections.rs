@@ -67,5 +67,3 @@ pub const INDEX_ROTATION: u32 = 1002;
 pub const INDEX_CENTROIDS: u32 = 1004;
 /// Index file: `f32` int8 quantizer of the mid prefix: centers, then steps (mid dims each).
 pub const INDEX_QUANT: u32 = 1005;
-/// Index file: `f32` per partition: the largest distance of a fit row to its centroid.
-pub const INDEX_RADII: u32 = 1006;

@@ -145,99 +145,143 @@ pub fn cmp(cx: &Ctx<'_>, care: Option<&Bits>, col: usize, op: CmpOp, v: &Value) 
 /// `column IN (values)` (NULL literals already taken out by the caller).
 pub fn in_list(cx: &Ctx<'_>, care: Option<&Bits>, col: usize, values: &[Value]) -> Result<Tri> {
     let ty = cx.ty(col);
-    let n = cx.n;
     if *ty == ColumnType::Path {
-        let want: Vec<String> = values.iter().map(norm_label).collect();
-        return labels(
-            cx,
-            care,
-            col,
-            |ix| {
-                want.iter()
-                    .filter_map(|l| ix.find(l).map(|i| i..i + 1))
-                    .collect()
-            },
-            |l| want.iter().any(|w| w == l),
-        );
+        return in_labels(cx, care, col, values);
     }
     let arr = cx.column(col)?;
     let valid = valid_words(arr.as_ref());
     let valid = valid.as_deref();
     match ty {
-        ColumnType::Int64 | ColumnType::Timestamp => {
-            let vals = ints(&arr, ty);
-            let mut want = Vec::new();
-            for v in values {
-                want.push(int_literal(ty, v)?);
-            }
-            want.sort_unstable();
-            want.dedup();
-            let zones = cx.decide(col, |b: Bounds, rows| {
-                let (lo, hi) = (b.min as i64, b.max as i64);
-                let none = want.iter().all(|x| *x < lo || *x > hi);
-                zone(
-                    b.nulls,
-                    none || b.nulls == rows,
-                    lo == hi && want.contains(&lo),
-                )
-            });
-            let hit = |v: i64| want.binary_search(&v).is_ok();
-            Ok(run(n, care, zones, |wi| {
-                tri_word(
-                    word_of(vals, wi, hit),
-                    valid_word(valid, wi, n),
-                    valid_word(None, wi, n),
-                )
-            }))
-        }
-        ColumnType::Float64 => {
-            let mut want = Vec::new();
-            for v in values {
-                match v {
-                    Value::Int(i) => want.push(*i as f64),
-                    Value::Float(f) => want.push(*f),
-                    _ => return Err(bad(ty, v)),
-                }
-            }
-            let vals: &[f64] = arr.as_primitive::<Float64Type>().values();
-            Ok(run(n, care, None, |wi| {
-                let nan = word_of(vals, wi, |v: f64| v.is_nan());
-                let hit = word_of(vals, wi, |v: f64| want.contains(&v));
-                tri_word(
-                    hit,
-                    valid_word(valid, wi, n) & !nan,
-                    valid_word(None, wi, n),
-                )
-            }))
-        }
-        ColumnType::Utf8 => {
-            let mut want = HashSet::new();
-            for v in values {
-                match v {
-                    Value::Str(s) => want.insert(s.as_str()),
-                    _ => return Err(bad(ty, v)),
-                };
-            }
-            let s = arr.as_string::<i32>();
-            Ok(rows(n, care, |r| {
-                (!s.is_null(r)).then(|| want.contains(s.value(r)))
-            }))
-        }
-        ColumnType::Boolean => {
-            let mut want = [false; 2];
-            for v in values {
-                match v {
-                    Value::Bool(x) => want[usize::from(*x)] = true,
-                    _ => return Err(bad(ty, v)),
-                }
-            }
-            let b = arr.as_boolean();
-            Ok(rows(n, care, |r| {
-                (!b.is_null(r)).then(|| want[usize::from(b.value(r))])
-            }))
-        }
+        ColumnType::Int64 | ColumnType::Timestamp => in_ints(cx, care, col, &arr, valid, values),
+        ColumnType::Float64 => in_floats(cx, care, col, &arr, valid, values),
+        ColumnType::Utf8 => in_strs(cx, care, col, &arr, values),
+        ColumnType::Boolean => in_bools(cx, care, col, &arr, values),
         _ => Err(bad(ty, &values[0])),
     }
+}
+
+/// IN over a PATH column: rows whose label is one of `values` (not their descendants).
+fn in_labels(cx: &Ctx<'_>, care: Option<&Bits>, col: usize, values: &[Value]) -> Result<Tri> {
+    let want: Vec<String> = values.iter().map(norm_label).collect();
+    labels(
+        cx,
+        care,
+        col,
+        |ix| {
+            want.iter()
+                .filter_map(|l| ix.find(l).map(|i| i..i + 1))
+                .collect()
+        },
+        |l| want.iter().any(|w| w == l),
+    )
+}
+
+/// IN over a BIGINT or TIMESTAMP column `arr`, skipping zones whose bounds decide it.
+fn in_ints(
+    cx: &Ctx<'_>,
+    care: Option<&Bits>,
+    col: usize,
+    arr: &ArrayRef,
+    valid: Option<&[u64]>,
+    values: &[Value],
+) -> Result<Tri> {
+    let (ty, n) = (cx.ty(col), cx.n);
+    let vals = ints(arr, ty);
+    let mut want = Vec::new();
+    for v in values {
+        want.push(int_literal(ty, v)?);
+    }
+    want.sort_unstable();
+    want.dedup();
+    let zones = cx.decide(col, |b: Bounds, rows| {
+        let (lo, hi) = (b.min as i64, b.max as i64);
+        let none = want.iter().all(|x| *x < lo || *x > hi);
+        zone(
+            b.nulls,
+            none || b.nulls == rows,
+            lo == hi && want.contains(&lo),
+        )
+    });
+    let hit = |v: i64| want.binary_search(&v).is_ok();
+    Ok(run(n, care, zones, |wi| {
+        tri_word(
+            word_of(vals, wi, hit),
+            valid_word(valid, wi, n),
+            valid_word(None, wi, n),
+        )
+    }))
+}
+
+/// IN over a DOUBLE column `arr`; NaN is UNKNOWN, like NULL.
+fn in_floats(
+    cx: &Ctx<'_>,
+    care: Option<&Bits>,
+    col: usize,
+    arr: &ArrayRef,
+    valid: Option<&[u64]>,
+    values: &[Value],
+) -> Result<Tri> {
+    let n = cx.n;
+    let mut want = Vec::new();
+    for v in values {
+        match v {
+            Value::Int(i) => want.push(*i as f64),
+            Value::Float(f) => want.push(*f),
+            _ => return Err(bad(cx.ty(col), v)),
+        }
+    }
+    let vals: &[f64] = arr.as_primitive::<Float64Type>().values();
+    Ok(run(n, care, None, |wi| {
+        let nan = word_of(vals, wi, |v: f64| v.is_nan());
+        let hit = word_of(vals, wi, |v: f64| want.contains(&v));
+        tri_word(
+            hit,
+            valid_word(valid, wi, n) & !nan,
+            valid_word(None, wi, n),
+        )
+    }))
+}
+
+/// IN over a TEXT column `arr`, row by row.
+fn in_strs(
+    cx: &Ctx<'_>,
+    care: Option<&Bits>,
+    col: usize,
+    arr: &ArrayRef,
+    values: &[Value],
+) -> Result<Tri> {
+    let mut want = HashSet::new();
+    for v in values {
+        match v {
+            Value::Str(s) => want.insert(s.as_str()),
+            _ => return Err(bad(cx.ty(col), v)),
+        };
+    }
+    let s = arr.as_string::<i32>();
+    Ok(rows(cx.n, care, |r| {
+        (!s.is_null(r)).then(|| want.contains(s.value(r)))
+    }))
+}
+
+/// IN over a BOOLEAN column `arr`, row by row.
+fn in_bools(
+    cx: &Ctx<'_>,
+    care: Option<&Bits>,
+    col: usize,
+    arr: &ArrayRef,
+    values: &[Value],
+) -> Result<Tri> {
+    let mut want = [false; 2];
+    for v in values {
+        match v {
+            Value::Bool(x) => want[usize::from(*x)] = true,
+            _ => return Err(bad(cx.ty(col), v)),
+        }
+    }
+    let b = arr.as_boolean();
+    Ok(rows(cx.n, care, |r| {
+        (!b.is_null(r)).then(|| want[usize::from(b.value(r))])
+    }))
 }
 
 /// `column IS [NOT] NULL`: never UNKNOWN.

@@ -8,12 +8,7 @@ fn unknown(schema: &TableSchema, column: &str, table: &str) -> QueryError {
     QueryError::UnknownColumn {
         column: column.into(),
         table: table.into(),
-        known: schema
-            .columns()
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
+        known: schema.column_list(),
     }
 }
 

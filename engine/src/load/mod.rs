@@ -6,10 +6,10 @@
 //! load is atomic: rows go into new segments that are committed together at the end (see
 //! `nestdb_storage::bulk`); on any error the table is unchanged.
 
-pub mod chunk;
-pub mod mlcpd;
+mod chunk;
+mod mlcpd;
 pub mod options;
-pub mod parquet;
+mod parquet;
 mod reader;
 
 use std::path::{Path, PathBuf};

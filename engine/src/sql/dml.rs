@@ -208,12 +208,7 @@ fn query_batch(
             .map_err(|_| QueryError::UnknownColumn {
                 column: c.clone(),
                 table: t.name().into(),
-                known: schema
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                known: t.schema().column_list(),
             })?;
         arrays.push(arrow_cast::cast(a, f.data_type())?);
         fields.push(f.clone());

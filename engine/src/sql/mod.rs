@@ -4,19 +4,19 @@
 //! ANALYZE, SET, SHOW, DESCRIBE) and the writes (INSERT, UPDATE, DELETE) are parsed here and run
 //! on the library.
 //!
-//! A token pre-pass ([`lex`]) splits statements, gives pgvector's operators one precedence and
+//! A token pre-pass (`lex.rs`) splits statements, gives pgvector's operators one precedence and
 //! keeps positions, so every error can point at the offending text.
 
-pub mod ast;
-pub mod df;
+mod ast;
+mod df;
 mod dml;
 mod exec;
-pub mod lex;
+mod lex;
 mod parse;
 mod query;
 mod settings;
 mod show;
-pub mod values;
+mod values;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};

@@ -92,12 +92,7 @@ pub fn batch(
             .ok_or_else(|| QueryError::UnknownColumn {
                 column: name.clone(),
                 table: table.into(),
-                known: schema
-                    .columns()
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                known: schema.column_list(),
             })?;
         let ty = &schema.columns()[i].ty;
         let cells: Vec<&Cell> = rows.iter().map(|r| &r[j]).collect();

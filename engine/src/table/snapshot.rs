@@ -65,12 +65,7 @@ impl Snapshot {
                         QueryError::UnknownColumn {
                             column: n.clone(),
                             table: self.version.def.name.clone(),
-                            known: schema
-                                .columns()
-                                .iter()
-                                .map(|c| c.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", "),
+                            known: schema.column_list(),
                         }
                         .into()
                     })

@@ -8,6 +8,8 @@
 
 mod pq;
 mod read;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::path::{Path, PathBuf};

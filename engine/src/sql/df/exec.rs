@@ -62,11 +62,6 @@ impl LeafExec {
             ran: Arc::new(Mutex::new(false)),
         }
     }
-
-    /// The node's source.
-    pub fn source(&self) -> &Arc<dyn BatchSource> {
-        &self.source
-    }
 }
 
 impl DisplayAs for LeafExec {

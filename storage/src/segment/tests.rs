@@ -1,0 +1,95 @@
+//! Tests of opening a segment: a sidecar written under another layout version is refused.
+
+use super::*;
+use crate::container::{self, Section};
+use crate::schema::{Column, ColumnType, Metric};
+use arrow_array::{Int64Array, RecordBatch};
+
+/// A table of an `id` key and a 4-dimensional vector `v`.
+fn schema() -> TableSchema {
+    let cols = vec![
+        Column {
+            name: "id".into(),
+            ty: ColumnType::Int64,
+        },
+        Column {
+            name: "v".into(),
+            ty: ColumnType::Vector { dim: 4 },
+        },
+    ];
+    TableSchema::new(cols, "id", None, Metric::L2).expect("schema")
+}
+
+/// Writes a three-row segment to `dir` and returns its manifest entry.
+fn write_segment(dir: &Path, schema: &TableSchema) -> SegmentMeta {
+    let rows = 3;
+    let spec = SegmentSpec {
+        rows,
+        ..SegmentSpec::default()
+    };
+    let mut w = SegmentWriter::create(dir, 1, schema, spec).expect("create");
+    let ids: ArrayRef = Arc::new(Int64Array::from(vec![10, 20, 30]));
+    let vectors = fsl((0..rows * 4).map(|x| x as f32).collect(), 4);
+    let batch = RecordBatch::try_new(schema.arrow_schema(), vec![ids, vectors]).expect("batch");
+    w.append(&batch, &[0, 1, 2], &[]).expect("append");
+    w.finish().expect("finish")
+}
+
+/// Rewrites the sidecar of `meta` with `layout` in its META section. The file is written anew
+/// through the container writer, so every section and footer checksum is valid and only the
+/// layout check can refuse it. Returns the manifest entry with the new sidecar length.
+fn rewrite_layout(dir: &Path, meta: &SegmentMeta, layout: u32) -> SegmentMeta {
+    let path = dir.join(meta.sidecar_name());
+    let old = Container::open(&path, FileKind::Sidecar).expect("open sidecar");
+    let mut sm: SidecarMeta =
+        serde_json::from_slice(old.require(sections::META).expect("meta")).expect("meta json");
+    sm.layout = layout;
+    let json = serde_json::to_vec(&sm).expect("meta json");
+    let owned: Vec<(u32, Vec<u8>)> = old
+        .tags()
+        .into_iter()
+        .map(|tag| {
+            let bytes = if tag == sections::META {
+                json.clone()
+            } else {
+                old.require(tag).expect("section").to_vec()
+            };
+            (tag, bytes)
+        })
+        .collect();
+    drop(old);
+    let secs: Vec<Section<'_>> = owned
+        .iter()
+        .map(|(tag, bytes)| Section {
+            tag: *tag,
+            bytes: bytes.as_slice(),
+        })
+        .collect();
+    let len = container::write(&path, FileKind::Sidecar, &secs).expect("rewrite sidecar");
+    SegmentMeta {
+        sidecar_bytes: len,
+        ..meta.clone()
+    }
+}
+
+#[test]
+fn a_sidecar_of_another_layout_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let schema = schema();
+    let meta = write_segment(dir.path(), &schema);
+    Segment::open(dir.path(), &meta, &schema).expect("the segment as written opens");
+
+    let layout = SIDECAR_LAYOUT + 1;
+    let meta = rewrite_layout(dir.path(), &meta, layout);
+    let sidecar = Container::open(&dir.path().join(meta.sidecar_name()), FileKind::Sidecar)
+        .expect("the rewritten sidecar is a valid container");
+    sidecar.verify_all().expect("its checksums hold");
+    drop(sidecar);
+    match Segment::open(dir.path(), &meta, &schema) {
+        Err(StorageError::Corrupt { reason, .. }) => assert_eq!(
+            reason,
+            format!("sidecar layout {layout} (this build reads layout {SIDECAR_LAYOUT})")
+        ),
+        r => panic!("expected the layout check to refuse the segment, got {r:?}"),
+    }
+}
