@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up (scripts/setup.sh) and runs every test: the Rust workspace (unit, integration,
 # property, crash and power-loss, corruption, recall on ../shared/data, SQL golden files),
-# the kernel-sensitive suites again under every lower SIMD level the CPU has, and the Python
+# the whole workspace suite again under every lower SIMD level the CPU has, and the Python
 # bindings' pytest suite. One build profile (dev) and one target directory for all of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
