@@ -9,7 +9,8 @@
 //! after each phase; the query path never does.
 
 /// Gives the allocator's free memory back to the operating system (glibc's `malloc_trim`;
-/// nothing elsewhere). Takes about a millisecond.
+/// nothing elsewhere). It walks every arena under its lock, so it belongs between phases of
+/// long jobs, never on the query path.
 pub(crate) fn release_free() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases memory the allocator holds free; it never touches

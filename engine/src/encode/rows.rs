@@ -57,12 +57,21 @@ impl CodedRows {
     /// [`CodedRows::code`] for rows whose partitions under `model` are already known (one per
     /// row, as [`IndexModel::assign`] gives them): compaction's bucket pass assigned them, so
     /// the coding does not assign every row a second time.
+    ///
+    /// # Panics
+    /// If `parts` does not hold one partition per row (a caller's bug: misaligned partitions
+    /// would file rows out of order).
     pub fn code_assigned(
         model: &IndexModel,
         layout: &Layout,
         vectors: &[f32],
         parts: &[u32],
     ) -> CodedRows {
+        assert_eq!(
+            parts.len() * layout.dim.max(1),
+            vectors.len(),
+            "one partition per row"
+        );
         Self::code_in(Some(model), layout, vectors, Some(parts))
     }
 
@@ -119,8 +128,8 @@ impl CodedRows {
         let mut x = block.to_vec();
         layout.transform_rows(&mut x);
         match known {
-            Some(p) if p.len() * d == block.len() => self.parts.extend_from_slice(p),
-            _ => self.parts.extend(m.assign(&x, d)),
+            Some(p) => self.parts.extend_from_slice(p),
+            None => self.parts.extend(m.assign(&x, d)),
         }
         let bb = m.bits_bytes();
         for row in x.chunks_exact(d) {

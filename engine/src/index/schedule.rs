@@ -104,7 +104,7 @@ pub struct Schedule {
     pub estimate: RecallEstimate,
     /// Estimated cost per query (the cost model's units, see `search::cost`).
     pub cost: f32,
-    /// Unfiltered probing that adapts to the query: after the nearest [`PROBE_SEEDS`]
+    /// Unfiltered probing that adapts to the query: after the nearest [`Schedule::seeds`]
     /// partitions, every partition (up to [`probe_cap`]) whose centroid scores within this
     /// slack of the k-th best row found in them is probed too, so a query far from the data,
     /// whose neighbours spread over more partitions, probes more. `nprobe` is then the mean
