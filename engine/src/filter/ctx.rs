@@ -153,11 +153,12 @@ impl<'a> Ctx<'a> {
     /// The estimated fraction of the window's rows where a predicate on column `col` is TRUE or
     /// UNKNOWN, from `share(bounds, rows)` per zone (None without zone maps for `col`).
     pub fn zone_share(&self, col: usize, share: impl Fn(Bounds, u32) -> f64) -> Option<f64> {
-        let zs = self
-            .zones
-            .as_ref()?
-            .decide(col, self.base..self.base + self.n, share)?;
-        let kept: f64 = zs.iter().map(|(r, s)| f64::from(r.end - r.start) * s).sum();
+        let kept = self.zones.as_ref()?.fold(
+            col,
+            self.base..self.base + self.n,
+            0.0,
+            |acc, r, b, rows| acc + f64::from(r.end - r.start) * share(b, rows),
+        )?;
         Some(kept / f64::from(self.n.max(1)))
     }
 }

@@ -13,6 +13,7 @@ use super::bits::Bits;
 use super::ctx::{Ctx, Source};
 use super::labels::LabelIndex;
 use super::leaf;
+use super::range::{self, Part};
 use super::scan::Tri;
 use super::selection::{RowSet, Selection};
 use super::zones::{decide_cmp, interpolate, Bounds, Zone};
@@ -104,7 +105,10 @@ fn eval_in(f: &Filter, cx: &Ctx<'_>, care: Option<&Bits>) -> Result<Tri> {
 /// `AND` of `parts`, most selective first, each later part only where the result can still be
 /// TRUE or UNKNOWN; stops once nothing is left.
 fn eval_and(parts: &[Filter], cx: &Ctx<'_>, care: Option<&Bits>) -> Result<Tri> {
-    let mut order: Vec<(f64, &Filter)> = parts.iter().map(|p| (estimate(p, cx), p)).collect();
+    let mut order: Vec<(f64, Part<'_>)> = range::fuse(parts, cx)
+        .into_iter()
+        .map(|p| (part_estimate(&p, cx), p))
+        .collect();
     order.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut acc = Tri::all(cx.n, care);
     for (i, (_, p)) in order.into_iter().enumerate() {
@@ -113,7 +117,10 @@ fn eval_and(parts: &[Filter], cx: &Ctx<'_>, care: Option<&Bits>) -> Result<Tri> 
         if alive.is_empty() {
             break;
         }
-        let x = eval_in(p, cx, Some(&alive))?;
+        let x = match p {
+            Part::Filter(f) => eval_in(f, cx, Some(&alive))?,
+            Part::Range(r) => range::eval(cx, Some(&alive), r)?,
+        };
         if i == 0 {
             acc = x;
             continue;
@@ -167,7 +174,12 @@ pub fn estimate(f: &Filter, cx: &Ctx<'_>) -> f64 {
         Filter::Const(b) => Some(if *b { 1.0 } else { 0.0 }),
         // parts taken as independent (an underestimate only makes the planner evaluate the
         // whole filter and plan on its exact count)
-        Filter::And(p) => Some(p.iter().map(|p| estimate(p, cx)).product()),
+        Filter::And(p) => Some(
+            range::fuse(p, cx)
+                .iter()
+                .map(|p| part_estimate(p, cx))
+                .product(),
+        ),
         Filter::Or(p) => Some(p.iter().map(|p| estimate(p, cx)).sum::<f64>().min(1.0)),
         Filter::Not(x) => Some(1.0 - estimate(x, cx) / 2.0),
         Filter::Descendant { column, label } => label_share(cx, column, |ix| ix.subtree(label)),
@@ -198,6 +210,14 @@ pub fn estimate(f: &Filter, cx: &Ctx<'_>) -> f64 {
         _ => None,
     };
     guess.unwrap_or(0.5)
+}
+
+/// [`estimate`] of one part of an AND after [`range::fuse`].
+fn part_estimate(p: &Part<'_>, cx: &Ctx<'_>) -> f64 {
+    match p {
+        Part::Filter(f) => estimate(f, cx),
+        Part::Range(r) => range::estimate(cx, *r),
+    }
 }
 
 /// The share of rows in the label ids `ids` picks (None without a dictionary).

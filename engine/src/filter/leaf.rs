@@ -61,7 +61,7 @@ fn bad(ty: &ColumnType, v: &Value) -> crate::Error {
 }
 
 /// The i64 values of a BIGINT or TIMESTAMP column.
-fn ints<'a>(arr: &'a ArrayRef, ty: &ColumnType) -> &'a [i64] {
+pub(super) fn ints<'a>(arr: &'a ArrayRef, ty: &ColumnType) -> &'a [i64] {
     if *ty == ColumnType::Int64 {
         arr.as_primitive::<Int64Type>().values()
     } else {
@@ -70,7 +70,7 @@ fn ints<'a>(arr: &'a ArrayRef, ty: &ColumnType) -> &'a [i64] {
 }
 
 /// A literal as an i64 of a BIGINT or TIMESTAMP column (validation admits no other).
-fn int_literal(ty: &ColumnType, v: &Value) -> Result<i64> {
+pub(super) fn int_literal(ty: &ColumnType, v: &Value) -> Result<i64> {
     match v {
         Value::Int(x) => Ok(*x),
         Value::Str(s) if *ty == ColumnType::Timestamp => {

@@ -19,6 +19,7 @@ pub mod leaf;
 mod model_tests;
 #[cfg(feature = "filter-sql")]
 pub mod parse;
+pub mod range;
 pub mod scan;
 pub mod selection;
 pub mod validate;

@@ -185,8 +185,22 @@ fn leaf() -> impl Strategy<Value = Filter> {
     ]
 }
 
+/// Two or three comparisons of one integer column under an AND (fused into one range test).
+fn same_column_cmps() -> impl Strategy<Value = Filter> {
+    prop_oneof![
+        Just(("n", -8i64, 23i64)),
+        Just(("id", -2, 9_502)),
+        Just(("m", -2, 101))
+    ]
+    .prop_flat_map(|(c, lo, hi)| {
+        prop::collection::vec((op(), lo..hi), 2..4).prop_map(move |v| {
+            Filter::And(v.into_iter().map(|(op, x)| Filter::cmp(c, op, x)).collect())
+        })
+    })
+}
+
 fn filter() -> impl Strategy<Value = Filter> {
-    leaf().prop_recursive(3, 12, 3, |inner| {
+    prop_oneof![4 => leaf(), 1 => same_column_cmps()].prop_recursive(3, 12, 3, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 1..4).prop_map(Filter::And),
             prop::collection::vec(inner.clone(), 1..4).prop_map(Filter::Or),
@@ -545,4 +559,9 @@ fn estimates_follow_the_data_where_zones_cannot_decide() {
     let est = both.estimate_rows(&v).expect("estimate");
     let actual = count(&both);
     assert!((est - actual).abs() < actual * 0.1, "{est} vs {actual}");
+    // two bounds on one column estimate as a range, not as two independent halves (whose
+    // product would say 3,750)
+    let window = range.and(Filter::cmp("id", CmpOp::Lt, 5_000));
+    let est = window.estimate_rows(&v).expect("estimate");
+    assert!((est - 2_500.0).abs() < 300.0, "2500 <= id < 5000: {est}");
 }

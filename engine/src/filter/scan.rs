@@ -64,12 +64,20 @@ pub fn run(
         }
         Some(zs) => {
             let mut all = Bits::zeros(n);
+            // a word's bits come from its values alone, so a word two zones share (zones need
+            // not start on a word) is tested once
+            let mut next = 0;
             for (r, z) in zs {
                 match z {
                     Zone::None => {}
                     Zone::All => all.insert_range(r),
                     Zone::Scan if r.start < r.end => {
-                        words(r.start as usize / 64, (r.end as usize - 1) / 64 + 1, &mut t)
+                        let (wa, wb) = (r.start as usize / 64, (r.end as usize - 1) / 64 + 1);
+                        let wa = wa.max(next);
+                        if wa < wb {
+                            words(wa, wb, &mut t);
+                            next = wb;
+                        }
                     }
                     Zone::Scan => {}
                 }

@@ -107,29 +107,48 @@ impl<'a> ZoneMaps<'a> {
     }
 
     /// Per zone overlapping rows `window`, what `decide` says about column `col` (a [`Zone`],
-    /// or for estimates a share of rows; None when the
-    /// column is not zoned), with the zone's rows clipped to the window and counted from its
-    /// start. A zone's verdict is about all its rows, so it holds for any part of them.
+    /// or for estimates a share of rows; None when the column is not zoned), with the zone's
+    /// rows clipped to the window and counted from its start. A zone's verdict is about all its
+    /// rows, so it holds for any part of them.
     pub fn decide<T>(
         &self,
         col: usize,
         window: Range<u32>,
         decide: impl Fn(Bounds, u32) -> T,
     ) -> Option<Vec<(Range<u32>, T)>> {
+        self.fold(col, window, Vec::new(), |mut out, rows, b, zone_rows| {
+            out.push((rows, decide(b, zone_rows)));
+            out
+        })
+    }
+
+    /// Folds `f(acc, clipped rows, bounds, zone rows)` over the zones overlapping `window`, as
+    /// [`ZoneMaps::decide`] visits them, without collecting them (estimates sum shares).
+    pub fn fold<A>(
+        &self,
+        col: usize,
+        window: Range<u32>,
+        init: A,
+        mut f: impl FnMut(A, Range<u32>, Bounds, u32) -> A,
+    ) -> Option<A> {
         let j = self.column(col)?;
         // the first zone ending after the window's start (bounds are ascending)
         let first = self.bounds[1..].partition_point(|&end| end <= window.start);
-        Some(
-            (first..self.zones)
-                .map(|z| (z, self.rows(z)))
-                .take_while(|(_, r)| r.start < window.end)
-                .map(|(z, r)| {
-                    let (a, b) = (r.start.max(window.start), r.end.min(window.end));
-                    let clipped = a - window.start..b - window.start;
-                    (clipped, decide(self.bounds(j, z), r.end - r.start))
-                })
-                .collect(),
-        )
+        let mut acc = init;
+        for z in first..self.zones {
+            let r = self.rows(z);
+            if r.start >= window.end {
+                break;
+            }
+            let (a, b) = (r.start.max(window.start), r.end.min(window.end));
+            acc = f(
+                acc,
+                a - window.start..b - window.start,
+                self.bounds(j, z),
+                r.end - r.start,
+            );
+        }
+        Some(acc)
     }
 }
 

@@ -1,0 +1,180 @@
+//! An AND's comparisons of one BIGINT or TIMESTAMP column with constants, fused into one
+//! closed interval: `id >= lo AND id < hi` scans the column once instead of twice, and is
+//! estimated as a range (the share of values between `lo` and `hi`), not as the product of two
+//! independent halves.
+//!
+//! Under three-valued logic the fusion is exact: on a non-NULL row every comparison is TRUE
+//! or FALSE, and their AND is TRUE exactly when the value lies in every interval; on a NULL
+//! row every comparison is UNKNOWN, and so is their AND.
+
+use nestdb_storage::ColumnType;
+
+use super::bits::Bits;
+use super::ctx::Ctx;
+use super::leaf::{int_literal, ints};
+use super::scan::{run, tri_word, valid_word, valid_words, word_of, Tri};
+use super::zones::{zone, Bounds, Zone};
+use super::{CmpOp, Filter, Value};
+use crate::error::Result;
+
+/// `lo <= column <= hi` (empty when `lo > hi`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IntRange {
+    /// The column's index in the schema.
+    pub col: usize,
+    /// Smallest value kept.
+    pub lo: i64,
+    /// Largest value kept.
+    pub hi: i64,
+}
+
+/// One part of an AND after fusion.
+pub enum Part<'f> {
+    /// A part left as it was.
+    Filter(&'f Filter),
+    /// Two or more comparisons of one integer column.
+    Range(IntRange),
+}
+
+/// Splits an AND's `parts` into fused ranges (one per BIGINT or TIMESTAMP column compared with
+/// a constant by `=`, `<`, `<=`, `>` or `>=` at least twice) and the parts left as they were.
+pub fn fuse<'f>(parts: &'f [Filter], cx: &Ctx<'_>) -> Vec<Part<'f>> {
+    let mut ranges: Vec<(IntRange, usize)> = Vec::new();
+    let mut keep: Vec<(Option<IntRange>, &'f Filter)> = Vec::new();
+    for p in parts {
+        let bound = interval(p, cx);
+        if let Some(b) = bound {
+            match ranges.iter_mut().find(|(r, _)| r.col == b.col) {
+                Some((r, n)) => {
+                    r.lo = r.lo.max(b.lo);
+                    r.hi = r.hi.min(b.hi);
+                    *n += 1;
+                }
+                None => ranges.push((b, 1)),
+            }
+        }
+        keep.push((bound, p));
+    }
+    let fused = |col: usize| ranges.iter().any(|(r, n)| r.col == col && *n > 1);
+    let mut out: Vec<Part<'f>> = keep
+        .into_iter()
+        .filter(|(b, _)| !b.is_some_and(|b| fused(b.col)))
+        .map(|(_, p)| Part::Filter(p))
+        .collect();
+    out.extend(
+        ranges
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(r, _)| Part::Range(r)),
+    );
+    out
+}
+
+/// `part` as a range when it compares an integer column with a constant.
+fn interval(part: &Filter, cx: &Ctx<'_>) -> Option<IntRange> {
+    let Filter::Cmp { column, op, value } = part else {
+        return None;
+    };
+    let col = cx.schema.index_of(column)?;
+    let ty = cx.ty(col);
+    if !matches!(ty, ColumnType::Int64 | ColumnType::Timestamp) || matches!(value, Value::Null) {
+        return None;
+    }
+    // a literal the column cannot take stays a leaf of its own, which reports it
+    let x = int_literal(ty, value).ok()?;
+    let empty = (i64::MAX, i64::MIN);
+    let (lo, hi) = match op {
+        CmpOp::Eq => (x, x),
+        CmpOp::Ne => return None,
+        CmpOp::Lt => x.checked_sub(1).map_or(empty, |h| (i64::MIN, h)),
+        CmpOp::Le => (i64::MIN, x),
+        CmpOp::Gt => x.checked_add(1).map_or(empty, |l| (l, i64::MAX)),
+        CmpOp::Ge => (x, i64::MAX),
+    };
+    Some(IntRange { col, lo, hi })
+}
+
+/// Evaluates `r` on the rows of `care` (every row when None), skipping zones its bounds decide.
+pub fn eval(cx: &Ctx<'_>, care: Option<&Bits>, r: IntRange) -> Result<Tri> {
+    let ty = cx.ty(r.col);
+    let arr = cx.column(r.col)?;
+    let n = cx.n;
+    let valid = valid_words(arr.as_ref());
+    let valid = valid.as_deref();
+    let vals = ints(&arr, ty);
+    let zones = cx.decide(r.col, |b: Bounds, rows| decide(r, b, rows));
+    let (lo, hi) = (r.lo, r.hi);
+    Ok(run(n, care, zones, |wi| {
+        tri_word(
+            word_of(vals, wi, |v: i64| v >= lo && v <= hi),
+            valid_word(valid, wi, n),
+            valid_word(None, wi, n),
+        )
+    }))
+}
+
+/// What a zone's bounds say about `r`.
+fn decide(r: IntRange, b: Bounds, rows: u32) -> Zone {
+    let (min, max) = (b.min as i64, b.max as i64);
+    let none = rows == 0 || b.nulls == rows || r.lo > r.hi || max < r.lo || min > r.hi;
+    zone(b.nulls, none, min >= r.lo && max <= r.hi)
+}
+
+/// The estimated share of rows where `r` is TRUE or UNKNOWN, from the zone maps (zones the
+/// bounds do not decide count the share of their value range inside `r`, NULL rows count as
+/// UNKNOWN); a fixed guess without zone maps.
+pub fn estimate(cx: &Ctx<'_>, r: IntRange) -> f64 {
+    cx.zone_share(r.col, |b: Bounds, rows| match decide(r, b, rows) {
+        Zone::None => 0.0,
+        Zone::All => 1.0,
+        _ if b.nulls == rows => 1.0,
+        _ => {
+            let valid = f64::from(rows - b.nulls) / f64::from(rows.max(1));
+            valid * overlap(b.min as i64, b.max as i64, r) + (1.0 - valid)
+        }
+    })
+    .unwrap_or(0.25)
+}
+
+/// The share of `[min, max]` inside `r`, values taken as evenly spread.
+fn overlap(min: i64, max: i64, r: IntRange) -> f64 {
+    let (a, b) = (r.lo.max(min) as f64, r.hi.min(max) as f64);
+    let span = (max as f64 - min as f64 + 1.0).max(1.0);
+    ((b - a + 1.0) / span).clamp(0.0, 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(lo: i64, hi: i64) -> IntRange {
+        IntRange { col: 0, lo, hi }
+    }
+
+    #[test]
+    fn zones_inside_outside_and_across_the_range_are_decided() {
+        let b = |min: i64, max: i64, nulls| Bounds {
+            min: min as u64,
+            max: max as u64,
+            nulls,
+        };
+        assert_eq!(decide(r(10, 20), b(12, 18, 0), 8), Zone::All);
+        assert_eq!(decide(r(10, 20), b(21, 30, 0), 8), Zone::None);
+        assert_eq!(decide(r(10, 20), b(0, 9, 0), 8), Zone::None);
+        assert_eq!(decide(r(10, 20), b(5, 15, 0), 8), Zone::Scan);
+        // NULL rows are UNKNOWN: such a zone is never decided
+        assert_eq!(decide(r(10, 20), b(12, 18, 1), 8), Zone::Scan);
+        assert_eq!(decide(r(10, 20), b(21, 30, 1), 8), Zone::Scan);
+        // an empty range keeps nothing
+        assert_eq!(decide(r(5, 4), b(0, 9, 0), 8), Zone::None);
+        assert_eq!(decide(r(i64::MIN, -1), b(-5, -5, 0), 1), Zone::All);
+    }
+
+    #[test]
+    fn overlap_is_the_share_of_the_zone_range() {
+        assert_eq!(overlap(0, 99, r(0, 49)), 0.5);
+        assert_eq!(overlap(0, 99, r(200, 300)), 0.0);
+        assert_eq!(overlap(0, 99, r(i64::MIN, i64::MAX)), 1.0);
+        assert_eq!(overlap(0, 99, r(60, 40)), 0.0);
+    }
+}
