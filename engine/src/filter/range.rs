@@ -103,13 +103,15 @@ pub fn eval(cx: &Ctx<'_>, care: Option<&Bits>, r: IntRange) -> Result<Tri> {
     let valid = valid.as_deref();
     let vals = ints(&arr, ty);
     let zones = cx.decide(r.col, |b: Bounds, rows| decide(r, b, rows));
-    let (lo, hi) = (r.lo, r.hi);
+    // `lo <= v <= hi` as one unsigned comparison (an empty range keeps nothing)
+    let (lo, span) = (r.lo, r.hi.wrapping_sub(r.lo) as u64);
+    let empty = r.lo > r.hi;
     Ok(run(n, care, zones, |wi| {
-        tri_word(
-            word_of(vals, wi, |v: i64| v >= lo && v <= hi),
-            valid_word(valid, wi, n),
-            valid_word(None, wi, n),
-        )
+        let hit = match empty {
+            true => 0,
+            false => word_of(vals, wi, |v: i64| (v.wrapping_sub(lo) as u64) <= span),
+        };
+        tri_word(hit, valid_word(valid, wi, n), valid_word(None, wi, n))
     }))
 }
 
