@@ -85,4 +85,6 @@ pub use search::rerank::{Rerank, RerankQuery, Reranker, SCORE};
 pub use search::results::DISTANCE;
 pub use table::query::{Search, SearchParams};
 pub use table::snapshot::Snapshot;
-pub use table::{Maintenance, RecallReport, RecallRow, Table};
+pub use table::{
+    Maintenance, RecallReport, RecallRow, Table, MAX_TUNING_QUERIES, MIN_TUNING_QUERIES,
+};

@@ -390,3 +390,59 @@ fn rename_retype(b: &RecordBatch) -> RecordBatch {
     let _ = cols[1].len();
     RecordBatch::try_new(std::sync::Arc::new(arrow_schema::Schema::new(fields)), cols).unwrap()
 }
+
+/// `ANALYZE t TUNE ON q` tunes on the vectors of table `q` (stored with the index, so a
+/// reopened table keeps them); `TUNE ON ROWS` goes back to rows; bad sources are refused.
+#[test]
+fn analyze_tune_on_a_table_of_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    let t = db.create_table("t", schema(16, Metric::L2)).unwrap();
+    let ids: Vec<i64> = (0..3000).collect();
+    t.insert(&batch(&ids, 16, 0)).unwrap();
+    let q = db.create_table("q", schema(16, Metric::L2)).unwrap();
+    q.insert(&batch(&(5000..5040).collect::<Vec<_>>(), 16, 3))
+        .unwrap();
+    let few = db.create_table("few", schema(16, Metric::L2)).unwrap();
+    few.insert(&batch(&[1, 2, 3], 16, 0)).unwrap();
+    db.sql("ANALYZE t TUNE ON q").unwrap();
+    assert_eq!(t.tuning_queries().unwrap(), 40);
+    let e = t.search(&vector(7, 16)).limit(5).explain().unwrap();
+    assert_eq!(e.strategy, "funnel", "{e}");
+    assert!(e.estimate.is_some(), "{e}");
+    assert!(e.tuned_on_queries, "{e}");
+    assert!(e.to_string().contains("held-out tuning queries)"), "{e}");
+    assert!(e.summary().contains("tuned_on=queries"), "{}", e.summary());
+    drop((t, q, few, db));
+    let db = Database::open(dir.path()).unwrap();
+    let t = db.table("t").unwrap();
+    assert_eq!(t.tuning_queries().unwrap(), 40, "kept with the index");
+    let err = db.sql("ANALYZE t TUNE ON few").unwrap_err().to_string();
+    assert!(err.contains("3 tuning queries are too few"), "{err}");
+    db.create_table("empty", schema(16, Metric::L2)).unwrap();
+    let err = db.sql("ANALYZE t TUNE ON empty").unwrap_err().to_string();
+    assert!(err.contains("0 tuning queries are too few"), "{err}");
+    let err = db.sql("ANALYZE t TUNE ON SAMPLED").unwrap_err().to_string();
+    assert!(
+        err.contains("0 tuning queries are too few"),
+        "monitoring is off: {err}"
+    );
+    let err = db.sql("ANALYZE t TUNE ON nothere").unwrap_err().to_string();
+    assert!(err.contains("nothere"), "{err}");
+    assert!(db.sql("ANALYZE t TUNE q").is_err());
+    assert_eq!(
+        t.tuning_queries().unwrap(),
+        40,
+        "refused statements change nothing"
+    );
+    let many: Vec<Vec<f32>> = (0..2500).map(|i| vector(90_000 + i, 16)).collect();
+    t.set_tuning_queries(&many).unwrap();
+    assert_eq!(t.tuning_queries().unwrap(), nestdb::MAX_TUNING_QUERIES);
+    db.sql("ANALYZE TABLE t TUNE ON ROWS").unwrap();
+    assert_eq!(t.tuning_queries().unwrap(), 0);
+    let e = t.search(&vector(7, 16)).limit(5).explain().unwrap();
+    assert!(
+        !e.tuned_on_queries && e.to_string().contains("held-out queries)"),
+        "{e}"
+    );
+}

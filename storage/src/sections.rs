@@ -67,3 +67,6 @@ pub const INDEX_ROTATION: u32 = 1002;
 pub const INDEX_CENTROIDS: u32 = 1004;
 /// Index file: `f32` int8 quantizer of the mid prefix: centers, then steps (mid dims each).
 pub const INDEX_QUANT: u32 = 1005;
+/// Index file (optional): `f32` tuning queries the schedules were tuned on, `n x dim`
+/// row-major (absent when they were tuned on rows of the table).
+pub const INDEX_TUNING_QUERIES: u32 = 1006;

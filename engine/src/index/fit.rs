@@ -151,6 +151,7 @@ pub fn fit(
         centroid_codes: super::codes(&quant, &centroids, coarse),
         centroids,
         quant,
+        tuning_queries: Default::default(),
     };
     Ok((model, layout))
 }

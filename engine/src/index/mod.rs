@@ -49,6 +49,14 @@ pub enum IndexError {
         /// Rows needed.
         min: usize,
     },
+    /// Too few tuning queries to choose and measure schedules on.
+    #[error("{given} tuning queries are too few (at least {min} needed)")]
+    TooFewTuningQueries {
+        /// Queries given.
+        given: usize,
+        /// Queries needed.
+        min: usize,
+    },
 }
 
 /// Whether to learn a rotation.
@@ -128,6 +136,10 @@ pub struct TuningInfo {
     /// Reserved: tuning leaves it empty today, and the planner then uses its fixed rule
     /// `1 + log2(1 / s) / 2` (see `docs/recall.md`).
     pub filter_factors: Vec<(f64, f64)>,
+    /// How many of the table's tuning queries the schedules were tuned on (0: on rows of the
+    /// table, held out of their own search; see `Table::set_tuning_queries`).
+    #[serde(default)]
+    pub tuning_queries: usize,
 }
 
 /// A learned index model.
@@ -147,6 +159,9 @@ pub struct IndexModel {
     pub centroid_codes: Vec<i8>,
     /// int8 quantizer of the mid prefix (its first `coarse_dims` dims serve the first stage).
     pub quant: Int8Quantizer,
+    /// The table's tuning queries the schedules were tuned on, `n x dim` row-major (empty when
+    /// they were tuned on rows); kept so the next fit tunes on them again.
+    pub tuning_queries: Arc<Vec<f32>>,
 }
 
 impl IndexModel {
@@ -167,6 +182,12 @@ impl IndexModel {
             sections::INDEX_QUANT,
             as_bytes(&self.quant.to_floats()).to_vec(),
         ));
+        if !self.tuning_queries.is_empty() {
+            s.push((
+                sections::INDEX_TUNING_QUERIES,
+                as_bytes(&self.tuning_queries).to_vec(),
+            ));
+        }
         s
     }
 
@@ -215,7 +236,9 @@ impl IndexModel {
         }
         let quant =
             Int8Quantizer::from_floats(c.typed::<f32>(sections::INDEX_QUANT, 2 * meta.mid_dims)?);
+        let tuning_queries = Arc::new(tuning_queries(c, d)?);
         Ok(IndexModel {
+            tuning_queries,
             version: meta.version,
             centroid_norms: norms(&centroids, meta.coarse_dims),
             centroid_codes: codes(&quant, &centroids, meta.coarse_dims),
@@ -263,6 +286,23 @@ impl IndexModel {
                     .expect("at least one schedule")
             })
     }
+}
+
+/// The optional tuning-queries section of an index file: a whole number of `d`-dimensional
+/// vectors, or an error naming the file.
+fn tuning_queries(c: &Container, d: usize) -> Result<Vec<f32>, StorageError> {
+    let Some(bytes) = c.section(sections::INDEX_TUNING_QUERIES)? else {
+        return Ok(Vec::new());
+    };
+    let floats = bytes.len() / 4;
+    if d == 0 || bytes.len() % 4 != 0 || floats % d != 0 {
+        return Err(StorageError::corrupt(
+            c.path().display().to_string(),
+            format!("tuning queries section of {} bytes is not a whole number of {d}-dimensional vectors", bytes.len()),
+        ));
+    }
+    Ok(c.typed::<f32>(sections::INDEX_TUNING_QUERIES, floats)?
+        .to_vec())
 }
 
 /// int8 codes of the rows of `m` (each `dims` long, the quantizer's first `dims`).

@@ -59,6 +59,7 @@ proptest! {
         (rot, cen, quant) in (0usize..700, 0usize..300, 0usize..60),
         table_dim in prop::sample::select(vec![8usize, 16]),
         garbage_meta in any::<bool>(),
+        tuning in prop::option::of(0usize..100),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("index-0000000000000001.nidx");
@@ -68,12 +69,17 @@ proptest! {
             serde_json::to_vec(&meta(dim, partitions, coarse, mid, bits, rotated, schedules)).unwrap()
         };
         let (r, c, q) = (vec![0.5f32; rot], vec![0.25f32; cen], vec![1.0f32; quant]);
-        container::write(&p, FileKind::Index, &[
+        let t = vec![0.125f32; tuning.unwrap_or(0)];
+        let mut secs = vec![
             Section { tag: sections::INDEX_META, bytes: &json },
             Section { tag: sections::INDEX_ROTATION, bytes: as_bytes(&r) },
             Section { tag: sections::INDEX_CENTROIDS, bytes: as_bytes(&c) },
             Section { tag: sections::INDEX_QUANT, bytes: as_bytes(&q) },
-        ]).unwrap();
+        ];
+        if tuning.is_some() {
+            secs.push(Section { tag: sections::INDEX_TUNING_QUERIES, bytes: as_bytes(&t) });
+        }
+        container::write(&p, FileKind::Index, &secs).unwrap();
         let file = Container::open(&p, FileKind::Index).unwrap();
         match IndexModel::from_container(&file, table_dim, Metric::L2) {
             Err(e) => prop_assert!(e.to_string().contains("index-0000000000000001.nidx"), "{e}"),
@@ -85,6 +91,7 @@ proptest! {
                 if let Some(r) = &m.rotation {
                     prop_assert_eq!(r.len(), table_dim * table_dim);
                 }
+                prop_assert_eq!(m.tuning_queries.len() % table_dim, 0);
             }
         }
     }

@@ -111,6 +111,9 @@ pub struct Explain {
     /// The recall tuning measured for the schedule on held-out queries (None when a knob
     /// overrides the tuned schedule).
     pub estimate: Option<RecallEstimate>,
+    /// Whether the index's schedules were tuned on the table's tuning queries
+    /// (`Table::set_tuning_queries`) rather than on rows; EXPLAIN shows it with the estimate.
+    pub tuned_on_queries: bool,
     /// Rows in the table version.
     pub rows: usize,
     /// Live rows the filter keeps (all rows without a filter).
@@ -154,6 +157,9 @@ impl Explain {
                 " estimated_recall={:.3} [{:.3}, {:.3}]",
                 r.mean, r.lo, r.hi
             ));
+            if self.tuned_on_queries {
+                s.push_str(" tuned_on=queries");
+            }
             if let Some(p) = self.promised {
                 s.push_str(&format!(" promised={p}"));
             }
@@ -205,8 +211,16 @@ impl fmt::Display for Explain {
         if let Some(r) = self.estimate {
             writeln!(
                 f,
-                "estimated recall@k: {:.3} (95% interval {:.3}-{:.3}, {} held-out queries)",
-                r.mean, r.lo, r.hi, r.queries
+                "estimated recall@k: {:.3} (95% interval {:.3}-{:.3}, {} held-out {})",
+                r.mean,
+                r.lo,
+                r.hi,
+                r.queries,
+                if self.tuned_on_queries {
+                    "tuning queries"
+                } else {
+                    "queries"
+                }
             )?;
             if let Some(p) = self.promised {
                 writeln!(f, "promised recall@k: {p}")?;

@@ -79,6 +79,7 @@ pub fn choose(
         };
         return e;
     };
+    e.tuned_on_queries = model.meta.tuning.tuning_queries > 0;
     if let Some(why) = unreachable(model, params, target) {
         e.strategy = EXACT.into();
         e.reason = reason(detail, || why);

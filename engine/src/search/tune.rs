@@ -58,10 +58,11 @@ pub struct TuneParams {
     pub seed: u64,
 }
 
-/// One sample query: its segment and row, the rows held out with it, and how much worse its
-/// 32nd nearest centroid scores than its nearest (for [`slack_unit`]).
+/// One sample query: its vector (a row's stored vector, or one of the table's tuning queries),
+/// the rows held out with it (none for a tuning query), its exact `k` nearest among the rest,
+/// and how much worse its 32nd nearest centroid scores than its nearest (for [`slack_unit`]).
 struct Sample {
-    addr: u64,
+    query: Vec<f32>,
     held: Vec<u64>,
     truth: FxHashSet<u64>,
     spread: f32,
@@ -134,14 +135,22 @@ fn centroid_spread(model: &IndexModel, q: &PreparedQuery) -> f32 {
 }
 
 /// Tunes a schedule per target in [`TARGETS`] for `model` over `views` (every row of the
-/// table, encoded under `model`). Returns the schedules and how many queries chose/measured.
+/// table, encoded under `model`). The sample queries are `given` (row-major, `layout.dim`
+/// each: the table's tuning queries, searched over every row) when it is not empty, else rows
+/// of the table held out of their own search. Returns the schedules and how many queries
+/// chose/measured.
 pub fn tune(
     model: &IndexModel,
     layout: &Layout,
     views: &[SegView<'_>],
     p: &TuneParams,
+    given: &[f32],
 ) -> Result<(Vec<Schedule>, usize, usize), StorageError> {
-    let samples = samples(model, layout, views, p)?;
+    let samples = if given.is_empty() {
+        samples(model, layout, views, p)?
+    } else {
+        given_samples(model, layout, views, p, given)?
+    };
     if samples.len() < 4 {
         return Ok((vec![fallback(model, p.k)], 0, 0));
     }
@@ -269,15 +278,17 @@ fn samples(
     let addrs: Vec<u64> = picks.iter().map(|&i| addr_of(views, i)).collect();
     let d = layout.dim;
     let mut qs = Vec::with_capacity(m * d);
+    let mut raw = Vec::with_capacity(m);
     let mut spreads = Vec::with_capacity(m);
     for &a in &addrs {
-        let q = query_vector(model, layout, views, a)?;
+        let (x, q) = query_vector(model, layout, views, a)?;
         spreads.push(centroid_spread(model, &q));
         qs.extend(q.unit);
+        raw.push(x);
     }
     let near = super::truth::nearest(views, &qs, d, layout.metric, p.k + MAX_HELD + 1)?;
     let mut out = Vec::with_capacity(m);
-    for (i, (a, list)) in addrs.into_iter().zip(near).enumerate() {
+    for (i, ((a, list), query)) in addrs.into_iter().zip(near).zip(raw).enumerate() {
         let qn: f32 = qs[i * d..(i + 1) * d].iter().map(|x| x * x).sum();
         let held: Vec<u64> = list
             .iter()
@@ -295,7 +306,7 @@ fn samples(
             .collect();
         if truth.len() == p.k {
             out.push(Sample {
-                addr: a,
+                query,
                 held,
                 truth,
                 spread: spreads[i],
@@ -303,6 +314,45 @@ fn samples(
         }
     }
     Ok(out)
+}
+
+/// The table's tuning queries as samples, in a seeded random order (the first half chooses,
+/// the rest calibrates): nothing is held out, and the truth is the exact `k` nearest rows.
+fn given_samples(
+    model: &IndexModel,
+    layout: &Layout,
+    views: &[SegView<'_>],
+    p: &TuneParams,
+    given: &[f32],
+) -> Result<Vec<Sample>, StorageError> {
+    let d = layout.dim;
+    let total: usize = views.iter().map(|v| v.rows).sum();
+    if total < p.k || d == 0 {
+        return Ok(Vec::new());
+    }
+    let n = given.len() / d;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(p.seed);
+    let order = sample(&mut rng, n, n).into_vec();
+    let mut qs = Vec::with_capacity(n * d);
+    let mut spreads = Vec::with_capacity(n);
+    for &i in &order {
+        let q = prepare(model, layout, &given[i * d..(i + 1) * d])?;
+        spreads.push(centroid_spread(model, &q));
+        qs.extend(q.unit);
+    }
+    let near = super::truth::nearest(views, &qs, d, layout.metric, p.k)?;
+    Ok(order
+        .iter()
+        .zip(near)
+        .zip(spreads)
+        .map(|((&i, list), spread)| Sample {
+            query: given[i * d..(i + 1) * d].to_vec(),
+            held: Vec::new(),
+            truth: list.iter().take(p.k).map(|c| c.addr).collect(),
+            spread,
+        })
+        .filter(|s| s.truth.len() == p.k)
+        .collect())
 }
 
 /// Whether a row scored `score` by [`super::truth::nearest`] against a query of squared norm
@@ -327,17 +377,23 @@ fn addr_of(views: &[SegView<'_>], mut i: usize) -> u64 {
     0
 }
 
-/// The stored vector at `addr` prepared as a query.
+/// The stored vector at `addr`, and the same prepared as a query.
 fn query_vector(
     model: &IndexModel,
     layout: &Layout,
     views: &[SegView<'_>],
     addr: u64,
-) -> Result<PreparedQuery, StorageError> {
+) -> Result<(Vec<f32>, PreparedQuery), StorageError> {
     let c = Cand { dist: 0.0, addr };
     let mut x = Vec::with_capacity(layout.dim);
     views[c.source()].seg.vector(c.offset(), &mut x)?;
-    PreparedQuery::new(&x, layout, Some(model), "vector")
+    let q = prepare(model, layout, &x)?;
+    Ok((x, q))
+}
+
+/// A sample query's vector prepared under `model`.
+fn prepare(model: &IndexModel, layout: &Layout, x: &[f32]) -> Result<PreparedQuery, StorageError> {
+    PreparedQuery::new(x, layout, Some(model), "vector")
         .map_err(|e| StorageError::corrupt("tuning sample", e.to_string()))
 }
 
@@ -350,7 +406,7 @@ fn evaluate(
     grid: &[Point],
     k: usize,
 ) -> Result<GridRun, StorageError> {
-    let q = query_vector(model, layout, views, s.addr)?;
+    let q = prepare(model, layout, &s.query)?;
     let qc = q.codes.clone().expect("prepared with a model");
     let empty = roaring::RoaringBitmap::new();
     let all = RowSet::All;

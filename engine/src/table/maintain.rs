@@ -212,7 +212,8 @@ impl Table {
             holdout_radius: opts.holdout_radius,
             seed: opts.index.seed ^ 2,
         };
-        let (schedules, choose, calibrate) = tune::tune(&model, &layout, &views, &params)?;
+        let given = self.tuning_queries_for(v)?;
+        let (schedules, choose, calibrate) = tune::tune(&model, &layout, &views, &params, &given)?;
         crate::heap::release_free();
         model.meta.schedules = schedules;
         model.meta.tuning = TuningInfo {
@@ -220,7 +221,9 @@ impl Table {
             calibrate_queries: calibrate,
             holdout_radius: opts.holdout_radius,
             filter_factors: Vec::new(),
+            tuning_queries: given.len() / layout.dim.max(1),
         };
+        model.tuning_queries = given;
         drop(seg);
         let ix = w.write_index(rows as u64, &model.to_sections())?;
         let replaced = v.segments.len();

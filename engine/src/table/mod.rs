@@ -11,6 +11,7 @@ pub(crate) mod query;
 mod recall;
 mod selections;
 pub(crate) mod snapshot;
+mod tuning;
 
 use std::sync::{Arc, Mutex};
 
@@ -30,6 +31,7 @@ pub use bulk::BulkSink;
 pub use maintain::Maintenance;
 pub use recall::{RecallReport, RecallRow};
 pub use selections::CachedSelection;
+pub use tuning::{MAX_TUNING_QUERIES, MIN_TUNING_QUERIES};
 
 /// A handle to a table. Cheap to clone; all clones share state.
 #[derive(Clone)]
@@ -47,6 +49,8 @@ pub(crate) struct TableInner {
     /// cleared when maintenance next succeeds.
     maintenance_error: Mutex<Option<String>>,
     recall: recall::Monitor,
+    /// Tuning queries set since open (`tuning.rs`); `None`: those of the current index.
+    tuning_queries: Mutex<Option<Arc<Vec<f32>>>>,
 }
 
 impl Table {
@@ -62,6 +66,7 @@ impl Table {
                 selections: selections::SelectionCache::default(),
                 maintenance_error: Mutex::new(None),
                 recall,
+                tuning_queries: Mutex::new(None),
             }),
         })
     }

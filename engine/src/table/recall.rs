@@ -40,6 +40,9 @@ pub const TOLERANCE: f32 = 0.01;
 pub const EXACT_SERVING: f32 = 1.0;
 /// Sampled searches waiting for the background thread at most.
 const QUEUE: usize = 32;
+/// Measured queries kept (a uniform reservoir over every measured sample since open) for
+/// `ANALYZE t TUNE ON SAMPLED` ([`super::Table::sampled_queries`]).
+pub const KEEP_QUERIES: usize = 1000;
 
 /// One line of the report.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,6 +75,8 @@ pub struct RecallReport {
     pub pending: usize,
     /// Samples measured since the table was opened (adjustments and ANALYZE do not reset it).
     pub measured_total: u64,
+    /// Measured queries kept for tuning on them (at most [`KEEP_QUERIES`]).
+    pub kept_queries: usize,
 }
 
 struct Job {
@@ -102,6 +107,32 @@ struct State {
     adjustments: Vec<(f32, String)>,
     measured_total: u64,
     rng: u64,
+    /// A uniform sample of the measured queries (kept across refits: it describes the
+    /// workload, not the index).
+    kept: Vec<Vec<f32>>,
+}
+
+impl State {
+    /// The next draw of the xorshift generator, uniform in [0, 1).
+    fn draw(&mut self) -> f64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Reservoir sampling of the measured queries (the `n`-th is kept with chance
+    /// `KEEP_QUERIES / n`).
+    fn keep(&mut self, query: &[f32]) {
+        if self.kept.len() < KEEP_QUERIES {
+            self.kept.push(query.to_vec());
+            return;
+        }
+        let slot = (self.draw() * self.measured_total as f64) as usize;
+        if slot < KEEP_QUERIES {
+            self.kept[slot] = query.to_vec();
+        }
+    }
 }
 
 struct Shared {
@@ -201,10 +232,7 @@ impl Monitor {
             return;
         }
         let mut s = self.lock();
-        s.rng ^= s.rng << 13;
-        s.rng ^= s.rng >> 7;
-        s.rng ^= s.rng << 17;
-        if (s.rng >> 11) as f64 / (1u64 << 53) as f64 >= rate || s.queue.len() >= QUEUE {
+        if s.draw() >= rate || s.queue.len() >= QUEUE {
             return;
         }
         let target = e.promised.unwrap_or(t.options().recall_target);
@@ -268,7 +296,13 @@ impl Monitor {
             adjustments: s.adjustments.clone(),
             pending: s.queue.len(),
             measured_total: s.measured_total,
+            kept_queries: s.kept.len(),
         }
+    }
+
+    /// The measured queries kept (see [`KEEP_QUERIES`]).
+    pub(super) fn kept_queries(&self) -> Vec<Vec<f32>> {
+        self.lock().kept.clone()
     }
 }
 
@@ -339,6 +373,7 @@ fn measure(job: &Job) -> Option<(f32, &'static str)> {
 fn record(shared: &Shared, job: &Job, recall: f32, band: &'static str) {
     let mut s = shared.state.lock().unwrap_or_else(|e| e.into_inner());
     s.measured_total += 1;
+    s.keep(&job.query);
     let cell = s.cells.entry((job.target, band)).or_default();
     cell.recalls.push(recall);
     cell.estimated = job.estimated;
@@ -366,7 +401,7 @@ fn record(shared: &Shared, job: &Job, recall: f32, band: &'static str) {
                 format!("the schedule tuned for {next}")
             };
             let note = format!(
-                "target {target}: measured {mean:.3} over {} searches, below {target} - {TOLERANCE}; now served by {by}",
+                "target {target}: measured {mean:.3} over {} searches, below {target} - {TOLERANCE}; now served by {by} (ANALYZE ... TUNE ON SAMPLED re-tunes every target on the sampled searches)",
                 all.len()
             );
             s.adjustments.push((target, note));
