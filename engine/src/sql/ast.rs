@@ -46,8 +46,13 @@ pub enum Statement {
     Flush(String),
     /// `COMPACT t`.
     Compact(String),
-    /// `ANALYZE t`.
-    Analyze(String),
+    /// `ANALYZE t [TUNE ON ROWS | TUNE ON SAMPLED | TUNE ON q]`.
+    Analyze {
+        /// The table.
+        table: String,
+        /// What its schedules are tuned on, when the statement says so.
+        tune_on: Option<TuneOn>,
+    },
     /// `CREATE MODEL name FROM 'path' (options)`.
     CreateModel {
         /// Model name.
@@ -83,4 +88,15 @@ pub struct CreateTable {
     pub metric: Option<Metric>,
     /// Other `WITH` options.
     pub options: Vec<(String, String)>,
+}
+
+/// What `ANALYZE t TUNE ON ...` tunes the recall targets on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TuneOn {
+    /// `TUNE ON ROWS`: rows of the table (the default).
+    Rows,
+    /// `TUNE ON q`: the vectors of table `q`, a sample of the queries `t` will serve.
+    Table(String),
+    /// `TUNE ON SAMPLED`: the searches the live recall monitor measured.
+    Sampled,
 }

@@ -1,7 +1,7 @@
 //! Executing statements: nestdb's own ones here, queries through DataFusion (`query`), writes
 //! through `dml`.
 
-use super::ast::{CreateTable, Statement};
+use super::ast::{CreateTable, Statement, TuneOn};
 use super::lex::StmtTokens;
 use super::SqlError;
 use super::{dml, parse, query, show, status, Output, Session};
@@ -85,7 +85,7 @@ fn own(s: &mut Session, stmt: Statement, st: &StmtTokens, sql: &str) -> Result<O
         }
         Statement::Flush(t) => Ok(status("FLUSH", db.table(&t)?.flush()?.rows)),
         Statement::Compact(t) => Ok(status("COMPACT", db.table(&t)?.compact()?.rows)),
-        Statement::Analyze(t) => Ok(status("ANALYZE", db.table(&t)?.analyze()?.rows)),
+        Statement::Analyze { table, tune_on } => analyze(&db, &table, tune_on),
         Statement::CreateModel {
             name,
             path,
@@ -134,4 +134,50 @@ fn create_table(s: &mut Session, c: CreateTable, st: &StmtTokens, sql: &str) -> 
     db.create_table_with(&c.name, b.build()?, opts)?;
     s.invalidate_plans();
     Ok(status("CREATE TABLE", 0))
+}
+
+/// `ANALYZE t [TUNE ON ROWS | TUNE ON SAMPLED | TUNE ON q]`: with `TUNE ON`, sets the tuning
+/// queries (none, the monitor's sampled searches, or every vector of table `q`) and re-fits in
+/// one step ([`crate::Table::analyze_tuned_on`]).
+fn analyze(db: &crate::Database, table: &str, tune_on: Option<TuneOn>) -> Result<Output> {
+    let t = db.table(table)?;
+    let queries = match tune_on {
+        None => return Ok(status("ANALYZE", t.analyze()?.rows)),
+        Some(TuneOn::Rows) => Vec::new(),
+        Some(TuneOn::Sampled) => some_queries(t.sampled_queries())?,
+        Some(TuneOn::Table(q)) => {
+            let src = db.table(&q)?;
+            let col = src.schema().vector_name().to_string();
+            let batch = src.snapshot().scan(Some(&[col.as_str()]), None)?;
+            some_queries(vectors_of(batch.column(0)))?
+        }
+    };
+    Ok(status("ANALYZE", t.analyze_tuned_on(&queries)?.rows))
+}
+
+/// `queries`, or the too-few error when there are none (an empty set would mean "rows").
+fn some_queries(queries: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>> {
+    if queries.is_empty() {
+        return Err(crate::IndexError::TooFewTuningQueries {
+            given: 0,
+            min: crate::MIN_TUNING_QUERIES,
+        }
+        .into());
+    }
+    Ok(queries)
+}
+
+/// The rows of a vector column (a `FixedSizeList<Float32>`, as every table stores it).
+fn vectors_of(col: &arrow_array::ArrayRef) -> Vec<Vec<f32>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Float32Type;
+    use arrow_array::Array;
+    let Some(l) = col.as_fixed_size_list_opt() else {
+        return Vec::new();
+    };
+    let d = l.value_length() as usize;
+    let v = l.values().as_primitive::<Float32Type>().values();
+    (0..l.len())
+        .map(|i| v[(l.offset() + i) * d..(l.offset() + i + 1) * d].to_vec())
+        .collect()
 }

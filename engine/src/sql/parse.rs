@@ -4,7 +4,7 @@
 
 use datafusion::sql::sqlparser::tokenizer::{Span, Token};
 
-use super::ast::{CreateTable, Statement};
+use super::ast::{CreateTable, Statement, TuneOn};
 use super::lex::{is_word, StmtTokens};
 use super::SqlError;
 use crate::schema::{ColumnType, Metric};
@@ -281,7 +281,8 @@ fn reset(c: &mut Cur<'_>) -> Result<Statement, SqlError> {
     })
 }
 
-/// `FLUSH|COMPACT|ANALYZE [TABLE] name`, after the command word `t0`.
+/// `FLUSH|COMPACT|ANALYZE [TABLE] name`, after the command word `t0`; ANALYZE may add
+/// `TUNE ON ROWS`, `TUNE ON SAMPLED` or `TUNE ON queries_table`.
 fn table_command(c: &mut Cur<'_>, t0: &Token) -> Result<Statement, SqlError> {
     c.word("TABLE");
     let (t, _) = c.ident("a table name")?;
@@ -290,7 +291,19 @@ fn table_command(c: &mut Cur<'_>, t0: &Token) -> Result<Statement, SqlError> {
     } else if is_word(t0, "COMPACT") {
         Statement::Compact(t)
     } else {
-        Statement::Analyze(t)
+        let tune_on = if c.word("TUNE") {
+            c.expect_word("ON")?;
+            Some(if c.word("ROWS") {
+                TuneOn::Rows
+            } else if c.word("SAMPLED") {
+                TuneOn::Sampled
+            } else {
+                TuneOn::Table(c.ident("ROWS or a table of query vectors")?.0)
+            })
+        } else {
+            None
+        };
+        Statement::Analyze { table: t, tune_on }
     })
 }
 
