@@ -24,7 +24,7 @@ create_exception!(
     nestdb,
     QueryError,
     Error,
-    "A query or SQL statement cannot run as written (bad SQL, unknown column, wrong query dimension, invalid setting)."
+    "A query or SQL statement cannot run as written (bad SQL, unknown column, wrong query dimension, invalid setting, too few tuning queries)."
 );
 create_exception!(nestdb, SchemaError, Error, "An invalid table schema.");
 create_exception!(
@@ -65,6 +65,9 @@ pub fn to_py_err(e: nestdb::Error) -> PyErr {
         nestdb::Error::Sql(_) => QueryError::new_err(msg),
         nestdb::Error::Model(_) => ModelError::new_err(msg),
         nestdb::Error::Option(_) => SchemaError::new_err(msg),
+        nestdb::Error::Index(nestdb::IndexError::TooFewTuningQueries { .. }) => {
+            QueryError::new_err(msg)
+        }
         // Load (COPY), Index, Cancelled, and variants added later.
         _ => StorageError::new_err(msg),
     }

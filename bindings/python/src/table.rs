@@ -151,6 +151,8 @@ impl PyTable {
         let out = PyDict::new(py);
         out.set_item("sample_rate", r.sample_rate)?;
         out.set_item("pending", r.pending)?;
+        out.set_item("measured_total", r.measured_total)?;
+        out.set_item("kept_queries", r.kept_queries)?;
         out.set_item("adjustments", r.adjustments)?;
         let rows = r
             .rows
@@ -437,15 +439,56 @@ impl PyTable {
         maintenance(py, m)
     }
 
-    /// Re-learns the index from the current rows (and compacts).
-    fn analyze<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let m = self.with_table(py, |t| t.analyze())?;
+    /// Re-learns the index from the current rows (and compacts); with `tune_on` (a 2-d
+    /// float32 array; 0 rows: tune on rows again) sets the tuning queries and re-fits in one
+    /// step.
+    #[pyo3(signature = (tune_on = None))]
+    fn analyze<'py>(
+        &self,
+        py: Python<'py>,
+        tune_on: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let queries = tune_on.map(rows_of).transpose()?;
+        let m = self.with_table(py, move |t| match &queries {
+            Some(q) => t.analyze_tuned_on(q),
+            None => t.analyze(),
+        })?;
         maintenance(py, m)
+    }
+
+    /// Sets the queries the next `analyze()` tunes the recall targets on (a 2-d float32 array,
+    /// one query per row, like `search_batch`'s; at least 20, or 0 rows to tune on rows of the
+    /// table again). They are stored with the index, so later fits keep them.
+    fn set_tuning_queries(&self, py: Python<'_>, queries: &Bound<'_, PyAny>) -> PyResult<()> {
+        let rows = rows_of(queries)?;
+        self.with_table(py, move |t| t.set_tuning_queries(&rows))
+    }
+
+    /// The searches the live recall monitor measured (at most 1,000, a uniform sample of the
+    /// measured ones since open), one per row, as a flat list and its row count.
+    fn sampled_queries(&self, py: Python<'_>) -> PyResult<(Vec<f32>, usize)> {
+        self.with_table(py, |t| {
+            let q = t.sampled_queries();
+            Ok((q.concat(), q.len()))
+        })
+    }
+
+    /// How many tuning queries the next `analyze()` tunes on (0: rows of the table).
+    fn tuning_queries(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with_table(py, |t| t.tuning_queries())
     }
 
     fn __repr__(&self) -> String {
         format!("<nestdb Table {:?}>", self.name)
     }
+}
+
+/// The rows of a 2-d float32 array as vectors.
+fn rows_of(queries: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<f32>>> {
+    let q = f32_rows(queries)?;
+    Ok((0..q.rows)
+        .map(|r| q.data[r * q.dim..(r + 1) * q.dim].to_vec())
+        .collect())
 }
 
 /// Concatenates per-query results, prepending `_query` (the query's row number).

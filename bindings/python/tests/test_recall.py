@@ -49,7 +49,14 @@ def test_recall_report_measures_sampled_searches():
 def test_recall_monitoring_is_off_by_default(db):
     t = db.create_table("docs", schema(), paths=["label"])
     t.add(make_rows(50))
-    assert t.recall_report() == {"sample_rate": 0.0, "pending": 0, "adjustments": [], "rows": []}
+    assert t.recall_report() == {
+        "sample_rate": 0.0,
+        "pending": 0,
+        "measured_total": 0,
+        "kept_queries": 0,
+        "adjustments": [],
+        "rows": [],
+    }
 
 
 def test_bad_sampling_rates_are_refused():
@@ -59,3 +66,37 @@ def test_bad_sampling_rates_are_refused():
         t = db.create_table("docs", schema(), paths=["label"])
         with pytest.raises(ValueError, match="sampling rate"):
             t.set_recall_sampling(-0.1)
+
+
+def test_tuning_queries_set_kept_and_refused():
+    with nestdb.connect(recall_sample_rate=1.0) as db:
+        t = db.create_table("docs", schema(), paths=["label"])
+        t.add(make_rows(3000))
+        assert t.tuning_queries() == 0
+        rng = np.random.default_rng(9)
+        t.set_tuning_queries(rng.standard_normal((30, DIM)).astype(np.float32))
+        assert t.tuning_queries() == 30
+        t.analyze()
+        assert t.search(rng.standard_normal(DIM).astype(np.float32), k=5).num_rows == 5
+        with pytest.raises(nestdb.QueryError, match="too few"):
+            t.set_tuning_queries(rng.standard_normal((5, DIM)).astype(np.float32))
+        with pytest.raises(nestdb.QueryError, match="dimensions"):
+            t.set_tuning_queries(rng.standard_normal((30, DIM + 1)).astype(np.float32))
+        assert t.tuning_queries() == 30
+        # the searches the monitor measured become the tuning queries
+        for q in rng.standard_normal((25, DIM)).astype(np.float32):
+            t.search(q, k=10, recall_target=0.9)
+        r = wait_measured(t, 26)  # and the search above
+        assert r["kept_queries"] == r["measured_total"] == 26
+        assert t.sampled_queries().shape == (26, DIM)
+        t.analyze(tune_on="sampled")
+        assert t.tuning_queries() == 26
+        with pytest.raises(ValueError, match="2-d"):
+            t.set_tuning_queries(rng.standard_normal(DIM).astype(np.float32))
+        t.analyze(tune_on=rng.standard_normal((40, DIM)).astype(np.float32))
+        assert t.tuning_queries() == 40
+        t.analyze(tune_on="rows")
+        assert t.tuning_queries() == 0
+        t.set_tuning_queries(rng.standard_normal((30, DIM)).astype(np.float32))
+        t.set_tuning_queries([])
+        assert t.tuning_queries() == 0

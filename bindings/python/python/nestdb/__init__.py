@@ -453,9 +453,53 @@ class Table:
         """Merges segments and drops deleted rows; fits the learned index when needed."""
         return self._t.compact()
 
-    def analyze(self) -> dict[str, Any]:
-        """Re-learns the index from the current rows (and compacts)."""
-        return self._t.analyze()
+    def analyze(self, tune_on: Any = None) -> dict[str, Any]:
+        """Re-learns the index from the current rows (and compacts).
+
+        ``tune_on`` sets the tuning queries in the same step (SQL ``ANALYZE t TUNE ON``): a
+        2-d array of queries like the ones this table will serve, ``"sampled"`` for the
+        searches the live recall monitor measured, or ``"rows"`` to tune on rows of the
+        table again. Without it, the table's current tuning queries (or rows) are used."""
+        if tune_on is None:
+            return self._t.analyze()
+        if isinstance(tune_on, str):
+            if tune_on == "rows":
+                q = np.zeros((0, 0), dtype=np.float32)
+            elif tune_on == "sampled":
+                q = self.sampled_queries()
+                if len(q) == 0:
+                    raise QueryError("no sampled searches to tune on (see set_recall_sampling)")
+            else:
+                raise ValueError(f"tune_on must be an array, 'sampled' or 'rows', not {tune_on!r}")
+        else:
+            q = _tuning_matrix(tune_on)
+        return self._t.analyze(q)
+
+    def set_tuning_queries(self, queries: Any) -> None:
+        """Sets the queries the next ``analyze()`` tunes the recall targets on, instead of
+        rows of the table: a sample of the queries this table will serve (a 2-d array, one
+        query per row; at least 20, more than 2,000 are sampled down; an empty one to tune on
+        rows again). They are stored with the index, so reopening and later fits keep them."""
+        self._t.set_tuning_queries(_tuning_matrix(queries))
+
+    def sampled_queries(self) -> np.ndarray:
+        """The searches the live recall monitor measured (at most 1,000, a uniform sample of
+        the measured ones since open), one query per row."""
+        flat, n = self._t.sampled_queries()
+        return np.asarray(flat, dtype=np.float32).reshape(n, -1) if n else np.zeros((0, 0), np.float32)
+
+    def tuning_queries(self) -> int:
+        """How many tuning queries the next ``analyze()`` tunes on (0: rows of the table)."""
+        return self._t.tuning_queries()
 
     def __repr__(self) -> str:
         return f"<nestdb Table {self.name!r}>"
+
+
+def _tuning_matrix(queries: Any) -> np.ndarray:
+    """Tuning queries as a 2-d float32 array (an empty input: none)."""
+    if len(queries) == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    if not isinstance(queries, pa.FixedSizeListArray) and np.ndim(queries) == 1:
+        raise ValueError("tuning queries must be a 2-d array, one query per row")
+    return _convert.query_matrix(queries)

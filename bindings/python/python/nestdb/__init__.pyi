@@ -354,6 +354,15 @@ class Table:
         """Merges every segment and unflushed row into one segment, dropping deleted rows;
         fits the learned index if the table has none and is large enough, or re-fits it
         when the data has drifted."""
-    def analyze(self) -> dict[str, Any]:
+    def analyze(self, tune_on: Any = None) -> dict[str, Any]:
         """Re-learns the index from the current rows (and compacts). Tables below the
-        ``min_rows`` option stay unindexed and are searched exactly."""
+        ``min_rows`` option stay unindexed and are searched exactly. ``tune_on`` (an array of
+        queries, ``"sampled"`` or ``"rows"``) sets the tuning queries in the same step."""
+    def set_tuning_queries(self, queries: Any) -> None:
+        """Sets the queries the next ``analyze()`` tunes the recall targets on, instead of
+        rows of the table (a 2-d array; at least 20, more than 2,000 sampled down; an empty
+        one to tune on rows again). Stored with the index, so later fits keep them."""
+    def sampled_queries(self) -> np.ndarray:
+        """The searches the live recall monitor measured (at most 1,000), one per row."""
+    def tuning_queries(self) -> int:
+        """How many tuning queries the next ``analyze()`` tunes on (0: rows of the table)."""
