@@ -8,7 +8,11 @@ the process's peak resident memory (ru_maxrss, so run one engine per process).
 
 Usage:
   scale_peers.py --data DIR --engine hnswlib|faiss-hnsw|faiss-ivfflat|faiss-ivfpq|faiss-flat
-      [--threads 2] [--ef-construction 100] [--filter-prefix P]
+      [--threads 2] [--ef-construction 100] [--filter-prefix P] [--nlist N] [--half first|second]
+--nlist sets the IVF lists (default 4 sqrt(N)); --half measures only that half of the held-out
+queries (as `nestdb-scale query --half`). Without a filter, faiss-ivfflat and faiss-ivfpq
+(IVF-PQ48x8 refined by exact scores over k_factor x k candidates) are built by streaming the row
+groups into the index, so the process holds the vectors once (in the index), not twice.
 With --filter-prefix, rows whose label_path is P or under P/ are the only ones allowed
 (FAISS through one IDSelectorBatch built once, its best case for a filter every query
 shares; hnswlib through its filter function), and ground truth is exact filtered search (numpy).
@@ -23,6 +27,24 @@ import numpy as np
 import pyarrow.parquet as pq
 
 K = 10
+
+
+def row_groups(data):
+    f = pq.ParquetFile(os.path.join(data, "base.parquet"))
+    for g in range(f.num_row_groups):
+        e = f.read_row_group(g, columns=["embedding"]).column("embedding").combine_chunks()
+        yield e.values.to_numpy(zero_copy_only=False).reshape(len(e), 384)
+
+
+def queries_and_truth(data, half):
+    shared = os.environ.get("NESTDB_SHARED_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
+    q = pq.read_table(os.path.join(shared, "queries.parquet"), columns=["embedding"])
+    xq = np.stack(q.column("embedding").to_numpy(zero_copy_only=False)).astype(np.float32)
+    g = pq.read_table(os.path.join(data, "ground_truth.parquet"), columns=["neighbors"])
+    gt = np.stack(g.column("neighbors").to_numpy(zero_copy_only=False))[:, :K].astype(np.int64)
+    n = len(xq)
+    r = {None: slice(0, n), "first": slice(0, n // 2), "second": slice(n // 2, n)}[half]
+    return xq[r], gt[r]
 
 
 def load(data, filter_prefix):
@@ -79,7 +101,49 @@ def peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def faiss_runs(name, xb, xq, gt, mask, threads, efc):
+def ivf_streamed(engine, data, nlist, threads):
+    """IVF-Flat, or IVF-PQ48x8 refined by exact scores, trained on 64 rows per list drawn
+    (seeded) from every row group, then filled row group by row group."""
+    import faiss
+    faiss.omp_set_num_threads(threads)
+    t = time.perf_counter()
+    n = pq.ParquetFile(os.path.join(data, "base.parquet")).metadata.num_rows
+    rng = np.random.default_rng(0)
+    want = min(n, 64 * nlist)
+    train = np.concatenate([x[rng.random(len(x)) < want / n * 1.05] for x in row_groups(data)])[:want]
+    spec = f"IVF{nlist},Flat" if engine == "faiss-ivfflat" else f"IVF{nlist},PQ48x8"
+    idx = faiss.index_factory(384, spec, faiss.METRIC_INNER_PRODUCT)
+    if engine == "faiss-ivfpq":
+        idx = faiss.IndexRefineFlat(idx)
+    idx.train(train)
+    del train
+    for x in row_groups(data):
+        idx.add(x)
+    return idx, time.perf_counter() - t, n
+
+
+def ivf_main(a):
+    """The streamed IVF builds (the vectors held once, by the index), then the knob sweep."""
+    import faiss
+    idx, build, n = ivf_streamed(a.engine, a.data, a.nlist, a.threads)
+    xq, gt = queries_and_truth(a.data, a.half)
+    faiss.omp_set_num_threads(1)
+    if a.engine == "faiss-ivfflat":
+        knobs = [(p, None) for p in (8, 16, 32, 64, 128)]
+    else:
+        knobs = [(p, kf) for p in (16, 32, 64, 128) for kf in (4, 16, 64, 256)]
+    for p, kf in knobs:
+        sp = faiss.SearchParametersIVF(nprobe=p)
+        if kf is not None:
+            sp = faiss.IndexRefineSearchParameters(k_factor=kf, base_index_params=sp)
+        res, qps = timed(lambda q: idx.search(q[None], K, params=sp)[1][0], xq)
+        kn = {"nlist": a.nlist, "nprobe": p} | ({"k_factor": kf} if kf else {})
+        print(json.dumps(dict(engine=a.engine, params=kn, recall=recall(res, gt), qps=qps, build_s=build,
+                              rows=n, half=a.half, streamed=True, peak_rss_mib=peak_mib(),
+                              vectors_mib=n * 384 * 4 / 1048576)), flush=True)
+
+
+def faiss_runs(name, xb, xq, gt, mask, threads, efc, nlist=None):
     import faiss
     faiss.omp_set_num_threads(threads)
     d = xb.shape[1]
@@ -95,7 +159,7 @@ def faiss_runs(name, xb, xq, gt, mask, threads, efc):
         idx.add(xb)
         knobs = [{"efSearch": ef} for ef in (16, 32, 64, 128, 256)]
     else:
-        nlist = int(4 * np.sqrt(len(xb)))
+        nlist = nlist or int(4 * np.sqrt(len(xb)))
         spec = f"IVF{nlist},Flat" if name == "faiss-ivfflat" else f"IVF{nlist},PQ48x8"
         idx = faiss.index_factory(d, spec, faiss.METRIC_INNER_PRODUCT)
         if name == "faiss-ivfpq":
@@ -153,16 +217,23 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ef-construction", type=int, default=100)
     ap.add_argument("--filter-prefix", default=None)
+    ap.add_argument("--nlist", type=int, default=None)
+    ap.add_argument("--half", choices=["first", "second"], default=None)
     a = ap.parse_args()
+    if a.engine in ("faiss-ivfpq", "faiss-ivfflat") and a.filter_prefix is None:
+        a.nlist = a.nlist or int(4 * np.sqrt(pq.ParquetFile(os.path.join(a.data, "base.parquet")).metadata.num_rows))
+        return ivf_main(a)
     t = time.perf_counter()
     xb, xq, mask, gt = load(a.data, a.filter_prefix)
+    if a.half is not None and mask is None:
+        xq, gt = queries_and_truth(a.data, a.half)
     print(json.dumps(dict(engine=a.engine, phase="load", rows=len(xb), seconds=time.perf_counter() - t,
                           selectivity=None if mask is None else float(mask.mean()),
                           peak_rss_mib=peak_mib())), flush=True)
     runs = (hnswlib_runs(xb, xq, gt, mask, a.threads, a.ef_construction) if a.engine == "hnswlib"
-            else faiss_runs(a.engine, xb, xq, gt, mask, a.threads, a.ef_construction))
+            else faiss_runs(a.engine, xb, xq, gt, mask, a.threads, a.ef_construction, a.nlist))
     for r in runs:
-        r.update(rows=len(xb), filter=a.filter_prefix, peak_rss_mib=peak_mib(),
+        r.update(rows=len(xb), filter=a.filter_prefix, half=a.half, peak_rss_mib=peak_mib(),
                  vectors_mib=xb.nbytes / 1048576)
         print(json.dumps(r), flush=True)
 

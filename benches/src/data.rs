@@ -190,3 +190,22 @@ pub fn search_ids(t: &Table, queries: &[f32], k: usize, p: &SearchParams) -> Vec
         })
         .collect()
 }
+
+/// `queries` (`DIM` floats each) moved off the data's manifold: each coordinate plus
+/// `noise` times a standard normal draw from `rng`, then renormalized to unit length.
+pub fn off_manifold(queries: &[f32], noise: f32, rng: &mut impl rand::Rng) -> Vec<f32> {
+    let mut out = Vec::with_capacity(queries.len());
+    for q in queries.chunks_exact(DIM) {
+        let mut v: Vec<f32> = q.iter().map(|x| x + noise * gauss(rng)).collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= n);
+        out.extend(v);
+    }
+    out
+}
+
+/// A standard normal draw (Box-Muller).
+fn gauss(rng: &mut impl rand::Rng) -> f32 {
+    let (u, v): (f32, f32) = (rng.random::<f32>().max(1e-9), rng.random::<f32>());
+    (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+}

@@ -13,7 +13,7 @@ use arrow_array::Array;
 use nestdb::{Database, RecallReport, SearchParams, Table};
 use nestdb_benches::data::{self, DIM};
 use nestdb_benches::driver;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 const TARGET: f32 = 0.95;
 /// Noise added to each unit query vector, per dimension (then renormalized).
@@ -51,26 +51,11 @@ fn wait_measured(t: &Table, n: u64) -> RecallReport {
 
 /// The held-out `queries`, off the manifold: q + N(0, NOISE^2) per dimension, renormalized,
 /// then again at twice the noise.
-fn shifted_queries(queries: &[f32]) -> Vec<f32> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let mut out = Vec::with_capacity(queries.len() * 2);
-    for round in 0..2 {
-        for q in queries.chunks_exact(DIM) {
-            let mut v: Vec<f32> = q
-                .iter()
-                .map(|x| x + NOISE * (1.0 + round as f32) * gauss(&mut rng))
-                .collect();
-            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            v.iter_mut().for_each(|x| *x /= n);
-            out.extend(v);
-        }
-    }
+fn shifted_queries(queries: &[f32], seed: u64) -> Vec<f32> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut out = data::off_manifold(queries, NOISE, &mut rng);
+    out.extend(data::off_manifold(queries, 2.0 * NOISE, &mut rng));
     out
-}
-
-fn gauss(rng: &mut impl Rng) -> f32 {
-    let (u, v): (f32, f32) = (rng.random::<f32>().max(1e-9), rng.random::<f32>());
-    (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
 }
 
 #[test]
@@ -79,7 +64,7 @@ fn live_recall_reports_the_true_recall_and_repairs_a_broken_promise() {
     let b = driver::build_with(&e.base, Database::builder().recall_cpu_budget(1.0));
     let t = &b.table;
     t.set_recall_sampling(1.0);
-    let queries = shifted_queries(&e.queries);
+    let queries = shifted_queries(&e.queries, 7);
     let promised = SearchParams {
         recall_target: Some(TARGET),
         ..SearchParams::default()
@@ -164,5 +149,31 @@ fn live_recall_reports_the_true_recall_and_repairs_a_broken_promise() {
     assert!(
         (0..notes.len()).any(|i| notes.value(i).contains("now served by")),
         "SHOW RECALL does not report the adjustment"
+    );
+    // re-tuned on the searches it sampled, the promise holds again without an adjustment, on
+    // the same queries with fresh noise
+    t.set_recall_sampling(0.0);
+    let kept = t.sampled_queries().len();
+    assert_eq!(kept as u64, r.measured_total.min(1000), "{r:?}");
+    b.db.sql("ANALYZE chunks TUNE ON SAMPLED").unwrap();
+    assert_eq!(t.tuning_queries().unwrap(), kept);
+    let fresh = shifted_queries(&e.queries, 8);
+    let plan = t
+        .search(&fresh[..DIM])
+        .limit(10)
+        .params(promised.clone())
+        .explain()
+        .unwrap();
+    assert_eq!(
+        plan.strategy, "funnel",
+        "a new index serves the promise itself"
+    );
+    let truth = data::search_ids(t, &fresh, 10, &exact);
+    let found = data::search_ids(t, &fresh, 10, &promised);
+    let recall = data::recall(&found, &truth, 10) as f32;
+    eprintln!("re-tuned on {kept} sampled searches: {recall}");
+    assert!(
+        recall >= TARGET - 0.01,
+        "re-tuned on sampled searches: {recall}"
     );
 }

@@ -5,7 +5,10 @@
 //! ```text
 //! nestdb-scale load    --data DIR --db DB [--with k=v,...]   COPY base.parquet into table
 //!     `chunks` (created with those table options)
-//! nestdb-scale analyze --db DB                  ANALYZE (fit, tune, encode)
+//! nestdb-scale analyze --db DB [--tune-on first|second]   ANALYZE (fit, tune, encode); with
+//!     --tune-on, the schedules are tuned on that half of the held-out queries
+//!     (`Table::set_tuning_queries`) instead of on rows
+//! (`query` and `filtered` take `--half first|second`: only that half of the held-out queries)
 //! nestdb-scale query   --data DIR --db DB [--targets 0.8,0.9,0.95,0.98,0.99] [--seconds S]
 //!     open time, first query, then per target: recall@10 on the 700 held-out queries
 //!     (first pass, cold), QPS one query at a time (warm), the tuner's estimate, bytes read
@@ -54,7 +57,7 @@ fn main() {
     let db = PathBuf::from(arg(&args, "--db").expect("--db DB"));
     match args.get(1).map(String::as_str) {
         Some("load") => load(&args, &db),
-        Some("analyze") => analyze(&db),
+        Some("analyze") => analyze(&args, &db),
         Some("query") => query(&args, &db),
         Some("filtered") => filtered(&args, &db),
         Some("live") => live(&args, &db),
@@ -102,9 +105,32 @@ fn load(args: &[String], db: &Path) {
     );
 }
 
-fn analyze(db: &Path) {
+/// `--half first|second` (or `--tune-on`): the range of the 700 held-out queries it names.
+fn half(args: &[String], flag: &str, n: usize) -> std::ops::Range<usize> {
+    match arg(args, flag).as_deref() {
+        None => 0..n,
+        Some("first") => 0..n / 2,
+        Some("second") => n / 2..n,
+        Some(h) => panic!("{flag} {h}: first or second"),
+    }
+}
+
+/// The held-out queries (flat) of `--half`, and their range.
+fn held_out(args: &[String], flag: &str) -> (Vec<f32>, std::ops::Range<usize>) {
+    let q = data::read("queries.parquet", &["embedding"]);
+    let all = data::flat_vectors(q.column(0));
+    let r = half(args, flag, all.len() / DIM);
+    (all[r.start * DIM..r.end * DIM].to_vec(), r)
+}
+
+fn analyze(args: &[String], db: &Path) {
     let d = open(db);
     let t = d.table("chunks").expect("table");
+    if arg(args, "--tune-on").is_some() {
+        let (q, _) = held_out(args, "--tune-on");
+        let rows: Vec<Vec<f32>> = q.chunks_exact(DIM).map(<[f32]>::to_vec).collect();
+        t.set_tuning_queries(&rows).expect("tuning queries");
+    }
     let start = Instant::now();
     t.analyze().expect("analyze");
     let s = start.elapsed().as_secs_f64();
@@ -112,6 +138,7 @@ fn analyze(db: &Path) {
     println!(
         "{}",
         json!({"phase": "analyze", "rows": rows, "seconds": s, "peak_rss_mib": peak_rss_mib(),
+               "tuning_queries": t.tuning_queries().expect("tuning queries"),
                "db_mib": dir_mib(db), "raw_vectors_mib": (rows * DIM * 4) as f64 / 1048576.0})
     );
 }
@@ -147,9 +174,8 @@ fn query(args: &[String], db: &Path) {
     let secs: f64 = arg(args, "--seconds")
         .and_then(|s| s.parse().ok())
         .unwrap_or(5.0);
-    let q = data::read("queries.parquet", &["embedding"]);
-    let queries = data::flat_vectors(q.column(0));
-    let truth = read_truth(&dir.join("ground_truth.parquet"));
+    let (queries, r) = held_out(args, "--half");
+    let truth = read_truth(&dir.join("ground_truth.parquet"))[r].to_vec();
     let read0 = read_bytes();
     let start = Instant::now();
     let d = open(db);
@@ -286,8 +312,7 @@ fn filtered(args: &[String], db: &Path) {
     let levels = arg(args, "--levels")
         .and_then(|s| s.parse().ok())
         .unwrap_or(2);
-    let q = data::read("queries.parquet", &["embedding"]);
-    let queries = data::flat_vectors(q.column(0));
+    let (queries, qr) = held_out(args, "--half");
     let range = args.iter().any(|a| a == "--and-range");
     let broad = args.iter().any(|a| a == "--broad");
     let in_stage = if args.iter().any(|a| a == "--materialize") {
@@ -299,7 +324,7 @@ fn filtered(args: &[String], db: &Path) {
     };
     let d = open(db);
     let t = d.table("chunks").expect("table");
-    let mut filters = subtree_filters(levels, range.then(|| t.count() as i64), broad);
+    let mut filters = subtree_filters(levels, range.then(|| t.count() as i64), broad)[qr].to_vec();
     // --prefix P: every query filtered to the one subtree P (a filter every query shares)
     if let Some(p) = arg(args, "--prefix") {
         let f = Filter::parse(&format!("label <@ '{}'", p.replace('\'', "''"))).expect("filter");
