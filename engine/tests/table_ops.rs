@@ -424,9 +424,13 @@ fn analyze_tune_on_a_table_of_queries() {
     assert!(err.contains("0 tuning queries are too few"), "{err}");
     let err = db.sql("ANALYZE t TUNE ON SAMPLED").unwrap_err().to_string();
     assert!(
-        err.contains("0 tuning queries are too few"),
+        err.contains("no searches were sampled"),
         "monitoring is off: {err}"
     );
+    assert!(matches!(
+        t.analyze_tuned_on_sampled(),
+        Err(nestdb::Error::Index(nestdb::IndexError::NoSampledQueries))
+    ));
     let err = db.sql("ANALYZE t TUNE ON nothere").unwrap_err().to_string();
     assert!(err.contains("nothere"), "{err}");
     assert!(db.sql("ANALYZE t TUNE q").is_err());

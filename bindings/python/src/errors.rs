@@ -65,9 +65,9 @@ pub fn to_py_err(e: nestdb::Error) -> PyErr {
         nestdb::Error::Sql(_) => QueryError::new_err(msg),
         nestdb::Error::Model(_) => ModelError::new_err(msg),
         nestdb::Error::Option(_) => SchemaError::new_err(msg),
-        nestdb::Error::Index(nestdb::IndexError::TooFewTuningQueries { .. }) => {
-            QueryError::new_err(msg)
-        }
+        nestdb::Error::Index(
+            nestdb::IndexError::TooFewTuningQueries { .. } | nestdb::IndexError::NoSampledQueries,
+        ) => QueryError::new_err(msg),
         // Load (COPY), Index, Cancelled, and variants added later.
         _ => StorageError::new_err(msg),
     }

@@ -473,6 +473,13 @@ impl PyTable {
         })
     }
 
+    /// Re-fits tuned on the searches the live recall monitor measured (`analyze(tune_on=
+    /// "sampled")`); refused when it measured none.
+    fn analyze_sampled<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let m = self.with_table(py, |t| t.analyze_tuned_on_sampled())?;
+        maintenance(py, m)
+    }
+
     /// How many tuning queries the next `analyze()` tunes on (0: rows of the table).
     fn tuning_queries(&self, py: Python<'_>) -> PyResult<usize> {
         self.with_table(py, |t| t.tuning_queries())

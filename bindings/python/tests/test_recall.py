@@ -73,6 +73,8 @@ def test_tuning_queries_set_kept_and_refused():
         t = db.create_table("docs", schema(), paths=["label"])
         t.add(make_rows(3000))
         assert t.tuning_queries() == 0
+        with pytest.raises(nestdb.QueryError, match="no searches were sampled"):
+            t.analyze(tune_on="sampled")
         rng = np.random.default_rng(9)
         t.set_tuning_queries(rng.standard_normal((30, DIM)).astype(np.float32))
         assert t.tuning_queries() == 30

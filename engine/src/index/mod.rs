@@ -57,6 +57,12 @@ pub enum IndexError {
         /// Queries needed.
         min: usize,
     },
+    /// Asked to tune on the live monitor's sampled searches while it has kept none.
+    #[error(
+        "no searches were sampled to tune on (the live recall monitor keeps them while \
+         recall_sample_rate > 0)"
+    )]
+    NoSampledQueries,
 }
 
 /// Whether to learn a rotation.

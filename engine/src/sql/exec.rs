@@ -144,7 +144,7 @@ fn analyze(db: &crate::Database, table: &str, tune_on: Option<TuneOn>) -> Result
     let queries = match tune_on {
         None => return Ok(status("ANALYZE", t.analyze()?.rows)),
         Some(TuneOn::Rows) => Vec::new(),
-        Some(TuneOn::Sampled) => some_queries(t.sampled_queries())?,
+        Some(TuneOn::Sampled) => return Ok(status("ANALYZE", t.analyze_tuned_on_sampled()?.rows)),
         Some(TuneOn::Table(q)) => {
             let src = db.table(&q)?;
             let col = src.schema().vector_name().to_string();

@@ -60,6 +60,17 @@ impl Table {
         self.inner.recall.kept_queries()
     }
 
+    /// [`Table::analyze_tuned_on`] the searches the live monitor kept
+    /// ([`Table::sampled_queries`]; SQL `ANALYZE t TUNE ON SAMPLED`). Refused with
+    /// [`IndexError::NoSampledQueries`] when it kept none, since an empty list would mean rows.
+    pub fn analyze_tuned_on_sampled(&self) -> Result<Maintenance> {
+        let queries = self.sampled_queries();
+        if queries.is_empty() {
+            return Err(IndexError::NoSampledQueries.into());
+        }
+        self.analyze_tuned_on(&queries)
+    }
+
     /// How many tuning queries the next fit will tune on (0: rows of the table).
     pub fn tuning_queries(&self) -> Result<usize> {
         let v = self.snapshot().version.clone();

@@ -466,9 +466,7 @@ class Table:
             if tune_on == "rows":
                 q = np.zeros((0, 0), dtype=np.float32)
             elif tune_on == "sampled":
-                q = self.sampled_queries()
-                if len(q) == 0:
-                    raise QueryError("no sampled searches to tune on (see set_recall_sampling)")
+                return self._t.analyze_sampled()
             else:
                 raise ValueError(f"tune_on must be an array, 'sampled' or 'rows', not {tune_on!r}")
         else:
