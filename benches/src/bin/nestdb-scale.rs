@@ -20,7 +20,9 @@
 //!     search over the same rows; --broad negates the subtree (most rows match, lo drawn
 //!     from the first fifth of the ids); --materialize evaluates every filter over the whole
 //!     table first, --in-stage tests it in the first stage whenever the plan probes (neither:
-//!     the planner chooses); --prefix P filters every query to the one subtree P instead
+//!     the planner chooses); --prefix P filters every query to the one subtree P instead;
+//!     --band S filters each query to a label subtree holding S/2..2S of the rows (its own
+//!     at the closest level when it has one in range, else one drawn at random)
 //! nestdb-scale live --data DIR --db DB [--targets ...] [--passes P]
 //!     the live recall monitor at scale: the first half of the held-out queries is the
 //!     table's traffic, every search sampled (CPU budget 1, each sample measured before the
@@ -304,6 +306,52 @@ fn subtree_filters(levels: usize, max_id: Option<i64>, broad: bool) -> Vec<Filte
         .collect()
 }
 
+/// Per-query label-subtree filters of about selectivity `s` (subtrees holding between `s / 2`
+/// and `2 s` of the table's rows): the query's own subtree at the level closest to `s` (in
+/// log ratio) when one of its levels is in that range, else a subtree drawn (seeded) from all
+/// those in range. Returns the filters and how many are the query's own subtree.
+fn band_filters(t: &Table, s: f64) -> (Vec<Filter>, usize) {
+    let rows = t.count() as f64;
+    let scanned = t.snapshot().scan(Some(&["label"]), None).expect("scan");
+    let subtrees = data::subtrees(&scanned, "label");
+    let fits = |n: usize| (s / 2.0..=2.0 * s).contains(&(n as f64 / rows));
+    let off = |n: usize| (n as f64 / rows / s).ln().abs();
+    let counts: std::collections::HashMap<&str, usize> =
+        subtrees.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+    let in_band: Vec<&str> = subtrees
+        .iter()
+        .filter(|(_, n)| fits(*n))
+        .map(|(l, _)| l.as_str())
+        .collect();
+    assert!(
+        !in_band.is_empty(),
+        "no label subtree holds about {s} of the rows"
+    );
+    let q = data::read("queries.parquet", &["label_path"]);
+    let labels = q.column(0).as_string::<i32>();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+    let mut own = 0;
+    let filters = (0..labels.len())
+        .map(|i| {
+            let l = nestdb::label::normalize(labels.value(i)).expect("label");
+            let levels = l.match_indices('/').map(|(p, _)| &l[..p]).chain([&*l]);
+            let mine = levels
+                .filter_map(|p| counts.get(p).map(|&n| (p, n)))
+                .filter(|&(_, n)| fits(n))
+                .min_by(|a, b| off(a.1).total_cmp(&off(b.1)));
+            let pick = match mine {
+                Some((p, _)) => {
+                    own += 1;
+                    p.to_string()
+                }
+                None => in_band[rng.random_range(0..in_band.len())].to_string(),
+            };
+            Filter::parse(&format!("label <@ '{}'", pick.replace('\'', "''"))).expect("filter")
+        })
+        .collect();
+    (filters, own)
+}
+
 /// Each query under its own subtree filter: recall against exact search, QPS, selectivity.
 fn filtered(args: &[String], db: &Path) {
     let secs: f64 = arg(args, "--seconds")
@@ -324,7 +372,15 @@ fn filtered(args: &[String], db: &Path) {
     };
     let d = open(db);
     let t = d.table("chunks").expect("table");
-    let mut filters = subtree_filters(levels, range.then(|| t.count() as i64), broad)[qr].to_vec();
+    let band: Option<f64> = arg(args, "--band").map(|s| s.parse().expect("--band S"));
+    let (all, own) = match band {
+        Some(s) => band_filters(&t, s),
+        None => (
+            subtree_filters(levels, range.then(|| t.count() as i64), broad),
+            0,
+        ),
+    };
+    let mut filters = all[qr].to_vec();
     // --prefix P: every query filtered to the one subtree P (a filter every query shares)
     if let Some(p) = arg(args, "--prefix") {
         let f = Filter::parse(&format!("label <@ '{}'", p.replace('\'', "''"))).expect("filter");
@@ -376,6 +432,7 @@ fn filtered(args: &[String], db: &Path) {
         println!(
             "{}",
             json!({"phase": "filtered", "levels": levels, "and_range": range,
+                   "band": band, "own_subtree_share": own as f64 / all.len() as f64,
                    "prefix": arg(args, "--prefix"),
                    "broad": broad, "filter_in_stage": in_stage,
                    "mean_selectivity": sel, "target": r,
