@@ -150,6 +150,17 @@ fn live_recall_reports_the_true_recall_and_repairs_a_broken_promise() {
         (0..notes.len()).any(|i| notes.value(i).contains("now served by")),
         "SHOW RECALL does not report the adjustment"
     );
+    let shown = out
+        .column_by_name("kept_queries")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    assert!(
+        shown
+            .values()
+            .iter()
+            .all(|&n| n as usize == t.sampled_queries().len()),
+        "SHOW RECALL's kept_queries is the reservoir's size: {shown:?}"
+    );
     // re-tuned on the searches it sampled, the promise holds again without an adjustment, on
     // the same queries with fresh noise
     t.set_recall_sampling(0.0);

@@ -38,6 +38,7 @@ def test_recall_report_measures_sampled_searches():
         assert row["estimated"] is not None
         shown = db.sql("SHOW RECALL docs").to_pylist()
         assert any(s["samples"] == row["samples"] for s in shown)
+        assert all(s["kept_queries"] == r["kept_queries"] for s in shown)
         # turned off: further searches are not sampled
         t.set_recall_sampling(0.0)
         for q in rng.standard_normal((5, DIM)).astype(np.float32):

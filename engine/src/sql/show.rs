@@ -180,6 +180,8 @@ struct RecallColumns {
     est: Vec<Option<f64>>,
     /// `serving_target`.
     serving: Vec<Option<f64>>,
+    /// `kept_queries` (per table: the searches kept for `ANALYZE t TUNE ON SAMPLED`).
+    kept: Vec<i64>,
     /// `note`.
     notes: Vec<Option<String>>,
 }
@@ -196,6 +198,7 @@ impl RecallColumns {
         self.hi.push(None);
         self.est.push(None);
         self.serving.push(None);
+        self.kept.push(r.kept_queries as i64);
         self.notes.push(Some(if r.sample_rate > 0.0 {
             format!(
                 "sampling {:.1}% of searches; no sample measured yet ({} pending)",
@@ -219,6 +222,7 @@ impl RecallColumns {
         self.hi.push(Some(row.measured.hi as f64));
         self.est.push(row.estimated.map(|x| x as f64));
         self.serving.push(Some(row.serving as f64));
+        self.kept.push(r.kept_queries as i64);
         self.notes.push((row.serving > row.target).then(|| {
             r.adjustments
                 .iter()
@@ -241,6 +245,7 @@ impl RecallColumns {
             ("ci_high", Arc::new(Float64Array::from(self.hi))),
             ("estimated", Arc::new(Float64Array::from(self.est))),
             ("serving_target", Arc::new(Float64Array::from(self.serving))),
+            ("kept_queries", Arc::new(Int64Array::from(self.kept))),
             ("note", Arc::new(StringArray::from(self.notes))),
         ])
     }
