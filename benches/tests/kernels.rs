@@ -110,6 +110,13 @@ proptest! {
     }
 
     #[test]
+    fn popcount_matches_scalar(w in proptest::collection::vec(any::<u64>(), 0..300)) {
+        for k in tables() {
+            prop_assert_eq!((k.popcount)(&w), scalar::popcount(&w), "{}", k.name);
+        }
+    }
+
+    #[test]
     fn hamming_matches_scalar(a in proptest::collection::vec(any::<u8>(), 0..200), seed in any::<u8>()) {
         let b: Vec<u8> = a.iter().map(|x| x.wrapping_mul(31).wrapping_add(seed)).collect();
         for k in tables() {

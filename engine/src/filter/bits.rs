@@ -83,7 +83,7 @@ impl Bits {
 
     /// Rows set.
     pub fn count(&self) -> u64 {
-        self.words.iter().map(|w| w.count_ones() as u64).sum()
+        (crate::kernels::get().popcount)(&self.words)
     }
 
     /// Whether row `i` is set (false past the end).
@@ -139,10 +139,7 @@ impl Bits {
         if wa == wb {
             return (self.words[wa] & head & tail).count_ones() as u64;
         }
-        let mid: u64 = self.words[wa + 1..wb]
-            .iter()
-            .map(|w| w.count_ones() as u64)
-            .sum();
+        let mid = (crate::kernels::get().popcount)(&self.words[wa + 1..wb]);
         mid + (self.words[wa] & head).count_ones() as u64
             + (self.words[wb] & tail).count_ones() as u64
     }

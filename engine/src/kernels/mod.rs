@@ -86,6 +86,8 @@ pub struct Kernels {
     pub cos_i8: fn(&[i8], &[i8]) -> f32,
     /// Hamming distance of bit vectors packed in bytes.
     pub hamming: fn(&[u8], &[u8]) -> u32,
+    /// Set bits of a word slice (filter selections: `Bits::count`, `Bits::count_range`).
+    pub popcount: fn(&[u64]) -> u64,
     /// int8 dot products of one query with many rows stored back to back.
     pub dot_i8_rows: fn(&[i8], &[i8], &mut [i32]),
     /// `out[i] = dot(q, row offs[i])` for chosen rows of a row-major i8 matrix (`q.len()`
@@ -114,6 +116,7 @@ static AVX2: Kernels = Kernels {
     l2sq_i8: simd::l2sq_i8,
     cos_i8: simd::cos_i8,
     hamming: simd::hamming,
+    popcount: avx2::popcount,
     dot_i8_rows: avx2::dot_i8_rows,
     dot_i8_rows_at: avx2::dot_i8_rows_at,
     matvec: avx2::matvec,

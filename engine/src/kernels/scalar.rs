@@ -19,6 +19,7 @@ pub static KERNELS: Kernels = Kernels {
     l2sq_i8,
     cos_i8,
     hamming,
+    popcount,
     dot_i8_rows,
     dot_i8_rows_at,
     matvec,
@@ -92,6 +93,11 @@ pub fn l2sq_i8(a: &[i8], b: &[i8]) -> f32 {
 pub fn cos_i8(a: &[i8], b: &[i8]) -> f32 {
     cos(a, b, f64::from) as f32
 }
+/// Set bits of `words` (without `popcnt`, a few shifts and a multiply per word).
+pub fn popcount(words: &[u64]) -> u64 {
+    words.iter().map(|w| u64::from(w.count_ones())).sum()
+}
+
 /// Hamming distance of packed bits.
 pub fn hamming(a: &[u8], b: &[u8]) -> u32 {
     debug_assert_eq!(a.len(), b.len());
