@@ -137,15 +137,37 @@ pub struct TuningInfo {
     /// Rows closer than this distance to a sample query were held out with it (its
     /// near-duplicates), besides the query row itself.
     pub holdout_radius: f32,
-    /// Filtered probing: for selectivity `s`, partitions are probed until the selected rows
-    /// covered reach the unfiltered scan times `factor`; pairs `(s, factor)` ascending by `s`.
-    /// Reserved: tuning leaves it empty today, and the planner then uses its fixed rule
-    /// `1 + log2(1 / s) / 2` (see `docs/recall.md`).
-    pub filter_factors: Vec<(f64, f64)>,
+    /// Filtered probing, calibrated per recall target and filter selectivity on the sample
+    /// queries under random filters (`search::filtered_tune`); empty in models fitted before it
+    /// existed (the planner then uses its fixed rule `1 + log2(1 / s) / 2`, `docs/recall.md`).
+    #[serde(default)]
+    pub filtered: Vec<FilterTuning>,
     /// How many of the table's tuning queries the schedules were tuned on (0: on rows of the
     /// table, held out of their own search; see `Table::set_tuning_queries`).
     #[serde(default)]
     pub tuning_queries: usize,
+}
+
+/// Filtered plans for one recall target and filter selectivity, as calibrated: partitions are
+/// probed until the selected rows covered reach the unfiltered schedule's scan times `factor`,
+/// and `estimate` is the recall that measured under such filters; `every_row` is the recall
+/// of the funnel over every matching row. Stored only where the planner could run a funnel.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FilterTuning {
+    /// Share of the rows the calibration's filters kept (nominal: 0.1, 0.01, 0.001).
+    pub selectivity: f64,
+    /// The stored target of the schedule it scales ([`Schedule::target`]).
+    pub target: f32,
+    /// How much further than unfiltered the filtered walk probes ([`Schedule::scaled`]);
+    /// None when the planner would not probe at this selectivity (the cost model prefers
+    /// brute force or the funnel over every matching row whatever the factor).
+    pub factor: Option<f64>,
+    /// Recall measured with it on the calibration half, under the same kind of filter.
+    pub estimate: Option<RecallEstimate>,
+    /// Recall of the funnel's stages over every matching row (the planner's plan when the
+    /// filter keeps few rows), measured on the same queries and filters.
+    #[serde(default)]
+    pub every_row: Option<RecallEstimate>,
 }
 
 /// A learned index model.

@@ -185,6 +185,17 @@ impl Schedule {
             .filter(|_| self.min_candidates.is_none() && !self.scan_all && int8_first)
     }
 
+    /// The slack of a filtered walk that starts from the unfiltered probe's reach: it has one,
+    /// a filtered walk (`min_candidates`), does not scan every selected row, and its first stage
+    /// is int8. Such a walk takes at least as many partitions holding a matching row as the
+    /// unfiltered adaptive probe would scan for the same query (`search::probe::reach`), so a
+    /// query far from the data probes further under a filter too.
+    pub fn filtered_slack(&self) -> Option<f32> {
+        let int8_first = matches!(self.stages.first(), None | Some(Stage::Int8 { .. }));
+        self.probe_slack
+            .filter(|_| self.min_candidates.is_some() && !self.scan_all && int8_first)
+    }
+
     /// Filtered probing's stopping rule, the one every walk over partitions follows: having
     /// taken `taken` partitions with a matching row, which hold `covered` matching rows, out of
     /// `walked` rows in all the partitions looked at, the walk is done once it has `nprobe`

@@ -111,6 +111,9 @@ pub struct Explain {
     /// The recall tuning measured for the schedule on held-out queries (None when a knob
     /// overrides the tuned schedule).
     pub estimate: Option<RecallEstimate>,
+    /// When the estimate is a filtered walk's calibration: the share of rows its random
+    /// filters kept (`search::filtered_tune`); None for the unfiltered schedule's estimate.
+    pub estimate_filter: Option<f64>,
     /// Whether the index's schedules were tuned on the table's tuning queries
     /// (`Table::set_tuning_queries`) rather than on rows; EXPLAIN shows it with the estimate.
     pub tuned_on_queries: bool,
@@ -160,6 +163,9 @@ impl Explain {
             if self.tuned_on_queries {
                 s.push_str(" tuned_on=queries");
             }
+            if let Some(f) = self.estimate_filter {
+                s.push_str(&format!(" under_random_filter={}", share(f)));
+            }
             if let Some(p) = self.promised {
                 s.push_str(&format!(" promised={p}"));
             }
@@ -177,6 +183,13 @@ impl Explain {
         }
         s
     }
+}
+
+/// A share of rows as a percentage with two significant digits (`9.8%`, `0.10%`).
+fn share(f: f64) -> String {
+    let pct = f * 100.0;
+    let digits = (1 - pct.abs().max(1e-9).log10().floor() as i32).max(0) as usize;
+    format!("{pct:.digits$}%")
 }
 
 /// How an adaptive probe was set (its `nprobe` is the mean the tuner measured; the probe
@@ -211,7 +224,7 @@ impl fmt::Display for Explain {
         if let Some(r) = self.estimate {
             writeln!(
                 f,
-                "estimated recall@k: {:.3} (95% interval {:.3}-{:.3}, {} held-out {})",
+                "estimated recall@k: {:.3} (95% interval {:.3}-{:.3}, {} held-out {}{})",
                 r.mean,
                 r.lo,
                 r.hi,
@@ -220,7 +233,11 @@ impl fmt::Display for Explain {
                     "tuning queries"
                 } else {
                     "queries"
-                }
+                },
+                self.estimate_filter.map_or_else(String::new, |f| format!(
+                    " under random filters keeping {} of the rows",
+                    share(f)
+                ))
             )?;
             if let Some(p) = self.promised {
                 writeln!(f, "promised recall@k: {p}")?;

@@ -68,6 +68,13 @@ pub fn run(
         .first()
         .copied()
         .unwrap_or(Stage::Int8 { keep: k });
+    // a filtered walk's floor follows this query's unfiltered reach (partitions `chosen` by an
+    // in-stage walk already followed it, `instage::execute`)
+    let reached = match chosen {
+        None => probe::with_reach(ctx, sched, k)?,
+        Some(_) => None,
+    };
+    let sched = reached.as_ref().unwrap_or(sched);
     let mut cands = first_stage(ctx, sched, chosen, first, k, stats)?;
     for st in sched.stages.iter().skip(1) {
         let t = Instant::now();

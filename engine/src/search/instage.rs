@@ -19,8 +19,9 @@ use nestdb_storage::TableVersion;
 use super::cost;
 use super::explain::{Explain, StageLog, StageStats};
 use super::funnel::NEAR;
-use super::pipeline::{partition_size, probe_order};
+use super::pipeline::{partition_size, probe_order, QueryCtx};
 use super::plan::{self, Target};
+use super::probe;
 use super::view::SegView;
 use crate::error::Result;
 use crate::filter::bits::Bits;
@@ -59,6 +60,17 @@ pub fn execute(
     let qc = plan::query_codes(t.q)?;
     let mut stats = StageLog::new(analyze);
     let start = Instant::now();
+    // the walk's floor follows the query's unfiltered reach, as in `funnel::run`
+    let bands = t.v.def.schema.bands();
+    let ctx = QueryCtx {
+        model: m,
+        q: t.q,
+        qc,
+        views: &views,
+        rows: &[],
+        bands: &bands,
+    };
+    let s = probe::with_reach(&ctx, &s, k)?.unwrap_or(s);
     // the nearest partitions first (sorting all of them costs more than the walk usually
     // needs); every partition in order only if the walk gets that far
     let near = m.meta.partitions.min(NEAR.max(8 * s.nprobe));

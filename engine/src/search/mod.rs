@@ -9,6 +9,7 @@
 pub mod cost;
 pub mod exact;
 pub mod explain;
+pub mod filtered_tune;
 pub mod funnel;
 pub mod instage;
 pub mod pipeline;

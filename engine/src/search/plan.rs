@@ -18,7 +18,7 @@ use super::view::SegView;
 use super::{cost, exact, funnel, PreparedQuery};
 use crate::error::Result;
 use crate::filter::Selection;
-use crate::index::{IndexModel, Schedule, Stage};
+use crate::index::{FilterTuning, IndexModel, Schedule, Stage};
 use crate::topk::{Cand, TopK};
 
 /// Knobs of one search. Every field left `None` comes from the table (its tuned schedule and
@@ -86,7 +86,7 @@ pub fn choose(
         return e;
     }
     let bands = v.def.schema.bands();
-    let (mut s, tuned) = scaled_schedule(model, params, k, target, rows, e.selectivity);
+    let (mut s, tuned, cal) = scaled_schedule(model, params, k, target, rows, e.selectivity);
     let funnel_cost = probing_cost(model, &s, rows, e.selectivity, &bands);
     if e.selectivity < 1.0 && params.nprobe.is_none() {
         match filtered_plan(model, &s, matching, funnel_cost, &bands) {
@@ -109,7 +109,9 @@ pub fn choose(
                         "filter keeps {matching} of {rows} rows: the funnel's stages over all of them (est. cost {subset:.0}) beat brute force ({brute:.0}) and probing ({funnel_cost:.0})"
                     )
                 });
-                e.estimate = tuned.then_some(s.estimate);
+                let every = cal.and_then(|c| c.every_row).filter(|_| tuned);
+                e.estimate = tuned.then_some(every.unwrap_or(s.estimate));
+                e.estimate_filter = every.and(cal).map(|c| c.selectivity);
                 e.schedule = Some(s);
                 return e;
             }
@@ -118,7 +120,9 @@ pub fn choose(
     }
     e.strategy = FUNNEL.into();
     e.reason = reason(detail, || funnel_reason(model, target, e.selectivity));
-    e.estimate = tuned.then_some(s.estimate);
+    let probed = cal.and_then(|c| c.estimate).filter(|_| tuned);
+    e.estimate = tuned.then_some(probed.unwrap_or(s.estimate));
+    e.estimate_filter = probed.and(cal).map(|c| c.selectivity);
     e.schedule = Some(s);
     e
 }
@@ -153,7 +157,8 @@ pub fn probing(e: &Explain) -> bool {
 }
 
 /// The model's schedule for `target`, scaled to this query (`k`, selectivity, table size)
-/// and with the per-query knobs applied; also whether it is still the tuned one.
+/// and with the per-query knobs applied; also whether it is still the tuned one, and the
+/// filtered walk's calibration near this selectivity (filtered queries only).
 fn scaled_schedule(
     model: &IndexModel,
     params: &SearchParams,
@@ -161,9 +166,10 @@ fn scaled_schedule(
     target: f32,
     rows: usize,
     selectivity: f64,
-) -> (Schedule, bool) {
-    let factor = filter_factor(model, selectivity);
-    let mut s = model.schedule_for(target).scaled(
+) -> (Schedule, bool, Option<FilterTuning>) {
+    let base = model.schedule_for(target);
+    let (factor, cal) = filter_factor(model, base.target, selectivity);
+    let mut s = base.scaled(
         k,
         selectivity,
         rows,
@@ -172,7 +178,7 @@ fn scaled_schedule(
         factor,
     );
     let tuned = apply_overrides(&mut s, params, k, model.meta.partitions);
-    (s, tuned)
+    (s, tuned, cal.filter(|_| selectivity < 1.0))
 }
 
 /// The estimated cost of running schedule `s` by probing partitions.
@@ -189,6 +195,39 @@ fn probing_cost(
         .min_candidates
         .map_or(unfiltered_scan, |m| m as f64 / selectivity.max(1e-9));
     cost::schedule(model, s, scan_rows.min(rows as f64), bands)
+}
+
+/// The planner's three estimated costs for a filter keeping `matching` of `rows` rows under
+/// schedule `s` (scaled, with its filtered walk): brute force over the matching rows, the
+/// funnel's stages over all of them, and filtered probing. The calibration
+/// (`filtered_tune`) uses them to skip plans the planner would not choose.
+pub(crate) fn filtered_costs(
+    model: &IndexModel,
+    s: &Schedule,
+    matching: usize,
+    rows: usize,
+    bands: &[(usize, usize)],
+) -> (f64, f64, f64) {
+    let selectivity = matching as f64 / rows.max(1) as f64;
+    let (brute, subset) = brute_and_subset(model, s, matching, bands);
+    (
+        brute,
+        subset,
+        probing_cost(model, s, rows, selectivity, bands),
+    )
+}
+
+/// Brute force's and the funnel-over-every-matching-row's estimated costs.
+fn brute_and_subset(
+    model: &IndexModel,
+    s: &Schedule,
+    matching: usize,
+    bands: &[(usize, usize)],
+) -> (f64, f64) {
+    let brute = cost::exact_rows(matching as f64, model.meta.dim, bands.len());
+    let mut all = s.clone();
+    all.scan_all = true;
+    (brute, cost::schedule(model, &all, matching as f64, bands))
 }
 
 /// The cheapest way to run a filtered query, by the cost model.
@@ -220,10 +259,7 @@ fn filtered_plan(
     funnel_cost: f64,
     bands: &[(usize, usize)],
 ) -> FilteredPlan {
-    let brute = cost::exact_rows(matching as f64, model.meta.dim, bands.len());
-    let mut all = s.clone();
-    all.scan_all = true;
-    let subset = cost::schedule(model, &all, matching as f64, bands);
+    let (brute, subset) = brute_and_subset(model, s, matching, bands);
     if brute <= funnel_cost.min(subset) {
         FilteredPlan::Brute {
             brute,
@@ -250,18 +286,58 @@ fn funnel_reason(model: &IndexModel, target: f32, selectivity: f64) -> String {
     )
 }
 
-/// How much further a filtered query probes than an unfiltered one: the tuned factor for the
-/// nearest calibrated selectivity, or `1 + log2(1 / selectivity) / 2`.
-fn filter_factor(model: &IndexModel, selectivity: f64) -> f64 {
-    let f = &model.meta.tuning.filter_factors;
-    let default = 1.0 + (1.0 / selectivity.max(1e-9)).log2() / 2.0;
-    f.iter()
+/// How much further a filtered query probes than an unfiltered one with the schedule tuned
+/// for `target` (a stored target), and the recall calibrated for that walk when the
+/// selectivity is near a calibrated one (see [`filter_tuning`]).
+fn filter_factor(model: &IndexModel, target: f32, selectivity: f64) -> (f64, Option<FilterTuning>) {
+    filter_tuning(&model.meta.tuning.filtered, target, selectivity)
+}
+
+/// The factor from the calibrations of `target` (`search::filtered_tune`), interpolated in
+/// log-log between the calibrated selectivities and towards factor 1 at selectivity 1, flat
+/// below the lowest; with no calibration, `1 + log2(1 / selectivity) / 2`. The calibration
+/// nearest in log-selectivity comes with it when within half a decade (its estimate is the
+/// filtered plan's).
+pub fn filter_tuning(
+    cal: &[FilterTuning],
+    target: f32,
+    selectivity: f64,
+) -> (f64, Option<FilterTuning>) {
+    let s = selectivity.clamp(1e-9, 1.0);
+    let mut pts: Vec<&FilterTuning> = cal
+        .iter()
+        .filter(|c| c.target == target && c.selectivity > 0.0 && c.selectivity < 1.0)
+        .collect();
+    pts.sort_by(|a, b| a.selectivity.total_cmp(&b.selectivity));
+    let near = pts
+        .iter()
         .min_by(|a, b| {
-            (a.0.ln() - selectivity.max(1e-9).ln())
+            (a.selectivity.ln() - s.ln())
                 .abs()
-                .total_cmp(&(b.0.ln() - selectivity.max(1e-9).ln()).abs())
+                .total_cmp(&(b.selectivity.ln() - s.ln()).abs())
         })
-        .map_or(default, |p| p.1.max(1.0))
+        .filter(|c| (c.selectivity.log10() - s.log10()).abs() <= 0.5)
+        .map(|c| **c);
+    let mut knots: Vec<(f64, f64)> = pts
+        .iter()
+        .filter_map(|c| c.factor.map(|f| (c.selectivity, f)))
+        .collect();
+    if knots.is_empty() {
+        return (1.0 + (1.0 / s).log2() / 2.0, near);
+    }
+    knots.push((1.0, 1.0));
+    let factor = if s <= knots[0].0 {
+        knots[0].1
+    } else {
+        let i = knots
+            .iter()
+            .position(|k| k.0 >= s)
+            .unwrap_or(knots.len() - 1);
+        let ((s0, f0), (s1, f1)) = (knots[i - 1], knots[i]);
+        let t = (s.ln() - s0.ln()) / (s1.ln() - s0.ln()).max(1e-12);
+        (f0.ln() + t * (f1.ln() - f0.ln())).exp()
+    };
+    (factor, near)
 }
 
 /// The planner's explanation, built only when someone will read it (EXPLAIN).

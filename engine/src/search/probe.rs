@@ -12,8 +12,12 @@
 
 use nestdb_storage::StorageError;
 
+use roaring::RoaringBitmap;
+
 use super::pipeline::QueryCtx;
-use crate::index::{probe_cap, Stage};
+use super::rows::ViewRows;
+use crate::filter::RowSet;
+use crate::index::{probe_cap, Schedule, Stage};
 use crate::topk::Cand;
 
 /// The k-th best score of `cands` (any order); infinite when there are fewer than `k`, so a
@@ -56,6 +60,59 @@ pub fn first_stage(
         parts.extend(extra);
     }
     Ok((parts, cands, scanned))
+}
+
+/// How many partitions the adaptive probe with `seeds` and `slack` scans for the query of
+/// `ctx` over the rows `ctx` selects ([`with_reach`] selects every row).
+pub fn reach(
+    ctx: &QueryCtx<'_>,
+    (seeds, slack): (usize, f32),
+    first: Stage,
+    k: usize,
+) -> Result<usize, StorageError> {
+    let scored = ctx.probe_scored(probe_cap(ctx.model.meta.partitions));
+    let seeds = seeds.max(1).min(scored.len());
+    let parts: Vec<usize> = scored[..seeds].iter().map(|c| c.addr as usize).collect();
+    let (cands, _) = ctx.first_stage(&ctx.ranges(Some(&parts)), first)?;
+    Ok(probes_within(&scored, seeds, kth_score(&cands, k) + slack))
+}
+
+/// `s` with its floor of partitions (`nprobe`) set to the unfiltered probe's [`reach`] for this
+/// query, when `s` is a filtered walk with a slack; None otherwise. The seeds' rows are scored
+/// unfiltered, deleted rows included, so the floor depends on the query and the index alone
+/// ([`Schedule::filtered_slack`](crate::index::Schedule::filtered_slack)).
+pub fn with_reach(
+    ctx: &QueryCtx<'_>,
+    s: &Schedule,
+    k: usize,
+) -> Result<Option<Schedule>, StorageError> {
+    let Some(slack) = s.filtered_slack() else {
+        return Ok(None);
+    };
+    let (all, none) = (RowSet::All, RoaringBitmap::new());
+    let rows: Vec<ViewRows<'_>> = ctx
+        .views
+        .iter()
+        .map(|_| ViewRows {
+            set: &all,
+            deleted: &none,
+            gathered: None,
+        })
+        .collect();
+    let open = QueryCtx {
+        rows: &rows,
+        ..*ctx
+    };
+    let n = reach(&open, (s.seeds(), slack), first_of(s, k), k)?;
+    Ok(Some(Schedule {
+        nprobe: n.max(1),
+        ..s.clone()
+    }))
+}
+
+/// The first stage of `s` (int8 keeping `k` when it has none).
+pub fn first_of(s: &Schedule, k: usize) -> Stage {
+    s.stages.first().copied().unwrap_or(Stage::Int8 { keep: k })
 }
 
 /// The best `keep` of two candidate lists (the funnel's total order), in address order: what

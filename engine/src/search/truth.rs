@@ -11,16 +11,23 @@ use super::view::SegView;
 use crate::topk::{Cand, TopK};
 
 /// For each query (rows of `qs`, `dim` each, prepared like `PreparedQuery::unit`), its best
-/// `n` rows of `views` by full-dimension score (smaller is better), best first.
+/// `n` rows of `views` by full-dimension score (smaller is better), and in the same pass its
+/// best `n` among the rows of `extra` nested selections: `selected(query, addr)` says how many
+/// of them hold the row (the first that many: list 1 is the widest). Per query, list 0 is over
+/// every row, lists `1..=extra` over the selections', each best first.
 pub fn nearest(
     views: &[SegView<'_>],
     qs: &[f32],
     dim: usize,
     metric: Metric,
     n: usize,
-) -> Result<Vec<Vec<Cand>>, StorageError> {
+    extra: usize,
+    selected: impl Fn(usize, u64) -> usize + Sync,
+) -> Result<Vec<Vec<Vec<Cand>>>, StorageError> {
     let nq = qs.len() / dim.max(1);
-    let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(n)).collect();
+    let mut tops: Vec<Vec<TopK>> = (0..nq)
+        .map(|_| (0..=extra).map(|_| TopK::new(n)).collect())
+        .collect();
     for (vi, v) in views.iter().enumerate() {
         for g in 0..v.seg.row_groups() {
             let (a, z) = v.seg.group_range(g);
@@ -35,22 +42,33 @@ pub fn nearest(
                 1.0f32,
                 Par::rayon(0),
             );
-            let extra = row_terms(v, metric, &x, dim, a, z)?;
+            let terms = row_terms(v, metric, &x, dim, a, z)?;
             // one pass over the table: keep the process's resident memory flat
             v.seg.release_group(g);
             tops.par_iter_mut().enumerate().for_each(|(i, t)| {
                 for (j, &dot) in s[i * rows..(i + 1) * rows].iter().enumerate() {
                     let score = match metric {
-                        Metric::Cosine => -dot * extra[j],
-                        Metric::L2 => extra[j] - 2.0 * dot,
+                        Metric::Cosine => -dot * terms[j],
+                        Metric::L2 => terms[j] - 2.0 * dot,
                         Metric::Dot => -dot,
                     };
-                    t.push(score, Cand::addr(vi, a + j));
+                    let addr = Cand::addr(vi, a + j);
+                    let within = if extra == 0 {
+                        0
+                    } else {
+                        selected(i, addr).min(extra)
+                    };
+                    for top in &mut t[..=within] {
+                        top.push(score, addr);
+                    }
                 }
             });
         }
     }
-    Ok(tops.into_iter().map(TopK::into_sorted).collect())
+    Ok(tops
+        .into_iter()
+        .map(|t| t.into_iter().map(TopK::into_sorted).collect())
+        .collect())
 }
 
 /// The vectors of row group `g`, copied into an aligned `rows x dim` buffer.

@@ -27,7 +27,9 @@ use super::rows::ViewRows;
 use super::view::SegView;
 use super::{to_distance, PreparedQuery};
 use crate::filter::RowSet;
-use crate::index::{probe_cap, IndexModel, RecallEstimate, Schedule, Stage, SEED_CHOICES};
+use crate::index::{
+    probe_cap, FilterTuning, IndexModel, RecallEstimate, Schedule, Stage, SEED_CHOICES,
+};
 use crate::layout::Layout;
 use crate::topk::Cand;
 
@@ -60,12 +62,30 @@ pub struct TuneParams {
 
 /// One sample query: its vector (a row's stored vector, or one of the table's tuning queries),
 /// the rows held out with it (none for a tuning query), its exact `k` nearest among the rest,
-/// and how much worse its 32nd nearest centroid scores than its nearest (for [`slack_unit`]).
-struct Sample {
-    query: Vec<f32>,
-    held: Vec<u64>,
-    truth: FxHashSet<u64>,
+/// and how much worse its 32nd nearest centroid scores than its nearest (for [`slack_unit`]);
+/// `key` names its random filters ([`super::filtered_tune::keeps`]) and `filtered[b]` holds
+/// its exact `k` nearest among the rows the filter of band `b` keeps, less the held-out ones
+/// (empty when fewer than `k` remain).
+pub(super) struct Sample {
+    pub(super) query: Vec<f32>,
+    pub(super) held: Vec<u64>,
+    pub(super) truth: FxHashSet<u64>,
     spread: f32,
+    pub(super) key: u64,
+    pub(super) filtered: Vec<FxHashSet<u64>>,
+}
+
+/// What [`tune`] chose: a schedule per target, the sizes of its two halves, and the filtered
+/// walk's calibration per target and filter band.
+pub struct Tuned {
+    /// One schedule per target of [`TARGETS`] (or the one fallback).
+    pub schedules: Vec<Schedule>,
+    /// Queries that chose.
+    pub choose: usize,
+    /// Queries that calibrated.
+    pub calibrate: usize,
+    /// Filtered probing per target and band ([`super::filtered_tune::calibrate`]).
+    pub filtered: Vec<FilterTuning>,
 }
 
 /// Per-query results of every grid point: hits, scanned rows and partitions probed.
@@ -145,18 +165,24 @@ pub fn tune(
     views: &[SegView<'_>],
     p: &TuneParams,
     given: &[f32],
-) -> Result<(Vec<Schedule>, usize, usize), StorageError> {
+) -> Result<Tuned, StorageError> {
     let samples = if given.is_empty() {
         samples(model, layout, views, p)?
     } else {
         given_samples(model, layout, views, p, given)?
     };
+    let fallback = || Tuned {
+        schedules: vec![fallback(model, p.k)],
+        choose: 0,
+        calibrate: 0,
+        filtered: Vec::new(),
+    };
     if samples.len() < 4 {
-        return Ok((vec![fallback(model, p.k)], 0, 0));
+        return Ok(fallback());
     }
     let g = grid(p.k, slack_unit(&samples));
     if g.is_empty() {
-        return Ok((vec![fallback(model, p.k)], 0, 0));
+        return Ok(fallback());
     }
     let mut runs: Vec<GridRun> = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(RELEASE_EVERY.max(rayon::current_num_threads())) {
@@ -193,7 +219,7 @@ pub fn tune(
                 .then(costs[b].total_cmp(&costs[a]))
         })
         .unwrap_or(&0);
-    let schedules = TARGETS
+    let schedules: Vec<Schedule> = TARGETS
         .iter()
         .map(|&target| {
             // the cheapest point clearing the target on the choosing half, with a margin that
@@ -218,7 +244,13 @@ pub fn tune(
             s
         })
         .collect();
-    Ok((schedules, choose.len(), calib.len()))
+    let filtered = super::filtered_tune::calibrate(model, layout, views, &samples, &schedules, p)?;
+    Ok(Tuned {
+        choose: choose.len(),
+        calibrate: calib.len(),
+        schedules,
+        filtered,
+    })
 }
 
 /// The schedule of grid point `(seeds, slack, k1, k2)`; `nprobe` is the partitions it probed
@@ -286,11 +318,11 @@ fn samples(
         qs.extend(q.unit);
         raw.push(x);
     }
-    let near = super::truth::nearest(views, &qs, d, layout.metric, p.k + MAX_HELD + 1)?;
+    let near = nearest_filtered(views, &qs, layout, p, p.k + MAX_HELD + 1)?;
     let mut out = Vec::with_capacity(m);
-    for (i, ((a, list), query)) in addrs.into_iter().zip(near).zip(raw).enumerate() {
+    for (i, ((a, lists), query)) in addrs.into_iter().zip(near).zip(raw).enumerate() {
         let qn: f32 = qs[i * d..(i + 1) * d].iter().map(|x| x * x).sum();
-        let held: Vec<u64> = list
+        let held: Vec<u64> = lists[0]
             .iter()
             .filter(|c| c.addr == a || near_duplicate(layout.metric, qn, c.dist, p.holdout_radius))
             .map(|c| c.addr)
@@ -298,18 +330,16 @@ fn samples(
         if held.len() > MAX_HELD {
             continue;
         }
-        let truth: FxHashSet<u64> = list
-            .iter()
-            .filter(|c| !held.contains(&c.addr))
-            .take(p.k)
-            .map(|c| c.addr)
-            .collect();
+        let mut truths: Vec<FxHashSet<u64>> = lists.iter().map(|l| best_k(l, &held, p.k)).collect();
+        let truth = std::mem::take(&mut truths[0]);
         if truth.len() == p.k {
             out.push(Sample {
                 query,
                 held,
                 truth,
                 spread: spreads[i],
+                key: i as u64,
+                filtered: truths.split_off(1),
             });
         }
     }
@@ -340,19 +370,64 @@ fn given_samples(
         spreads.push(centroid_spread(model, &q));
         qs.extend(q.unit);
     }
-    let near = super::truth::nearest(views, &qs, d, layout.metric, p.k)?;
+    let near = nearest_filtered(views, &qs, layout, p, p.k)?;
     Ok(order
         .iter()
         .zip(near)
         .zip(spreads)
-        .map(|((&i, list), spread)| Sample {
-            query: given[i * d..(i + 1) * d].to_vec(),
-            held: Vec::new(),
-            truth: list.iter().take(p.k).map(|c| c.addr).collect(),
-            spread,
+        .enumerate()
+        .map(|(key, ((&i, lists), spread))| {
+            let mut truths = lists.iter().map(|l| best_k(l, &[], p.k));
+            Sample {
+                query: given[i * d..(i + 1) * d].to_vec(),
+                held: Vec::new(),
+                truth: truths.next().unwrap_or_default(),
+                spread,
+                key: key as u64,
+                filtered: truths.collect(),
+            }
         })
         .filter(|s| s.truth.len() == p.k)
         .collect())
+}
+
+/// Each query's best `n` rows, and its best `n` under each band's random filter
+/// ([`super::filtered_tune::keeps`], keyed by the query's position in `qs`), in one pass.
+fn nearest_filtered(
+    views: &[SegView<'_>],
+    qs: &[f32],
+    layout: &Layout,
+    p: &TuneParams,
+    n: usize,
+) -> Result<Vec<Vec<Vec<Cand>>>, StorageError> {
+    use super::filtered_tune::{keeps_keyed, query_key, BANDS};
+    let keys: Vec<u64> = (0..qs.len() / layout.dim.max(1))
+        .map(|i| query_key(p.seed, i as u64))
+        .collect();
+    super::truth::nearest(
+        views,
+        qs,
+        layout.dim,
+        layout.metric,
+        n,
+        BANDS.len(),
+        |i, a| keeps_keyed(keys[i], a),
+    )
+}
+
+/// The first `k` addresses of `list` not in `held`, or none when fewer than `k` remain.
+fn best_k(list: &[Cand], held: &[u64], k: usize) -> FxHashSet<u64> {
+    let t: FxHashSet<u64> = list
+        .iter()
+        .filter(|c| !held.contains(&c.addr))
+        .take(k)
+        .map(|c| c.addr)
+        .collect();
+    if t.len() == k {
+        t
+    } else {
+        FxHashSet::default()
+    }
 }
 
 /// Whether a row scored `score` by [`super::truth::nearest`] against a query of squared norm
@@ -392,7 +467,11 @@ fn query_vector(
 }
 
 /// A sample query's vector prepared under `model`.
-fn prepare(model: &IndexModel, layout: &Layout, x: &[f32]) -> Result<PreparedQuery, StorageError> {
+pub(super) fn prepare(
+    model: &IndexModel,
+    layout: &Layout,
+    x: &[f32],
+) -> Result<PreparedQuery, StorageError> {
     PreparedQuery::new(x, layout, Some(model), "vector")
         .map_err(|e| StorageError::corrupt("tuning sample", e.to_string()))
 }

@@ -213,14 +213,14 @@ impl Table {
             seed: opts.index.seed ^ 2,
         };
         let given = self.tuning_queries_for(v)?;
-        let (schedules, choose, calibrate) = tune::tune(&model, &layout, &views, &params, &given)?;
+        let tuned = tune::tune(&model, &layout, &views, &params, &given)?;
         crate::heap::release_free();
-        model.meta.schedules = schedules;
+        model.meta.schedules = tuned.schedules;
         model.meta.tuning = TuningInfo {
-            choose_queries: choose,
-            calibrate_queries: calibrate,
+            choose_queries: tuned.choose,
+            calibrate_queries: tuned.calibrate,
             holdout_radius: opts.holdout_radius,
-            filter_factors: Vec::new(),
+            filtered: tuned.filtered,
             tuning_queries: given.len() / layout.dim.max(1),
         };
         model.tuning_queries = given;
