@@ -248,6 +248,8 @@ fn explain(t: &Table, queries: &[f32], p: &SearchParams, filters: &[Filter]) -> 
                 .map(|r| vec![r.mean, r.lo, r.hi])
                 .unwrap_or_default();
         }
+        // the plan (and so the estimate) may differ per query: exact plans count as 1
+        x.estimate_mean += e.estimate.map_or(1.0, |r| f64::from(r.mean)) / n as f64;
         x.bytes += e.stages.iter().map(|s| s.bytes_touched).sum::<usize>() as f64 / n as f64;
         x.filter_ms += e.filter_time.as_secs_f64() * 1e3 / n as f64;
         x.in_stage += f64::from(u8::from(e.filter == nestdb::FilterMode::InStage)) / n as f64;
@@ -258,6 +260,8 @@ fn explain(t: &Table, queries: &[f32], p: &SearchParams, filters: &[Filter]) -> 
 #[derive(Default)]
 struct Explained {
     estimate: Vec<f32>,
+    /// Mean over the explained queries of each plan's estimate (1 for exact plans).
+    estimate_mean: f64,
     bytes: f64,
     filter_ms: f64,
     in_stage: f64,
@@ -437,7 +441,8 @@ fn filtered(args: &[String], db: &Path) {
                    "broad": broad, "filter_in_stage": in_stage,
                    "mean_selectivity": sel, "target": r,
                    "recall": recall_vs(&found, &truth), "short_results": short,
-                   "estimate": x.estimate, "qps": qps, "bytes_per_query": x.bytes,
+                   "estimate": x.estimate, "estimate_mean": x.estimate_mean,
+                   "qps": qps, "bytes_per_query": x.bytes,
                    "filter_ms": x.filter_ms, "in_stage_share": x.in_stage})
         );
     }
