@@ -135,6 +135,11 @@ fn calibrated_filtered_walk_keeps_each_target_under_random_filters() {
                 (f / share - 1.0).abs() < 0.2,
                 "calibrated near {share}: {f}"
             );
+            assert!(
+                plan.summary().contains("under_random_filter=")
+                    && plan.to_string().contains("under random filters keeping"),
+                "EXPLAIN names the filtered calibration: {plan}"
+            );
             let est = plan.estimate.expect("estimate").mean as f64;
             // never promises more than it delivers by over 0.02; may be conservative (the
             // held-out queries probe further than the row samples it was measured on)
