@@ -137,6 +137,10 @@ pub struct TuningInfo {
     /// Rows closer than this distance to a sample query were held out with it (its
     /// near-duplicates), besides the query row itself.
     pub holdout_radius: f32,
+    /// Legacy, always empty: written so that builds from before stop 32, which require the
+    /// field, still read newer index files (they then use their fixed factor rule).
+    #[serde(default)]
+    pub filter_factors: Vec<(f64, f64)>,
     /// Filtered probing, calibrated per recall target and filter selectivity on the sample
     /// queries under random filters (`search::filtered_tune`); empty in models fitted before it
     /// existed (the planner then uses its fixed rule `1 + log2(1 / s) / 2`, `docs/recall.md`).

@@ -29,7 +29,7 @@ use rustc_hash::FxHashMap;
 use super::explain::StageLog;
 use super::pipeline::QueryCtx;
 use super::rows::ViewRows;
-use super::tune::{prepare, Sample, TuneParams};
+use super::samples::{keeps_keyed, prepare, query_key, Sample, TuneParams, BANDS};
 use super::view::SegView;
 use super::PreparedQuery;
 use super::{funnel, plan, probe};
@@ -38,9 +38,6 @@ use crate::filter::RowSet;
 use crate::index::{FilterTuning, IndexModel, RecallEstimate, Schedule};
 use crate::layout::Layout;
 use crate::topk::Cand;
-
-/// Selectivities calibrated, widest first (each band's filter keeps a subset of the wider's).
-pub const BANDS: [f64; 3] = [0.1, 0.01, 0.001];
 
 /// Factors tried: [`factor`]`(i)` for `i < FACTOR_STEPS`, 1/16 to 16.
 const FACTOR_STEPS: usize = 17;
@@ -53,33 +50,16 @@ fn factor(i: usize) -> f64 {
 /// Sample queries per band at most (half choose, half calibrate).
 const MAX_SAMPLES: usize = 200;
 
+/// Memory for the samples' filter selections (one bit per row per sample, one band at a
+/// time): bounds the samples used, so ANALYZE's memory does not grow with the table (200 up
+/// to 5.2M rows, 107 at 10M; a band with fewer than [`MIN_SAMPLES`] is not calibrated).
+const CALIBRATION_BYTES: usize = 128 << 20;
+
 /// Fewer usable samples than this leave a band uncalibrated.
 const MIN_SAMPLES: usize = 20;
 
 /// Samples evaluated between two releases of the table's mapped pages.
 const RELEASE_EVERY: usize = 16;
-
-/// The part of a sample query's random filters that depends on the seed and the query alone
-/// (`key`, its position in the truth pass), for [`keeps_keyed`].
-pub fn query_key(seed: u64, key: u64) -> u64 {
-    mix(seed ^ mix(key))
-}
-
-/// How many of [`BANDS`] keep row `addr` for the sample query of `qkey` ([`query_key`]; the
-/// first that many): one uniform draw per (seed, query, row), compared with each band's share.
-#[inline]
-pub fn keeps_keyed(qkey: u64, addr: u64) -> usize {
-    let u = (mix(qkey ^ addr) >> 11) as f64 / (1u64 << 53) as f64;
-    BANDS.iter().take_while(|&&b| u < b).count()
-}
-
-/// splitmix64's finalizer.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 /// One sample under one band's filter, ready to search.
 struct Filtered<'s> {
@@ -103,11 +83,13 @@ pub(super) fn calibrate(
     p: &TuneParams,
 ) -> Result<Vec<FilterTuning>, StorageError> {
     let mut out = Vec::new();
+    let rows: usize = views.iter().map(|v| v.rows).sum();
+    let most = MAX_SAMPLES.min(CALIBRATION_BYTES * 8 / rows.max(1));
     for (b, &band) in BANDS.iter().enumerate() {
         let usable: Vec<&Sample> = samples
             .iter()
             .filter(|s| s.filtered.get(b).is_some_and(|t| t.len() == p.k))
-            .take(MAX_SAMPLES)
+            .take(most)
             .collect();
         if usable.len() < MIN_SAMPLES {
             continue;
@@ -386,29 +368,33 @@ impl Calibration<'_> {
     }
 
     /// The sample's unfiltered reach under `s` ([`probe::reach`]) over every row but its
-    /// held-out ones, as the tuner measures its unfiltered probe (`funnel::run` would count
-    /// the sample's own row): the floor of its filtered walk; 0 when the walk has none.
+    /// held-out ones (passed as deleted rows, so nothing grows with the table), as the tuner
+    /// measures its unfiltered probe (`funnel::run` would count the sample's own row): the
+    /// floor of its filtered walk; 0 when the walk has none.
     fn reach(&self, f: &Filtered<'_>, s: &Schedule) -> Result<usize, StorageError> {
         let sched = self.scaled(f, s, 1.0);
         let Some(slack) = sched.filtered_slack() else {
             return Ok(0);
         };
-        let open: Vec<RowSet> = self
-            .views
-            .iter()
-            .enumerate()
-            .map(|(vi, v)| {
-                let mut bits = Bits::ones(v.rows as u32);
+        let all = RowSet::All;
+        let held: Vec<RoaringBitmap> = (0..self.views.len())
+            .map(|vi| {
                 f.held
                     .iter()
                     .map(|&addr| Cand { dist: 0.0, addr })
                     .filter(|c| c.source() == vi)
-                    .for_each(|c| bits.remove(c.offset() as u32));
-                RowSet::Some(bits)
+                    .map(|c| c.offset() as u32)
+                    .collect()
             })
             .collect();
-        let empty = RoaringBitmap::new();
-        let rows = rows_of(&open, &empty);
+        let rows: Vec<ViewRows<'_>> = held
+            .iter()
+            .map(|deleted| ViewRows {
+                set: &all,
+                deleted,
+                gathered: None,
+            })
+            .collect();
         let ctx = QueryCtx {
             model: self.model,
             q: &f.query,
@@ -544,5 +530,21 @@ mod tests {
         let (f, near) = filter_tuning(&[cal(0.1, None, 0.0)], 0.9, 0.1);
         assert!((f - rule).abs() < 1e-9);
         assert!(near.is_some_and(|n| n.estimate.is_none()));
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    use crate::index::TuningInfo;
+
+    /// Builds from before the calibration require `filter_factors` in `INDEX_META`'s tuning
+    /// record, and their files have no `filtered`: both directions must still read.
+    #[test]
+    fn tuning_info_reads_old_files_and_old_builds_read_new_ones() {
+        let old = r#"{"choose_queries":200,"calibrate_queries":200,"holdout_radius":0.05,"filter_factors":[]}"#;
+        let t: TuningInfo = serde_json::from_str(old).expect("an old record reads");
+        assert!(t.filtered.is_empty() && t.filter_factors.is_empty());
+        let new = serde_json::to_string(&TuningInfo::default()).expect("json");
+        assert!(new.contains("\"filter_factors\":[]"), "{new}");
     }
 }

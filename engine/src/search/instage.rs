@@ -59,8 +59,8 @@ pub fn execute(
     let views = plan::views(t)?;
     let qc = plan::query_codes(t.q)?;
     let mut stats = StageLog::new(analyze);
-    let start = Instant::now();
-    // the walk's floor follows the query's unfiltered reach, as in `funnel::run`
+    // the walk's floor follows the query's unfiltered reach, as in `funnel::run` (not the
+    // filter's time: it reads no column)
     let bands = t.v.def.schema.bands();
     let ctx = QueryCtx {
         model: m,
@@ -71,6 +71,7 @@ pub fn execute(
         bands: &bands,
     };
     let s = probe::with_reach(&ctx, &s, k)?.unwrap_or(s);
+    let start = Instant::now();
     // the nearest partitions first (sorting all of them costs more than the walk usually
     // needs); every partition in order only if the walk gets that far
     let near = m.meta.partitions.min(NEAR.max(8 * s.nprobe));

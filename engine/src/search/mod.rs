@@ -18,6 +18,7 @@ pub mod probe;
 pub mod rerank;
 pub mod results;
 pub mod rows;
+pub mod samples;
 pub mod truth;
 pub mod tune;
 pub mod view;

@@ -13,7 +13,7 @@ use roaring::RoaringBitmap;
 use super::*;
 use crate::search::explain::StageLog;
 use crate::search::funnel;
-use crate::{ColumnType, Database, SchemaBuilder, TableOptions};
+use crate::{ColumnType, Database, Metric, SchemaBuilder, TableOptions};
 
 const DIM: usize = 16;
 

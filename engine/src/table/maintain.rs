@@ -220,6 +220,7 @@ impl Table {
             choose_queries: tuned.choose,
             calibrate_queries: tuned.calibrate,
             holdout_radius: opts.holdout_radius,
+            filter_factors: Vec::new(),
             filtered: tuned.filtered,
             tuning_queries: given.len() / layout.dim.max(1),
         };
