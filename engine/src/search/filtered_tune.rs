@@ -67,8 +67,8 @@ struct Filtered<'s> {
     query: PreparedQuery,
     /// The filter's rows per segment, less the sample's held-out rows.
     sets: Vec<RowSet>,
-    /// The sample's held-out rows.
-    held: &'s [u64],
+    /// The sample's held-out rows, per segment.
+    held: Vec<RoaringBitmap>,
     selectivity: f64,
 }
 
@@ -130,12 +130,16 @@ fn filtered<'s>(
     let mut kept = 0u64;
     let mut total = 0u64;
     let qkey = query_key(seed, s.key);
-    let held = |vi: usize| {
-        s.held
-            .iter()
-            .map(|&addr| Cand { dist: 0.0, addr })
-            .filter(move |c| c.source() == vi)
-    };
+    let held: Vec<RoaringBitmap> = (0..views.len())
+        .map(|vi| {
+            s.held
+                .iter()
+                .map(|&addr| Cand { dist: 0.0, addr })
+                .filter(|c| c.source() == vi)
+                .map(|c| c.offset() as u32)
+                .collect()
+        })
+        .collect();
     let sets = views
         .iter()
         .enumerate()
@@ -146,7 +150,7 @@ fn filtered<'s>(
                     bits.insert(off as u32);
                 }
             }
-            held(vi).for_each(|c| bits.remove(c.offset() as u32));
+            held[vi].iter().for_each(|o| bits.remove(o));
             kept += bits.count();
             total += v.rows as u64;
             RowSet::Some(bits)
@@ -156,7 +160,7 @@ fn filtered<'s>(
         truth: &s.filtered[b],
         query: prepare(model, layout, &s.query)?,
         sets,
-        held: &s.held,
+        held,
         selectivity: kept as f64 / total.max(1) as f64,
     })
 }
@@ -377,17 +381,8 @@ impl Calibration<'_> {
             return Ok(0);
         };
         let all = RowSet::All;
-        let held: Vec<RoaringBitmap> = (0..self.views.len())
-            .map(|vi| {
-                f.held
-                    .iter()
-                    .map(|&addr| Cand { dist: 0.0, addr })
-                    .filter(|c| c.source() == vi)
-                    .map(|c| c.offset() as u32)
-                    .collect()
-            })
-            .collect();
-        let rows: Vec<ViewRows<'_>> = held
+        let rows: Vec<ViewRows<'_>> = f
+            .held
             .iter()
             .map(|deleted| ViewRows {
                 set: &all,

@@ -63,11 +63,7 @@ pub fn run(
     k: usize,
     stats: &mut StageLog,
 ) -> Result<Vec<Cand>, StorageError> {
-    let first = sched
-        .stages
-        .first()
-        .copied()
-        .unwrap_or(Stage::Int8 { keep: k });
+    let first = probe::first_of(sched, k);
     // a filtered walk's floor follows this query's unfiltered reach (partitions `chosen` by an
     // in-stage walk already followed it, `instage::execute`)
     let reached = match chosen {

@@ -168,7 +168,7 @@ fn scaled_schedule(
     selectivity: f64,
 ) -> (Schedule, bool, Option<FilterTuning>) {
     let base = model.schedule_for(target);
-    let (factor, cal) = filter_factor(model, base.target, selectivity);
+    let (factor, cal) = filter_tuning(&model.meta.tuning.filtered, base.target, selectivity);
     let mut s = base.scaled(
         k,
         selectivity,
@@ -286,14 +286,8 @@ fn funnel_reason(model: &IndexModel, target: f32, selectivity: f64) -> String {
     )
 }
 
-/// How much further a filtered query probes than an unfiltered one with the schedule tuned
-/// for `target` (a stored target), and the recall calibrated for that walk when the
-/// selectivity is near a calibrated one (see [`filter_tuning`]).
-fn filter_factor(model: &IndexModel, target: f32, selectivity: f64) -> (f64, Option<FilterTuning>) {
-    filter_tuning(&model.meta.tuning.filtered, target, selectivity)
-}
-
-/// The factor from the calibrations of `target` (`search::filtered_tune`), interpolated in
+/// How much further a filtered query probes than an unfiltered one with the schedule stored
+/// for `target`: the factor from its calibrations (`search::filtered_tune`), interpolated in
 /// log-log between the calibrated selectivities and towards factor 1 at selectivity 1, flat
 /// below the lowest; with no calibration, `1 + log2(1 / selectivity) / 2`. The calibration
 /// nearest in log-selectivity comes with it when within half a decade (its estimate is the

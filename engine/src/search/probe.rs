@@ -47,10 +47,7 @@ pub fn first_stage(
     first: Stage,
     k: usize,
 ) -> Result<(Vec<usize>, Vec<Cand>, usize), StorageError> {
-    let scored = ctx.probe_scored(probe_cap(ctx.model.meta.partitions));
-    let seeds = seeds.max(1).min(scored.len());
-    let mut parts: Vec<usize> = scored[..seeds].iter().map(|c| c.addr as usize).collect();
-    let (mut cands, mut scanned) = ctx.first_stage(&ctx.ranges(Some(&parts)), first)?;
+    let (scored, seeds, mut parts, mut cands, mut scanned) = seeded(ctx, seeds, first)?;
     let n = probes_within(&scored, seeds, kth_score(&cands, k) + slack);
     if n > seeds {
         let extra: Vec<usize> = scored[seeds..n].iter().map(|c| c.addr as usize).collect();
@@ -70,11 +67,21 @@ pub fn reach(
     first: Stage,
     k: usize,
 ) -> Result<usize, StorageError> {
+    let (scored, seeds, _, cands, _) = seeded(ctx, seeds, first)?;
+    Ok(probes_within(&scored, seeds, kth_score(&cands, k) + slack))
+}
+
+/// The partitions an adaptive probe may take (nearest first, up to [`probe_cap`]), how many
+/// seeds it scans, which, and their first stage (candidates and rows scanned).
+type Seeded = (Vec<Cand>, usize, Vec<usize>, Vec<Cand>, usize);
+
+/// The seeds' scan both [`first_stage`] and [`reach`] start from.
+fn seeded(ctx: &QueryCtx<'_>, seeds: usize, first: Stage) -> Result<Seeded, StorageError> {
     let scored = ctx.probe_scored(probe_cap(ctx.model.meta.partitions));
     let seeds = seeds.max(1).min(scored.len());
     let parts: Vec<usize> = scored[..seeds].iter().map(|c| c.addr as usize).collect();
-    let (cands, _) = ctx.first_stage(&ctx.ranges(Some(&parts)), first)?;
-    Ok(probes_within(&scored, seeds, kth_score(&cands, k) + slack))
+    let (cands, scanned) = ctx.first_stage(&ctx.ranges(Some(&parts)), first)?;
+    Ok((scored, seeds, parts, cands, scanned))
 }
 
 /// `s` with its floor of partitions (`nprobe`) set to the unfiltered probe's [`reach`] for this
