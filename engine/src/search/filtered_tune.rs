@@ -28,6 +28,7 @@ use rustc_hash::FxHashMap;
 
 use super::explain::StageLog;
 use super::pipeline::QueryCtx;
+use super::release::{self, Releaser};
 use super::rows::ViewRows;
 use super::samples::{keeps_keyed, prepare, query_key, Sample, TuneParams, BANDS};
 use super::view::SegView;
@@ -57,9 +58,6 @@ const CALIBRATION_BYTES: usize = 128 << 20;
 
 /// Fewer usable samples than this leave a band uncalibrated.
 const MIN_SAMPLES: usize = 20;
-
-/// Samples evaluated between two releases of the table's mapped pages.
-const RELEASE_EVERY: usize = 16;
 
 /// One sample under one band's filter, ready to search.
 struct Filtered<'s> {
@@ -344,16 +342,17 @@ impl Calibration<'_> {
         reaches: &[usize],
     ) -> Result<Vec<f32>, StorageError> {
         let mut out = Vec::with_capacity(range.len());
-        let chunk = RELEASE_EVERY.max(rayon::current_num_threads());
         let todo: Vec<usize> = range.collect();
-        for part in todo.chunks(chunk) {
+        let mut released = Releaser::new(self.views);
+        for part in todo.chunks(release::batch()) {
             let r: Vec<f32> = part
                 .par_iter()
                 .map(|&i| self.recall(&self.filtered[i], s, walk, reaches.get(i).copied()))
                 .collect::<Result<_, _>>()?;
             out.extend(r);
-            self.views.iter().for_each(|v| v.seg.release_all());
+            released.after(part.len());
         }
+        released.release();
         Ok(out)
     }
 

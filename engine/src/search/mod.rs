@@ -15,6 +15,7 @@ pub mod instage;
 pub mod pipeline;
 pub mod plan;
 pub mod probe;
+pub mod release;
 pub mod rerank;
 pub mod results;
 pub mod rows;

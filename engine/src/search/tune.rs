@@ -21,6 +21,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::cost;
 use super::pipeline::QueryCtx;
 use super::probe::{kth_score, probes_within};
+use super::release::{self, Releaser};
 use super::rows::ViewRows;
 use super::to_distance;
 use super::view::SegView;
@@ -42,9 +43,6 @@ const KEEP1: [usize; 14] = [
     20, 30, 40, 60, 80, 120, 160, 240, 320, 480, 640, 960, 1280, 1920,
 ];
 const KEEP2: [usize; 9] = [10, 15, 20, 30, 40, 60, 80, 120, 160];
-/// Sample queries evaluated between two releases of the table's mapped pages (at least one
-/// per thread).
-const RELEASE_EVERY: usize = 16;
 /// What [`tune`] chose: a schedule per target, the sizes of its two halves, and the filtered
 /// walk's calibration per target and filter band.
 pub struct Tuned {
@@ -143,16 +141,18 @@ pub fn tune(
         return Ok(fallback());
     }
     let mut runs: Vec<GridRun> = Vec::with_capacity(samples.len());
-    for chunk in samples.chunks(RELEASE_EVERY.max(rayon::current_num_threads())) {
+    // the queries' candidates are scattered over the table: unmap what they touched, so
+    // resident memory does not grow with the table (the page cache keeps the pages)
+    let mut released = Releaser::new(views);
+    for chunk in samples.chunks(release::batch()) {
         let part: Vec<GridRun> = chunk
             .par_iter()
             .map(|s| evaluate(model, layout, views, s, &g, p.k))
             .collect::<Result<_, _>>()?;
         runs.extend(part);
-        // the queries' candidates are scattered over the table: unmap what they touched, so
-        // resident memory does not grow with the table (the page cache keeps the pages)
-        views.iter().for_each(|v| v.seg.release_all());
+        released.after(chunk.len());
     }
+    released.release();
     let half = runs.len() / 2;
     let (choose, calib) = runs.split_at(half);
     let bands = layout.bands.clone();
