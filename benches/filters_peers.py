@@ -15,6 +15,9 @@ Workloads (one filter per held-out query, from the query chunk's own project or 
   broad-first-seen    NOT label <@ project AND id >= lo   (lo in the first fifth of the ids)
 
 Usage: python filters_peers.py --data ../shared/data [--queries 700] [--out FILE.jsonl]
+       [--base DIR/base.parquet] [--ef-construction 200]
+With --base, the rows come from a set made by `make_scale.py` (the queries stay the shared
+held-out ones); `nestdb-filters --data DIR --db DB` runs the same workloads on nestdb.
 LanceDB (IVF_PQ as in the shared harness, `where(..., prefilter=True)`) gets the same predicate
 as SQL over integer code columns; its filter cost is inside its search call.
 
@@ -35,12 +38,18 @@ def prefix(label, levels):
     return "/".join(label.split("/")[:levels])
 
 
-def load(data, nq):
-    base = pq.read_table(os.path.join(data, "chunks.parquet"),
+def vectors(col):
+    """A list or fixed-size-list column of float32 as an (n, d) array, without a copy per row."""
+    col = col.combine_chunks()
+    return np.asarray(col.values.to_numpy(), dtype=np.float32).reshape(len(col), -1)
+
+
+def load(data, nq, base_path=None):
+    base = pq.read_table(base_path or os.path.join(data, "chunks.parquet"),
                          columns=["chunk_id", "label_path", "ast_path", "embedding"])
     qs = pq.read_table(os.path.join(data, "queries.parquet"), columns=["label_path", "embedding"])
-    xb = np.stack(base.column("embedding").to_numpy(zero_copy_only=False)).astype(np.float32)
-    xq = np.stack(qs.column("embedding").to_numpy(zero_copy_only=False)).astype(np.float32)[:nq]
+    xb = vectors(base.column("embedding"))
+    xq = vectors(qs.column("embedding"))[:nq]
     ids = base.column("chunk_id").to_numpy().astype(np.int64)
     labels = base.column("label_path").to_pylist()
     asts = base.column("ast_path").to_pylist()
@@ -108,13 +117,25 @@ def workloads(ids, labels, asts, qlabels, rng):
     return out
 
 
-def truth(xb, xq, masks):
+def scores(xb, xq, block=65536):
+    """Every query's score against every row, (queries, rows), computed once in row blocks."""
+    s = np.empty((len(xq), len(xb)), dtype=np.float32)
+    for a in range(0, len(xb), block):
+        s[:, a:a + block] = xq @ xb[a:a + block].T
+    return s
+
+
+def truth(all_scores, masks):
     gt = []
-    for q, m in zip(xq, masks):
+    for s, m in zip(all_scores, masks):
         rows = np.flatnonzero(m)
-        s = xb[rows] @ q
-        top = rows[np.argsort(-s)[:K]]
-        gt.append(top)
+        sm = s[rows]
+        k = min(K, len(rows))
+        if k == 0:
+            gt.append(rows)
+            continue
+        part = np.argpartition(-sm, k - 1)[:k]
+        gt.append(rows[part[np.argsort(-sm[part])]])
     return gt
 
 
@@ -172,11 +193,13 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--no-lancedb", action="store_true")
     ap.add_argument("--only-lancedb", action="store_true")
+    ap.add_argument("--base", default=None, help="a make_scale.py base.parquet instead of the corpus")
+    ap.add_argument("--ef-construction", type=int, default=200)
     a = ap.parse_args()
     import faiss
     import hnswlib
-    faiss.omp_set_num_threads(1)
-    xb, xq, ids, labels, asts, qlabels = load(a.data, a.queries)
+    xb, xq, ids, labels, asts, qlabels = load(a.data, a.queries, a.base)
+    all_scores = scores(xb, xq)
     rng = np.random.default_rng(a.seed)
     wl = workloads(ids, labels, asts, qlabels, rng)
     d = xb.shape[1]
@@ -185,15 +208,17 @@ def main():
         flat.add(xb)
         t = time.perf_counter()
         hnsw = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
-        hnsw.hnsw.efConstruction = 200
+        hnsw.hnsw.efConstruction = a.ef_construction
         hnsw.add(xb)
         hnsw_b = time.perf_counter() - t
         t = time.perf_counter()
         hl = hnswlib.Index(space="ip", dim=d)
-        hl.init_index(max_elements=len(xb), ef_construction=200, M=16)
+        hl.init_index(max_elements=len(xb), ef_construction=a.ef_construction, M=16)
         hl.add_items(xb, np.arange(len(xb)))
         hl.set_num_threads(1)
         hl_b = time.perf_counter() - t
+    # builds on every core, searches one query at a time on one thread
+    faiss.omp_set_num_threads(1)
     lines = []
 
     def emit(**kw):
@@ -204,7 +229,7 @@ def main():
     for name, pairs in wl.items():
         filters = [f for f, _ in pairs]
         masks = [f() for f in filters]
-        gt = truth(xb, xq, masks)
+        gt = truth(all_scores, masks)
         sel = float(np.mean([m.mean() for m in masks]))
 
         def faiss_search(index, params_for):

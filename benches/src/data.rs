@@ -27,8 +27,13 @@ pub fn data_dir() -> PathBuf {
 /// Reads `columns` of a Parquet file in the data folder into one batch. Panics with a clear
 /// message when the file is missing (tests and benchmarks need it; they must not skip).
 pub fn read(file: &str, columns: &[&str]) -> RecordBatch {
-    let path = data_dir().join(file);
-    let f = File::open(&path).unwrap_or_else(|e| {
+    read_path(&data_dir().join(file), columns)
+}
+
+/// [`read`] for a Parquet file anywhere (a scale set's `base.parquet`, for one).
+pub fn read_path(path: &Path, columns: &[&str]) -> RecordBatch {
+    let file = path.display().to_string();
+    let f = File::open(path).unwrap_or_else(|e| {
         panic!(
             "{}: {e}. The shared evaluation data is required (set NESTDB_SHARED_DATA)",
             path.display()

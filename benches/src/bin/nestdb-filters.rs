@@ -3,7 +3,12 @@
 //!
 //! ```text
 //! nestdb-filters [--queries N] [--targets 0.9,0.95,0.99] [--seed S] [--only WORKLOAD-PREFIX]
+//!     [--data DIR --db DB]
 //! ```
+//! Without `--data`, the shared corpus (39,960 rows) is loaded into a temporary database and
+//! indexed. With `--data DIR --db DB`, the workloads are drawn from the rows of
+//! `DIR/base.parquet` (a set made by `make_scale.py`) and run on table `chunks` of the database
+//! `DB` as `nestdb-scale load` and `analyze` left it (`build_s` is then null).
 //! Workloads, one filter per held-out query (its project or language is the query chunk's own):
 //! - `project-repeated`: `label <@ project`, timed on the third run of each filter (cached);
 //! - `project-first-seen`: the same rows through a filter seen once (`AND id >= -1 - i`);
@@ -24,12 +29,13 @@
 //! Reads the shared data from `$NESTDB_SHARED_DATA` or `../shared/data`.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Instant;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::RecordBatch;
-use nestdb::{Filter, SearchParams, Snapshot};
+use nestdb::{Database, Filter, SearchParams, Snapshot, Table};
 use nestdb_benches::data::{self, DIM};
 use nestdb_benches::driver::{self, arg};
 use rand::rngs::StdRng;
@@ -62,22 +68,22 @@ fn main() {
         .split(',')
         .map(|s| s.parse().expect("target"))
         .collect();
-    let e = data::load();
-    let meta = data::read("queries.parquet", &["label_path"]);
-    let nq = nq.min(e.truth.len());
-    let queries = &e.queries[..nq * DIM];
-    let labels: Vec<String> = meta
+    let q = data::read("queries.parquet", &["label_path", "embedding"]);
+    let all = data::flat_vectors(q.column(1));
+    let nq = nq.min(all.len() / DIM);
+    let queries = &all[..nq * DIM];
+    let labels: Vec<String> = q
         .column(0)
         .as_string::<i32>()
         .iter()
         .take(nq)
         .map(|l| l.unwrap_or("").to_string())
         .collect();
-    let b = driver::build(&e.base);
-    let snap = b.table.snapshot();
+    let (base, table, build_s) = table(&args);
+    let snap = table.table.snapshot();
     let mut rng = StdRng::seed_from_u64(seed);
     let only = arg(&args, "--only");
-    for w in workloads(&e.base, &labels, &mut rng) {
+    for w in workloads(&base, &labels, &mut rng) {
         if only
             .as_ref()
             .is_some_and(|o| !w.name.starts_with(o.as_str()))
@@ -110,12 +116,55 @@ fn main() {
                     "filter_in_stage": p.filter_in_stage, "in_stage_share": in_stage,
                     "recall": recall(&found, &truth), "short_results": short(&found, &truth),
                     "qps": qps,
-                    "selectivity": matching / e.base.num_rows() as f64,
+                    "selectivity": matching / base.num_rows() as f64,
                     "filter_ms": filter_ms, "plan_ms": plan_ms, "cached_share": cached,
-                    "build_s": b.build_s,
+                    "build_s": build_s,
                 })
             );
         }
+    }
+}
+
+/// The table the workloads run on (kept open while it lives).
+struct Opened {
+    table: Table,
+    _db: Option<Database>,
+    _built: Option<driver::Built>,
+}
+
+/// The rows the workloads are drawn from (columns id, language, label, ast first), the table
+/// and its build seconds (None for an existing database): see the header.
+fn table(args: &[String]) -> (RecordBatch, Opened, Option<f64>) {
+    match (arg(args, "--data"), arg(args, "--db")) {
+        (Some(dir), Some(db)) => {
+            let base = data::read_path(
+                &Path::new(&dir).join("base.parquet"),
+                &["chunk_id", "language", "label_path", "ast_path"],
+            );
+            let d = Database::builder()
+                .auto_index(false)
+                .open(&db)
+                .expect("open --db");
+            let table = d.table("chunks").expect("table chunks");
+            let opened = Opened {
+                table,
+                _db: Some(d),
+                _built: None,
+            };
+            (base, opened, None)
+        }
+        (None, None) => {
+            let e = data::load();
+            let b = driver::build(&e.base);
+            let build_s = b.build_s;
+            let opened = Opened {
+                table: b.table.clone(),
+                _db: None,
+                _built: Some(b),
+            };
+            (e.base, opened, Some(build_s))
+        }
+        _ => panic!("--data DIR and --db DB go together"),
     }
 }
 
