@@ -10,7 +10,7 @@
 use nestdb_storage::ColumnType;
 
 use super::bits::Bits;
-use super::ctx::Ctx;
+use super::ctx::{Ctx, Source};
 use super::leaf::{int_literal, ints};
 use super::scan::{run, tri_word, valid_word, valid_words, word_of, Tri};
 use super::zones::{zone, Bounds, Zone};
@@ -94,8 +94,26 @@ fn interval(part: &Filter, cx: &Ctx<'_>) -> Option<IntRange> {
     Some(IntRange { col, lo, hi })
 }
 
-/// Evaluates `r` on the rows of `care` (every row when None), skipping zones its bounds decide.
+/// Below this estimated share of a segment's rows, a range finds its rows through the
+/// column's value order ([`by_order`]) instead of testing every value: at 1M rows a scan of the
+/// ids took 0.5-0.6 ms whatever the range (the table is clustered by partition, so the zone
+/// maps of an id column skip nothing), while a 1% range has 10,000 rows to set.
+pub const ORDER_SHARE: f64 = 1.0 / 32.0;
+
+/// Evaluates `r` on the rows of `care` (every row when None): through the column's value
+/// order when it is estimated to keep few rows of a whole segment, else by a scan that skips
+/// the zones its bounds decide.
 pub fn eval(cx: &Ctx<'_>, care: Option<&Bits>, r: IntRange) -> Result<Tri> {
+    if estimate(cx, r) <= ORDER_SHARE {
+        if let Some(t) = by_order(cx, care, r)? {
+            return Ok(t);
+        }
+    }
+    scan(cx, care, r)
+}
+
+/// `r` by a scan of the column's values (the zones its bounds decide are skipped).
+pub fn scan(cx: &Ctx<'_>, care: Option<&Bits>, r: IntRange) -> Result<Tri> {
     let ty = cx.ty(r.col);
     let arr = cx.column(r.col)?;
     let n = cx.n;
@@ -113,6 +131,52 @@ pub fn eval(cx: &Ctx<'_>, care: Option<&Bits>, r: IntRange) -> Result<Tri> {
         };
         tri_word(hit, valid_word(valid, wi, n), valid_word(None, wi, n))
     }))
+}
+
+/// `r` through the value order of a whole segment's column (None for unflushed rows and for
+/// a window of a segment): two binary searches, then one bit per kept row; NULL rows are
+/// UNKNOWN. The order (non-NULL offsets by ascending value) is built on the segment's first
+/// such range and kept with it (`Segment::row_order`, 4 bytes a row).
+pub fn by_order(cx: &Ctx<'_>, care: Option<&Bits>, r: IntRange) -> Result<Option<Tri>> {
+    let Source::Segment(seg) = cx.src else {
+        return Ok(None);
+    };
+    if cx.n != cx.source_rows {
+        return Ok(None);
+    }
+    let arr = cx.column(r.col)?;
+    let vals = ints(&arr, cx.ty(r.col));
+    let valid = valid_words(arr.as_ref());
+    let order = seg.row_order(r.col, || value_order(vals, valid.as_deref()));
+    let mut t = Bits::zeros(cx.n);
+    if r.lo <= r.hi {
+        let a = order.partition_point(|&o| vals[o as usize] < r.lo);
+        let b = a + order[a..].partition_point(|&o| vals[o as usize] <= r.hi);
+        order[a..b].iter().for_each(|&o| t.insert(o));
+    }
+    let mut u = Bits::zeros(cx.n);
+    if let Some(v) = &valid {
+        for (wi, w) in u.words_mut().iter_mut().enumerate() {
+            *w = !valid_word(Some(v), wi, cx.n) & valid_word(None, wi, cx.n);
+        }
+    }
+    if let Some(c) = care {
+        t.and(c);
+        u.and(c);
+    }
+    Ok(Some(Tri { t, u }))
+}
+
+/// Offsets of the rows `valid` marks (every row when None), in ascending order of value and
+/// then of offset.
+fn value_order(vals: &[i64], valid: Option<&[u64]>) -> Vec<u32> {
+    let is_valid = |i: usize| valid.is_none_or(|v| v[i / 64] >> (i % 64) & 1 == 1);
+    let mut o: Vec<u32> = (0..vals.len())
+        .filter(|&i| is_valid(i))
+        .map(|i| i as u32)
+        .collect();
+    o.sort_unstable_by_key(|&i| (vals[i as usize], i));
+    o
 }
 
 /// What a zone's bounds say about `r`.

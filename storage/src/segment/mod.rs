@@ -49,6 +49,9 @@ pub struct Segment {
     band_pages: Vec<u64>,
     /// Whole user columns, decoded on first use (filters) and kept.
     columns: Vec<OnceLock<ArrayRef>>,
+    /// Per user column, a row order derived from its values by the engine (range filters'
+    /// value order), built on first use and kept ([`Segment::row_order`]).
+    orders: Vec<OnceLock<Arc<[u32]>>>,
     /// Smallest and largest primary key, read on first use.
     pk_bounds: OnceLock<Option<(i64, i64)>>,
     /// Recently decoded (column, row group) pieces (results touch a few rows of a few groups).
@@ -118,6 +121,9 @@ impl Segment {
             bands: schema.bands(),
             band_pages,
             columns: (0..schema.columns().len())
+                .map(|_| OnceLock::new())
+                .collect(),
+            orders: (0..schema.columns().len())
                 .map(|_| OnceLock::new())
                 .collect(),
             pieces: Mutex::new(read::PieceCache::default()),

@@ -242,6 +242,18 @@ impl Segment {
         Ok(self.columns[idx].get_or_init(|| c).clone())
     }
 
+    /// A row order of user column `idx` that `build` derives from the segment (the engine's
+    /// range filters keep the offsets of the non-NULL rows in ascending order of value), built
+    /// on the first call and kept while the segment is open: 4 bytes per row it holds. Later
+    /// calls return the kept order whatever their `build`.
+    pub fn row_order(&self, idx: usize, build: impl FnOnce() -> Vec<u32>) -> Arc<[u32]> {
+        if let Some(o) = self.orders[idx].get() {
+            return o.clone();
+        }
+        let o: Arc<[u32]> = build().into();
+        self.orders[idx].get_or_init(|| o).clone()
+    }
+
     /// Values of user column `idx` at `offsets` (any order, repeats allowed), reading only the
     /// row groups they fall in.
     pub fn take(&self, idx: usize, offsets: &[u32]) -> Result<ArrayRef> {
