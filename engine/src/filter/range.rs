@@ -107,7 +107,7 @@ pub const ORDER_SHARE: f64 = 1.0 / 4.0;
 /// order when it is estimated to keep few rows of a whole segment, else by a scan that skips
 /// the zones its bounds decide.
 pub fn eval(cx: &Ctx<'_>, care: Option<&Bits>, r: IntRange) -> Result<Tri> {
-    if estimate(cx, r) <= ORDER_SHARE {
+    if zone_estimate(cx, r).is_some_and(|e| e <= ORDER_SHARE) {
         if let Some(t) = by_order(cx, care, r)? {
             return Ok(t);
         }
@@ -193,6 +193,12 @@ fn decide(r: IntRange, b: Bounds, rows: u32) -> Zone {
 /// bounds do not decide count the share of their value range inside `r`, NULL rows count as
 /// UNKNOWN); a fixed guess without zone maps.
 pub fn estimate(cx: &Ctx<'_>, r: IntRange) -> f64 {
+    zone_estimate(cx, r).unwrap_or(0.25)
+}
+
+/// `r`'s share of the rows from the column's zone maps; None without them (then nothing says
+/// how many rows a range keeps, and [`eval`] scans).
+fn zone_estimate(cx: &Ctx<'_>, r: IntRange) -> Option<f64> {
     cx.zone_share(r.col, |b: Bounds, rows| match decide(r, b, rows) {
         Zone::None => 0.0,
         Zone::All => 1.0,
@@ -202,7 +208,6 @@ pub fn estimate(cx: &Ctx<'_>, r: IntRange) -> f64 {
             valid * overlap(b.min as i64, b.max as i64, r) + (1.0 - valid)
         }
     })
-    .unwrap_or(0.25)
 }
 
 /// The share of `[min, max]` inside `r`, values taken as evenly spread.
