@@ -94,7 +94,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Whether the context covers only part of the source.
-    fn windowed(&self) -> bool {
+    pub fn windowed(&self) -> bool {
         self.n != self.source_rows
     }
 

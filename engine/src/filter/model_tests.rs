@@ -359,6 +359,24 @@ fn table() -> (tempfile::TempDir, Database, Table) {
 }
 
 /// The ids a filter's selection keeps.
+/// A table of one flushed segment holding ids 0..10,000 in an order shuffled by `seed`
+/// (so every zone spans the ids' whole range, as in a table clustered by partition), each
+/// row made by `row`.
+fn shuffled_ids(
+    seed: u64,
+    row: impl Fn(i64) -> Row,
+) -> (tempfile::TempDir, Database, Table, Vec<Row>) {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let (dir, db, t) = table();
+    let mut ids: Vec<i64> = (0..10_000).collect();
+    ids.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    let rows: Vec<Row> = ids.into_iter().map(row).collect();
+    t.insert(&batch(&rows)).expect("insert");
+    t.flush().expect("flush");
+    (dir, db, t, rows)
+}
+
 fn selected(v: &TableVersion, f: &Filter, zones: bool) -> BTreeSet<i64> {
     ids_of(v, &f.selection_with(v, zones).expect("selection"))
 }
@@ -527,24 +545,14 @@ fn zone_decisions_agree_with_row_tests_at_every_bound() {
 /// label subtree is counted exactly; an AND multiplies its parts.
 #[test]
 fn estimates_follow_the_data_where_zones_cannot_decide() {
-    use rand::seq::SliceRandom;
-    use rand::SeedableRng;
-    let (_dir, _db, t) = table();
-    let mut ids: Vec<i64> = (0..10_000).collect();
-    ids.shuffle(&mut rand::rngs::StdRng::seed_from_u64(1));
-    let rows: Vec<Row> = ids
-        .iter()
-        .map(|&id| Row {
-            id,
-            n: Some(id % 7),
-            x: None,
-            name: None,
-            flag: None,
-            label: Some(LABELS[(id % 9) as usize]),
-        })
-        .collect();
-    t.insert(&batch(&rows)).expect("insert");
-    t.flush().expect("flush");
+    let (_dir, _db, t, rows) = shuffled_ids(1, |id| Row {
+        id,
+        n: Some(id % 7),
+        x: None,
+        name: None,
+        flag: None,
+        label: Some(LABELS[(id % 9) as usize]),
+    });
     let v = t.snapshot().version.clone();
     let count = |f: &Filter| f.selection(&v).expect("sel").count(&v) as f64;
     let range = Filter::cmp("id", CmpOp::Ge, 2_500);
@@ -575,25 +583,15 @@ fn range_by_value_order_equals_the_scan() {
     use super::bits::Bits;
     use super::ctx::{Ctx, Source};
     use super::range::{by_order, estimate, scan, IntRange, ORDER_SHARE};
-    use rand::seq::SliceRandom;
-    use rand::SeedableRng;
-    let (_dir, _db, t) = table();
-    let mut ids: Vec<i64> = (0..10_000).collect();
-    ids.shuffle(&mut rand::rngs::StdRng::seed_from_u64(7));
-    let rows: Vec<Row> = ids
-        .iter()
-        .map(|&id| Row {
-            id,
-            // NULL on every fifth row; repeated values
-            n: (id % 5 != 0).then_some(id / 3),
-            x: None,
-            name: None,
-            flag: None,
-            label: None,
-        })
-        .collect();
-    t.insert(&batch(&rows)).expect("insert");
-    t.flush().expect("flush");
+    let (_dir, _db, t, _) = shuffled_ids(7, |id| Row {
+        id,
+        // NULL on every fifth row; repeated values
+        n: (id % 5 != 0).then_some(id / 3),
+        x: None,
+        name: None,
+        flag: None,
+        label: None,
+    });
     let v = t.snapshot().version.clone();
     let seg = &v.segments[0];
     let src = Source::Segment(seg);

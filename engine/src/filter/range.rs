@@ -144,7 +144,7 @@ pub fn by_order(cx: &Ctx<'_>, care: Option<&Bits>, r: IntRange) -> Result<Option
     let Source::Segment(seg) = cx.src else {
         return Ok(None);
     };
-    if cx.n != cx.source_rows {
+    if cx.windowed() {
         return Ok(None);
     }
     let arr = cx.column(r.col)?;
