@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 use parquet::arrow::ProjectionMask;
 
 use super::pq::{fsl, join_bands};
@@ -15,6 +15,10 @@ use crate::sections;
 
 /// Bytes of decoded (column, row group) pieces a segment keeps for result materialization.
 const PIECE_BYTES: usize = 32 << 20;
+
+/// A row group at least one in this many of whose rows a `take` wants is decoded whole (and
+/// kept in the piece cache); from the others only the wanted rows are read.
+const WHOLE_GROUP_SHARE: usize = 8;
 
 /// A small LRU of decoded (column, row group) arrays.
 #[derive(Default)]
@@ -254,8 +258,10 @@ impl Segment {
         self.orders[idx].get_or_init(|| o).clone()
     }
 
-    /// Values of user column `idx` at `offsets` (any order, repeats allowed), reading only the
-    /// row groups they fall in.
+    /// Values of user column `idx` at `offsets` (any order, repeats allowed), decoding only
+    /// the rows they name: a row group most of whose rows are wanted is decoded whole and
+    /// kept in the piece cache; from any other, only the wanted rows are read (a Parquet row
+    /// selection, so the values between them are skipped rather than materialized).
     pub fn take(&self, idx: usize, offsets: &[u32]) -> Result<ArrayRef> {
         if idx == self.vector_index {
             return self.vectors(offsets);
@@ -267,36 +273,79 @@ impl Segment {
                 None,
             )?);
         }
-        let mut groups: Vec<usize> = offsets
-            .iter()
-            .map(|&o| o as usize / self.group_rows)
-            .collect();
-        groups.sort_unstable();
-        groups.dedup();
-        let pieces: Vec<ArrayRef> = groups
-            .iter()
-            .map(|&g| self.piece(idx, g, true))
-            .collect::<Result<_>>()?;
-        let mut starts = Vec::with_capacity(groups.len());
-        let mut acc = 0u32;
-        for p in &pieces {
-            starts.push(acc);
-            acc += p.len() as u32;
+        if let Some(&o) = offsets.iter().find(|&&o| o as usize >= self.rows()) {
+            return Err(self.out_of_range(o as usize));
         }
-        let idx: Vec<u32> = offsets
+        if offsets.is_empty() {
+            let ty = self.schema.field(idx).data_type();
+            return Ok(arrow_array::new_empty_array(ty));
+        }
+        let mut rows = offsets.to_vec();
+        rows.sort_unstable();
+        rows.dedup();
+        let gr = self.group_rows.max(1);
+        let parts: Vec<ArrayRef> = rows
+            .chunk_by(|a, b| *a as usize / gr == *b as usize / gr)
+            .map(|run| self.rows_of_group(idx, run[0] as usize / gr, run))
+            .collect::<Result<_>>()?;
+        let all = concat(&parts)?;
+        // `all` holds `rows` in order
+        let pos: Vec<u32> = offsets
             .iter()
-            .map(|&o| {
-                let g = o as usize / self.group_rows;
-                let i = groups.binary_search(&g).unwrap_or(0);
-                starts[i] + (o - (g * self.group_rows) as u32)
-            })
+            .map(|o| rows.binary_search(o).unwrap_or(0) as u32)
             .collect();
-        let all = concat(&pieces)?;
         Ok(arrow_select::take::take(
             &all,
-            &UInt32Array::from(idx),
+            &UInt32Array::from(pos),
             None,
         )?)
+    }
+
+    /// Column `idx` at `run` (ascending offsets, all in row group `g`).
+    fn rows_of_group(&self, idx: usize, g: usize, run: &[u32]) -> Result<ArrayRef> {
+        let (a, z) = self.group_range(g);
+        let rel: Vec<u32> = run.iter().map(|&o| o - a as u32).collect();
+        let cached = self
+            .pieces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get((idx, g));
+        let whole = match cached {
+            Some(p) => Some(p),
+            None if run.len() * WHOLE_GROUP_SHARE >= z - a => Some(self.piece(idx, g, true)?),
+            None => None,
+        };
+        let Some(p) = whole else {
+            return self.read_rows(idx, g, &rel);
+        };
+        Ok(arrow_select::take::take(&p, &UInt32Array::from(rel), None)?)
+    }
+
+    /// Column `idx` at the rows `rel` (ascending, relative to row group `g`'s first row).
+    fn read_rows(&self, idx: usize, g: usize, rel: &[u32]) -> Result<ArrayRef> {
+        let (a, z) = self.group_range(g);
+        let mut sel = Vec::with_capacity(2 * rel.len() + 1);
+        let mut at = 0usize;
+        for &r in rel {
+            let r = r as usize;
+            if r > at {
+                sel.push(RowSelector::skip(r - at));
+            }
+            sel.push(RowSelector::select(1));
+            at = r + 1;
+        }
+        if z - a > at {
+            sel.push(RowSelector::skip(z - a - at));
+        }
+        let b = self.read_selected(g, &self.roots[idx], RowSelection::from(sel), rel.len())?;
+        let col = concat(&b.iter().map(|b| b.column(0).clone()).collect::<Vec<_>>())?;
+        if col.len() != rel.len() {
+            return Err(StorageError::corrupt(
+                self.parquet_path.display().to_string(),
+                format!("row group {g} returned {} of {} rows", col.len(), rel.len()),
+            ));
+        }
+        Ok(col)
     }
 
     fn vectors(&self, offsets: &[u32]) -> Result<ArrayRef> {
@@ -336,6 +385,28 @@ impl Segment {
             lock().put((idx, g), a.clone());
         }
         Ok(a)
+    }
+
+    /// The rows `sel` picks of row group `g`, columns `roots` only.
+    fn read_selected(
+        &self,
+        g: usize,
+        roots: &[usize],
+        sel: RowSelection,
+        rows: usize,
+    ) -> Result<Vec<RecordBatch>> {
+        let mask = ProjectionMask::roots(self.reader_meta.parquet_schema(), roots.iter().copied());
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            self.parquet.clone(),
+            self.reader_meta.clone(),
+        )
+        .with_row_groups(vec![g])
+        .with_projection(mask)
+        .with_row_selection(sel)
+        .with_batch_size(rows.max(1))
+        .build()
+        .map_err(|e| self.pq_err(e))?;
+        reader.map(|r| r.map_err(StorageError::Arrow)).collect()
     }
 
     fn read_groups(&self, groups: &[usize], roots: Option<&[usize]>) -> Result<Vec<RecordBatch>> {

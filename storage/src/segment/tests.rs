@@ -93,3 +93,70 @@ fn a_sidecar_of_another_layout_is_refused() {
         r => panic!("expected the layout check to refuse the segment, got {r:?}"),
     }
 }
+
+/// `take` decodes only the rows it is asked for (a Parquet row selection) except in row groups
+/// it wants much of (decoded whole and cached): either way it returns exactly the values at
+/// the offsets, in their order, repeats and NULLs included, across row groups.
+#[test]
+fn take_returns_the_values_at_the_offsets_from_sparse_and_dense_row_groups() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::{Array, StringArray};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cols = vec![
+        Column {
+            name: "id".into(),
+            ty: ColumnType::Int64,
+        },
+        Column {
+            name: "name".into(),
+            ty: ColumnType::Utf8,
+        },
+        Column {
+            name: "v".into(),
+            ty: ColumnType::Vector { dim: 4 },
+        },
+    ];
+    let schema = TableSchema::new(cols, "id", None, Metric::L2).expect("schema");
+    // three row groups: 32,768 + 32,768 + 4,464 rows
+    let rows = 2 * ROW_GROUP_ROWS + 4_464;
+    let name = |i: usize| (i % 7 != 0).then(|| format!("n{}", i % 1_000));
+    let mut w = SegmentWriter::create(
+        dir.path(),
+        1,
+        &schema,
+        SegmentSpec {
+            rows,
+            ..SegmentSpec::default()
+        },
+    )
+    .expect("create");
+    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows as i64));
+    let names: ArrayRef = Arc::new(StringArray::from_iter((0..rows).map(name)));
+    let vectors = fsl(vec![0.5; rows * 4], 4);
+    let batch =
+        RecordBatch::try_new(schema.arrow_schema(), vec![ids, names, vectors]).expect("batch");
+    let rowids: Vec<u64> = (0..rows as u64).collect();
+    w.append(&batch, &rowids, &[]).expect("append");
+    let meta = w.finish().expect("finish");
+    let seg = Segment::open(dir.path(), &meta, &schema).expect("open");
+    assert_eq!(seg.row_groups(), 3);
+    let check = |offsets: &[u32]| {
+        let got = seg.take(1, offsets).expect("take");
+        let got = got.as_string::<i32>();
+        assert_eq!(got.len(), offsets.len());
+        for (j, &o) in offsets.iter().enumerate() {
+            let want = name(o as usize);
+            let have = (!got.is_null(j)).then(|| got.value(j).to_string());
+            assert_eq!(have, want, "offset {o}");
+        }
+    };
+    // sparse in every group, unsorted, repeated, a NULL row (offset 7) and both ends
+    check(&[69_999, 7, 40_000, 3, 7, 0, 32_768, 65_535, 65_536, 12_345]);
+    // dense in the second group (decoded whole and cached), sparse in the first
+    let dense: Vec<u32> = (32_768..65_536).step_by(3).chain([5, 1]).collect();
+    check(&dense);
+    // again, now from the cached piece
+    check(&[40_001, 50_000, 1, 40_001]);
+    check(&[]);
+    assert!(seg.take(1, &[rows as u32]).is_err(), "past the last row");
+}
