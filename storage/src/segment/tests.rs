@@ -119,7 +119,7 @@ fn take_returns_the_values_at_the_offsets_from_sparse_and_dense_row_groups() {
     let schema = TableSchema::new(cols, "id", None, Metric::L2).expect("schema");
     // three row groups: 32,768 + 32,768 + 4,464 rows
     let rows = 2 * ROW_GROUP_ROWS + 4_464;
-    let name = |i: usize| (i % 7 != 0).then(|| format!("n{}", i % 1_000));
+    let name = |i: usize| (!i.is_multiple_of(7)).then(|| format!("n{}", i % 1_000));
     let mut w = SegmentWriter::create(
         dir.path(),
         1,
