@@ -5,7 +5,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
+use parquet::arrow::arrow_reader::{
+    ParquetRecordBatchReaderBuilder, RowSelection, RowSelectionPolicy, RowSelector,
+};
 use parquet::arrow::ProjectionMask;
 
 use super::pq::{fsl, join_bands};
@@ -258,13 +260,17 @@ impl Segment {
         self.orders[idx].get_or_init(|| o).clone()
     }
 
-    /// Values of user column `idx` at `offsets` (any order, repeats allowed), decoding only
-    /// the rows they name: a row group most of whose rows are wanted is decoded whole and
-    /// kept in the piece cache; from any other, only the wanted rows are read (a Parquet row
-    /// selection, so the values between them are skipped rather than materialized).
+    /// Values of user column `idx` at `offsets` (any order, repeats allowed; an offset past the
+    /// last row is an error), decoding only the rows they name: a row group at least one in
+    /// [`WHOLE_GROUP_SHARE`] of whose rows are wanted is decoded whole and kept in the piece
+    /// cache; from any other, only the wanted rows are read (a Parquet row selection, so the
+    /// values between them are skipped rather than materialized).
     pub fn take(&self, idx: usize, offsets: &[u32]) -> Result<ArrayRef> {
         if idx == self.vector_index {
             return self.vectors(offsets);
+        }
+        if let Some(&o) = offsets.iter().find(|&&o| o as usize >= self.rows()) {
+            return Err(self.out_of_range(o as usize));
         }
         if let Some(c) = self.columns[idx].get() {
             return Ok(arrow_select::take::take(
@@ -272,9 +278,6 @@ impl Segment {
                 &UInt32Array::from(offsets.to_vec()),
                 None,
             )?);
-        }
-        if let Some(&o) = offsets.iter().find(|&&o| o as usize >= self.rows()) {
-            return Err(self.out_of_range(o as usize));
         }
         if offsets.is_empty() {
             let ty = self.schema.field(idx).data_type();
@@ -299,6 +302,16 @@ impl Segment {
             &UInt32Array::from(pos),
             None,
         )?)
+    }
+
+    /// How many (column, row group) pieces the cache holds.
+    #[cfg(test)]
+    pub(super) fn cached_pieces(&self) -> usize {
+        self.pieces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .items
+            .len()
     }
 
     /// Column `idx` at `run` (ascending offsets, all in row group `g`).
@@ -403,6 +416,9 @@ impl Segment {
         .with_row_groups(vec![g])
         .with_projection(mask)
         .with_row_selection(sel)
+        // skip between the rows (parquet's default turns a dense run of selectors into a mask,
+        // which decodes every row from the first wanted to the last)
+        .with_row_selection_policy(RowSelectionPolicy::Selectors)
         .with_batch_size(rows.max(1))
         .build()
         .map_err(|e| self.pq_err(e))?;

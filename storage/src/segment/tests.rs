@@ -152,11 +152,23 @@ fn take_returns_the_values_at_the_offsets_from_sparse_and_dense_row_groups() {
     };
     // sparse in every group, unsorted, repeated, a NULL row (offset 7) and both ends
     check(&[69_999, 7, 40_000, 3, 7, 0, 32_768, 65_535, 65_536, 12_345]);
+    // about 9% of the first group: still read row by row (many selectors), nothing cached
+    let many: Vec<u32> = (0..32_768).step_by(11).rev().collect();
+    check(&many);
+    assert_eq!(seg.cached_pieces(), 0, "sparse reads cache nothing");
     // dense in the second group (decoded whole and cached), sparse in the first
     let dense: Vec<u32> = (32_768..65_536).step_by(3).chain([5, 1]).collect();
     check(&dense);
+    assert_eq!(seg.cached_pieces(), 1, "the dense group is kept");
     // again, now from the cached piece
     check(&[40_001, 50_000, 1, 40_001]);
     check(&[]);
     assert!(seg.take(1, &[rows as u32]).is_err(), "past the last row");
+    // also once the whole column is decoded (a filter's), which takes the fast path
+    assert_eq!(seg.column(1).expect("column").len(), rows);
+    check(&[69_999, 7, 40_000]);
+    assert!(
+        seg.take(1, &[rows as u32]).is_err(),
+        "past the last row, whole column"
+    );
 }
