@@ -358,7 +358,6 @@ fn table() -> (tempfile::TempDir, Database, Table) {
     (dir, db, t)
 }
 
-/// The ids a filter's selection keeps.
 /// A table of one flushed segment holding ids 0..10,000 in an order shuffled by `seed`
 /// (so every zone spans the ids' whole range, as in a table clustered by partition), each
 /// row made by `row`.
@@ -377,6 +376,7 @@ fn shuffled_ids(
     (dir, db, t, rows)
 }
 
+/// The ids a filter's selection keeps.
 fn selected(v: &TableVersion, f: &Filter, zones: bool) -> BTreeSet<i64> {
     ids_of(v, &f.selection_with(v, zones).expect("selection"))
 }

@@ -286,7 +286,7 @@ impl Segment {
         let mut rows = offsets.to_vec();
         rows.sort_unstable();
         rows.dedup();
-        let gr = self.group_rows.max(1);
+        let gr = self.group_rows;
         let parts: Vec<ArrayRef> = rows
             .chunk_by(|a, b| *a as usize / gr == *b as usize / gr)
             .map(|run| self.rows_of_group(idx, run[0] as usize / gr, run))
@@ -307,26 +307,17 @@ impl Segment {
     /// How many (column, row group) pieces the cache holds.
     #[cfg(test)]
     pub(super) fn cached_pieces(&self) -> usize {
-        self.pieces
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .items
-            .len()
+        self.lock_pieces().items.len()
     }
 
     /// Column `idx` at `run` (ascending offsets, all in row group `g`).
     fn rows_of_group(&self, idx: usize, g: usize, run: &[u32]) -> Result<ArrayRef> {
         let (a, z) = self.group_range(g);
         let rel: Vec<u32> = run.iter().map(|&o| o - a as u32).collect();
-        let cached = self
-            .pieces
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get((idx, g));
-        let whole = match cached {
-            Some(p) => Some(p),
-            None if run.len() * WHOLE_GROUP_SHARE >= z - a => Some(self.piece(idx, g, true)?),
-            None => None,
+        let whole = if run.len() * WHOLE_GROUP_SHARE >= z - a {
+            Some(self.piece(idx, g, true)?)
+        } else {
+            self.cached_piece(idx, g)
         };
         let Some(p) = whole else {
             return self.read_rows(idx, g, &rel);
@@ -350,8 +341,8 @@ impl Segment {
         if z - a > at {
             sel.push(RowSelector::skip(z - a - at));
         }
-        let b = self.read_selected(g, &self.roots[idx], RowSelection::from(sel), rel.len())?;
-        let col = concat(&b.iter().map(|b| b.column(0).clone()).collect::<Vec<_>>())?;
+        let sel = Some(RowSelection::from(sel));
+        let col = first_column(&self.read_groups(&[g], Some(&self.roots[idx]), sel)?)?;
         if col.len() != rel.len() {
             return Err(StorageError::corrupt(
                 self.parquet_path.display().to_string(),
@@ -383,49 +374,35 @@ impl Segment {
 
     /// Column `idx` of row group `g`, from the piece cache when `cache`.
     fn piece(&self, idx: usize, g: usize, cache: bool) -> Result<ArrayRef> {
-        let lock = || self.pieces.lock().unwrap_or_else(|e| e.into_inner());
         if cache {
-            if let Some(a) = lock().get((idx, g)) {
+            if let Some(a) = self.cached_piece(idx, g) {
                 return Ok(a);
             }
         }
-        let b = self.read_groups(&[g], Some(&self.roots[idx]))?;
-        let a = match b.as_slice() {
-            [one] => one.column(0).clone(),
-            many => concat(&many.iter().map(|b| b.column(0).clone()).collect::<Vec<_>>())?,
-        };
+        let a = first_column(&self.read_groups(&[g], Some(&self.roots[idx]), None)?)?;
         if cache {
-            lock().put((idx, g), a.clone());
+            self.lock_pieces().put((idx, g), a.clone());
         }
         Ok(a)
     }
 
-    /// The rows `sel` picks of row group `g`, columns `roots` only.
-    fn read_selected(
-        &self,
-        g: usize,
-        roots: &[usize],
-        sel: RowSelection,
-        rows: usize,
-    ) -> Result<Vec<RecordBatch>> {
-        let mask = ProjectionMask::roots(self.reader_meta.parquet_schema(), roots.iter().copied());
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
-            self.parquet.clone(),
-            self.reader_meta.clone(),
-        )
-        .with_row_groups(vec![g])
-        .with_projection(mask)
-        .with_row_selection(sel)
-        // skip between the rows (parquet's default turns a dense run of selectors into a mask,
-        // which decodes every row from the first wanted to the last)
-        .with_row_selection_policy(RowSelectionPolicy::Selectors)
-        .with_batch_size(rows.max(1))
-        .build()
-        .map_err(|e| self.pq_err(e))?;
-        reader.map(|r| r.map_err(StorageError::Arrow)).collect()
+    fn lock_pieces(&self) -> std::sync::MutexGuard<'_, PieceCache> {
+        self.pieces.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn read_groups(&self, groups: &[usize], roots: Option<&[usize]>) -> Result<Vec<RecordBatch>> {
+    /// Column `idx` of row group `g` if the piece cache holds it.
+    fn cached_piece(&self, idx: usize, g: usize) -> Option<ArrayRef> {
+        self.lock_pieces().get((idx, g))
+    }
+
+    /// Row groups `groups`, columns `roots` (every column when None), the rows `sel` picks
+    /// (every row when None).
+    fn read_groups(
+        &self,
+        groups: &[usize],
+        roots: Option<&[usize]>,
+        sel: Option<RowSelection>,
+    ) -> Result<Vec<RecordBatch>> {
         let mut b = ParquetRecordBatchReaderBuilder::new_with_metadata(
             self.parquet.clone(),
             self.reader_meta.clone(),
@@ -436,6 +413,13 @@ impl Segment {
             let mask = ProjectionMask::roots(self.reader_meta.parquet_schema(), r.iter().copied());
             b = b.with_projection(mask);
         }
+        if let Some(sel) = sel {
+            // skip between the rows (parquet's default turns a dense run of selectors into a
+            // mask, which decodes every row from the first wanted to the last)
+            b = b
+                .with_row_selection(sel)
+                .with_row_selection_policy(RowSelectionPolicy::Selectors);
+        }
         let reader = b.build().map_err(|e| self.pq_err(e))?;
         reader.map(|r| r.map_err(StorageError::Arrow)).collect()
     }
@@ -443,7 +427,7 @@ impl Segment {
     /// Every row of row group `g`: user columns in the table's canonical schema (the vector
     /// joined from its bands) and the row ids. For streaming whole segments (compaction).
     pub fn read_group(&self, g: usize) -> Result<(RecordBatch, Vec<u64>)> {
-        let parts = self.read_groups(&[g], None)?;
+        let parts = self.read_groups(&[g], None, None)?;
         let (a, z) = self.group_range(g);
         let rows = z - a;
         let schema = self.schema.clone();
@@ -471,6 +455,16 @@ impl Segment {
         let ids = self.rowids()?[a..z].to_vec();
         Ok((batch, ids))
     }
+}
+
+/// The first column of `batches`, as one array.
+fn first_column(batches: &[RecordBatch]) -> Result<ArrayRef> {
+    concat(
+        &batches
+            .iter()
+            .map(|b| b.column(0).clone())
+            .collect::<Vec<_>>(),
+    )
 }
 
 fn concat(parts: &[ArrayRef]) -> Result<ArrayRef> {
