@@ -62,6 +62,11 @@ impl<'a> QueryCtx<'a> {
         probe_scored(self.model, self.qc, n)
     }
 
+    /// [`partition_scores`] for this query.
+    pub fn partition_scores(&self) -> Vec<Cand> {
+        partition_scores(self.model, self.qc)
+    }
+
     /// Selected rows of partition `p` over all segments.
     pub fn partition_rows(&self, p: usize) -> u64 {
         self.views
@@ -371,20 +376,34 @@ pub fn probe_order(m: &IndexModel, qc: &QueryCoded, n: usize) -> Vec<usize> {
 /// The `n` partitions nearest the query, nearest first, with their scores (`addr` is the
 /// partition), comparable with the first stage's row scores.
 pub fn probe_scored(m: &IndexModel, qc: &QueryCoded, n: usize) -> Vec<Cand> {
-    let mut raw = vec![0i32; m.meta.partitions];
-    (kernels::get().dot_i8_rows)(&qc.coarse.codes, &m.centroid_codes, &mut raw);
     let mut top = TopK::new(n.min(m.meta.partitions));
-    for (p, &d) in raw.iter().enumerate() {
-        let dot = qc.coarse.offset + qc.coarse.scale * d as f32;
-        // L2: |q - c|^2 = |q|^2 - 2 q.c + |c|^2, and |q|^2 is the same for every partition
-        let s = if m.spherical() {
-            -dot
-        } else {
-            m.centroid_norms[p] - 2.0 * dot
-        };
-        top.push(s, p as u64);
+    for c in partition_scores(m, qc) {
+        top.push(c.dist, c.addr);
     }
     top.into_sorted()
+}
+
+/// Every partition's score for the query (`addr` is the partition), in partition order:
+/// what [`probe_scored`] sorts, for callers that need only a few of the nearest.
+pub fn partition_scores(m: &IndexModel, qc: &QueryCoded) -> Vec<Cand> {
+    let mut raw = vec![0i32; m.meta.partitions];
+    (kernels::get().dot_i8_rows)(&qc.coarse.codes, &m.centroid_codes, &mut raw);
+    raw.iter()
+        .enumerate()
+        .map(|(p, &d)| {
+            let dot = qc.coarse.offset + qc.coarse.scale * d as f32;
+            // L2: |q - c|^2 = |q|^2 - 2 q.c + |c|^2, and |q|^2 is the same for every partition
+            let dist = if m.spherical() {
+                -dot
+            } else {
+                m.centroid_norms[p] - 2.0 * dot
+            };
+            Cand {
+                dist,
+                addr: p as u64,
+            }
+        })
+        .collect()
 }
 
 fn aux(v: &SegView<'_>, r: usize, i: usize) -> Result<f32, StorageError> {

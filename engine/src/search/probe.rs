@@ -18,7 +18,7 @@ use super::pipeline::QueryCtx;
 use super::rows::ViewRows;
 use crate::filter::RowSet;
 use crate::index::{probe_cap, Schedule, Stage};
-use crate::topk::Cand;
+use crate::topk::{Cand, TopK};
 
 /// The k-th best score of `cands` (any order); infinite when there are fewer than `k`, so a
 /// query that found too few rows in its seeds probes up to the cap.
@@ -47,10 +47,10 @@ pub fn first_stage(
     first: Stage,
     k: usize,
 ) -> Result<(Vec<usize>, Vec<Cand>, usize), StorageError> {
-    let (scored, seeds, mut parts, mut cands, mut scanned) = seeded(ctx, seeds, first)?;
-    let n = probes_within(&scored, seeds, kth_score(&cands, k) + slack);
-    if n > seeds {
-        let extra: Vec<usize> = scored[seeds..n].iter().map(|c| c.addr as usize).collect();
+    let s = seeded(ctx, seeds, first)?;
+    let extra = s.within(kth_score(&s.cands, k) + slack);
+    let (mut parts, mut cands, mut scanned) = (s.parts, s.cands, s.scanned);
+    if !extra.is_empty() {
         let (more, rows) = ctx.first_stage(&ctx.ranges(Some(&extra)), first)?;
         cands = merge_best(cands, more, first.keep());
         scanned += rows;
@@ -67,21 +67,81 @@ pub fn reach(
     first: Stage,
     k: usize,
 ) -> Result<usize, StorageError> {
-    let (scored, seeds, _, cands, _) = seeded(ctx, seeds, first)?;
-    Ok(probes_within(&scored, seeds, kth_score(&cands, k) + slack))
+    let s = seeded(ctx, seeds, first)?;
+    Ok(s.parts.len() + s.within(kth_score(&s.cands, k) + slack).len())
 }
 
-/// The partitions an adaptive probe may take (nearest first, up to [`probe_cap`]), how many
-/// seeds it scans, which, and their first stage (candidates and rows scanned).
-type Seeded = (Vec<Cand>, usize, Vec<usize>, Vec<Cand>, usize);
+/// The seeds' scan both [`first_stage`] and [`reach`] start from, and what choosing the
+/// partitions after them needs.
+struct Seeded {
+    /// Every partition's score, in partition order ([`QueryCtx::partition_scores`]).
+    all: Vec<Cand>,
+    /// The most partitions the probe takes ([`probe_cap`]).
+    cap: usize,
+    /// The worst seed (the seeds are the best partitions up to it in the total order).
+    last: Cand,
+    /// The seed partitions, nearest first.
+    parts: Vec<usize>,
+    /// Their first stage: candidates and rows scanned.
+    cands: Vec<Cand>,
+    scanned: usize,
+}
 
-/// The seeds' scan both [`first_stage`] and [`reach`] start from.
+impl Seeded {
+    /// The partitions after the seeds an adaptive probe with bar `bar` scans, nearest first:
+    /// [`probes_within`] over the nearest [`probe_cap`] partitions sorted, without sorting
+    /// them. A score at most the bar is a down-set of the total order, so the partitions it
+    /// takes after the seeds are the best of those scoring within the bar, up to the cap.
+    fn within(&self, bar: f32) -> Vec<usize> {
+        let room = self.cap.saturating_sub(self.parts.len());
+        let mut t: Vec<Cand> = self
+            .all
+            .iter()
+            .filter(|c| c.dist <= bar && **c > self.last)
+            .copied()
+            .collect();
+        if t.len() > room {
+            if room == 0 {
+                t.clear();
+            } else {
+                t.select_nth_unstable(room - 1);
+                t.truncate(room);
+            }
+        }
+        t.sort_unstable();
+        t.iter().map(|c| c.addr as usize).collect()
+    }
+}
+
+/// Scores every partition, takes the nearest `seeds` (at least one, at most the cap) and
+/// scans them.
 fn seeded(ctx: &QueryCtx<'_>, seeds: usize, first: Stage) -> Result<Seeded, StorageError> {
-    let scored = ctx.probe_scored(probe_cap(ctx.model.meta.partitions));
-    let seeds = seeds.max(1).min(scored.len());
-    let parts: Vec<usize> = scored[..seeds].iter().map(|c| c.addr as usize).collect();
+    let all = ctx.partition_scores();
+    let cap = probe_cap(ctx.model.meta.partitions).min(all.len());
+    let best = nearest(&all, seeds.max(1).min(cap));
+    let parts: Vec<usize> = best.iter().map(|c| c.addr as usize).collect();
+    let last = best.last().copied().unwrap_or(Cand {
+        dist: f32::NEG_INFINITY,
+        addr: 0,
+    });
     let (cands, scanned) = ctx.first_stage(&ctx.ranges(Some(&parts)), first)?;
-    Ok((scored, seeds, parts, cands, scanned))
+    Ok(Seeded {
+        all,
+        cap,
+        last,
+        parts,
+        cands,
+        scanned,
+    })
+}
+
+/// The best `n` of `all` in the total order, best first.
+fn nearest(all: &[Cand], n: usize) -> Vec<Cand> {
+    let mut best = TopK::new(n);
+    for c in all {
+        best.push(c.dist, c.addr);
+    }
+    best.into_sorted()
 }
 
 /// `s` with its floor of partitions (`nprobe`) set to the unfiltered probe's [`reach`] for this
@@ -162,6 +222,47 @@ mod tests {
         }
         // one seed: the second partition is taken only within the bar
         assert_eq!(probes_within(&scored, 1, 0.12), 1);
+    }
+
+    /// The funnel picks the partitions after the seeds without sorting every centroid; they
+    /// must be exactly those the tuner's rule ([`probes_within`] over the nearest `cap`
+    /// sorted) picks, ties in score included.
+    #[test]
+    fn choosing_partitions_unsorted_matches_the_tuners_sorted_rule() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..2000 {
+            let n = rng.random_range(1..300usize);
+            // few distinct scores, so ties are common
+            let all: Vec<Cand> = (0..n)
+                .map(|p| c(rng.random_range(0..40) as f32 / 10.0, p as u64))
+                .collect();
+            let cap = crate::index::probe_cap(n).min(n);
+            let seeds = rng.random_range(1..4usize).min(cap);
+            let bar = rng.random_range(-5..45) as f32 / 10.0;
+            let mut sorted = all.clone();
+            sorted.sort_unstable();
+            sorted.truncate(cap);
+            let want: Vec<usize> = sorted[seeds..probes_within(&sorted, seeds, bar)]
+                .iter()
+                .map(|c| c.addr as usize)
+                .collect();
+            let best = nearest(&all, seeds);
+            assert_eq!(best, sorted[..seeds]);
+            let s = Seeded {
+                last: best[seeds - 1],
+                parts: best.iter().map(|c| c.addr as usize).collect(),
+                all,
+                cap,
+                cands: Vec::new(),
+                scanned: 0,
+            };
+            assert_eq!(
+                s.within(bar),
+                want,
+                "n {n} cap {cap} seeds {seeds} bar {bar}"
+            );
+        }
     }
 
     #[test]
