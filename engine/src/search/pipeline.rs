@@ -384,7 +384,9 @@ pub fn probe_scored(m: &IndexModel, qc: &QueryCoded, n: usize) -> Vec<Cand> {
 }
 
 /// Every partition's score for the query (`addr` is the partition), in partition order:
-/// what [`probe_scored`] sorts, for callers that need only a few of the nearest.
+/// what [`probe_scored`] sorts, for callers that select from all of them. A score that is
+/// not a number (an overflowed centroid norm) is infinite, the farthest, so "at most a bar"
+/// picks a prefix of the sorted order ([`super::probe`] relies on it).
 pub fn partition_scores(m: &IndexModel, qc: &QueryCoded) -> Vec<Cand> {
     let mut raw = vec![0i32; m.meta.partitions];
     (kernels::get().dot_i8_rows)(&qc.coarse.codes, &m.centroid_codes, &mut raw);
@@ -399,11 +401,22 @@ pub fn partition_scores(m: &IndexModel, qc: &QueryCoded) -> Vec<Cand> {
                 m.centroid_norms[p] - 2.0 * dot
             };
             Cand {
-                dist,
+                dist: probe_score(dist),
                 addr: p as u64,
             }
         })
         .collect()
+}
+
+/// A partition's score as the probe ranks it: NaN (which `f32::total_cmp` would put before
+/// every number when its sign bit is set) becomes infinity.
+#[inline]
+pub fn probe_score(dist: f32) -> f32 {
+    if dist.is_nan() {
+        f32::INFINITY
+    } else {
+        dist
+    }
 }
 
 fn aux(v: &SegView<'_>, r: usize, i: usize) -> Result<f32, StorageError> {

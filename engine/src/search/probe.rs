@@ -90,8 +90,9 @@ struct Seeded {
 impl Seeded {
     /// The partitions after the seeds an adaptive probe with bar `bar` scans, nearest first:
     /// [`probes_within`] over the nearest [`probe_cap`] partitions sorted, without sorting
-    /// them. A score at most the bar is a down-set of the total order, so the partitions it
-    /// takes after the seeds are the best of those scoring within the bar, up to the cap.
+    /// them. Scores are never NaN, so a score at most the bar is a down-set of the total order,
+    /// and the partitions taken after the seeds are the best of those scoring within the bar,
+    /// at most the cap less the seeds.
     fn within(&self, bar: f32) -> Vec<usize> {
         let room = self.cap.saturating_sub(self.parts.len());
         let mut t: Vec<Cand> = self
@@ -117,22 +118,30 @@ impl Seeded {
 /// scans them.
 fn seeded(ctx: &QueryCtx<'_>, seeds: usize, first: Stage) -> Result<Seeded, StorageError> {
     let all = ctx.partition_scores();
-    let cap = probe_cap(ctx.model.meta.partitions).min(all.len());
+    let cap = probe_cap(ctx.model.meta.partitions);
+    let mut s = choose_seeds(all, seeds, cap);
+    (s.cands, s.scanned) = ctx.first_stage(&ctx.ranges(Some(&s.parts)), first)?;
+    Ok(s)
+}
+
+/// The seeds of an adaptive probe over the partition scores `all` (no NaN:
+/// [`super::pipeline::probe_score`]) with at most `cap` partitions probed: the best `seeds`
+/// (at least one, at most the cap), not scanned yet.
+fn choose_seeds(all: Vec<Cand>, seeds: usize, cap: usize) -> Seeded {
+    let cap = cap.min(all.len());
     let best = nearest(&all, seeds.max(1).min(cap));
-    let parts: Vec<usize> = best.iter().map(|c| c.addr as usize).collect();
     let last = best.last().copied().unwrap_or(Cand {
         dist: f32::NEG_INFINITY,
         addr: 0,
     });
-    let (cands, scanned) = ctx.first_stage(&ctx.ranges(Some(&parts)), first)?;
-    Ok(Seeded {
+    Seeded {
+        parts: best.iter().map(|c| c.addr as usize).collect(),
         all,
         cap,
         last,
-        parts,
-        cands,
-        scanned,
-    })
+        cands: Vec::new(),
+        scanned: 0,
+    }
 }
 
 /// The best `n` of `all` in the total order, best first.
@@ -226,37 +235,51 @@ mod tests {
 
     /// The funnel picks the partitions after the seeds without sorting every centroid; they
     /// must be exactly those the tuner's rule ([`probes_within`] over the nearest `cap`
-    /// sorted) picks, ties in score included.
+    /// sorted) picks: ties, infinities, signed zeros and NaN scores (as the probe ranks
+    /// them) included, any bar, seeds up to the cap and caps below the partitions.
     #[test]
     fn choosing_partitions_unsorted_matches_the_tuners_sorted_rule() {
+        use crate::search::pipeline::probe_score;
         use rand::{Rng, SeedableRng};
+        let special = [
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.0,
+            -0.0,
+            f32::NAN,
+            -f32::NAN,
+        ];
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        for _ in 0..2000 {
+        let mut value = |rng: &mut rand::rngs::StdRng| {
+            if rng.random_range(0..8) == 0 {
+                special[rng.random_range(0..special.len())]
+            } else {
+                // few distinct scores, so ties are common
+                rng.random_range(-5..45) as f32 / 10.0
+            }
+        };
+        for _ in 0..4000 {
             let n = rng.random_range(1..300usize);
-            // few distinct scores, so ties are common
             let all: Vec<Cand> = (0..n)
-                .map(|p| c(rng.random_range(0..40) as f32 / 10.0, p as u64))
+                .map(|p| c(probe_score(value(&mut rng)), p as u64))
                 .collect();
-            let cap = crate::index::probe_cap(n).min(n);
-            let seeds = rng.random_range(1..4usize).min(cap);
-            let bar = rng.random_range(-5..45) as f32 / 10.0;
-            let mut sorted = all.clone();
+            let cap = match rng.random_range(0..3) {
+                0 => rng.random_range(1..=n),
+                _ => crate::index::probe_cap(n),
+            };
+            let seeds = rng.random_range(0..=cap.min(n) + 1);
+            let bar = value(&mut rng);
+            let s = choose_seeds(all.clone(), seeds, cap);
+            let mut sorted = all;
             sorted.sort_unstable();
-            sorted.truncate(cap);
-            let want: Vec<usize> = sorted[seeds..probes_within(&sorted, seeds, bar)]
+            sorted.truncate(cap.min(n));
+            let used = seeds.max(1).min(sorted.len());
+            let want: Vec<usize> = sorted[used..probes_within(&sorted, used, bar)]
                 .iter()
                 .map(|c| c.addr as usize)
                 .collect();
-            let best = nearest(&all, seeds);
-            assert_eq!(best, sorted[..seeds]);
-            let s = Seeded {
-                last: best[seeds - 1],
-                parts: best.iter().map(|c| c.addr as usize).collect(),
-                all,
-                cap,
-                cands: Vec::new(),
-                scanned: 0,
-            };
+            let want_seeds: Vec<usize> = sorted[..used].iter().map(|c| c.addr as usize).collect();
+            assert_eq!(s.parts, want_seeds, "n {n} cap {cap} seeds {seeds}");
             assert_eq!(
                 s.within(bar),
                 want,
