@@ -250,7 +250,7 @@ mod tests {
             -f32::NAN,
         ];
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let mut value = |rng: &mut rand::rngs::StdRng| {
+        let value = |rng: &mut rand::rngs::StdRng| {
             if rng.random_range(0..8) == 0 {
                 special[rng.random_range(0..special.len())]
             } else {
