@@ -376,11 +376,15 @@ pub fn probe_order(m: &IndexModel, qc: &QueryCoded, n: usize) -> Vec<usize> {
 /// The `n` partitions nearest the query, nearest first, with their scores (`addr` is the
 /// partition), comparable with the first stage's row scores.
 pub fn probe_scored(m: &IndexModel, qc: &QueryCoded, n: usize) -> Vec<Cand> {
-    let mut top = TopK::new(n.min(m.meta.partitions));
-    for c in partition_scores(m, qc) {
-        top.push(c.dist, c.addr);
+    let mut all = partition_scores(m, qc);
+    if n == 0 {
+        all.clear();
+    } else if n < all.len() {
+        all.select_nth_unstable(n - 1);
+        all.truncate(n);
     }
-    top.into_sorted()
+    all.sort_unstable();
+    all
 }
 
 /// Every partition's score for the query (`addr` is the partition), in partition order:
