@@ -565,6 +565,14 @@ pub fn as_bytes<T: Pod>(v: &[T]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
 }
 
+/// Views a mutable slice of `T` as bytes (for filling it from little-endian storage).
+pub fn as_bytes_mut<T: Pod>(v: &mut [T]) -> &mut [u8] {
+    // SAFETY: T is Pod (no padding, valid for every bit pattern), so whatever bytes are
+    // written leave valid values; u8 has alignment 1 and the length covers exactly the same
+    // memory, borrowed mutably for the returned lifetime.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+}
+
 fn read_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
 }

@@ -29,8 +29,7 @@ use crate::schema::TableSchema;
 use crate::sections;
 
 pub use pq::{
-    band_column, fsl, join_bands, parquet_schema, PARQUET_BANDS_KEY, PARQUET_SCHEMA_KEY,
-    ROW_GROUP_ROWS,
+    band_column, fsl, parquet_schema, PARQUET_BANDS_KEY, PARQUET_SCHEMA_KEY, ROW_GROUP_ROWS,
 };
 pub use writer::{SegmentSpec, SegmentWriter, SidecarMeta, SIDECAR_LAYOUT};
 

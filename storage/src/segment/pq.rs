@@ -108,28 +108,6 @@ pub fn fsl(values: Vec<f32>, width: usize) -> ArrayRef {
     ))
 }
 
-/// Joins band columns back into one vector column of `dim` values per row.
-pub fn join_bands(bands: &[ArrayRef], rows: usize, dim: usize) -> ArrayRef {
-    let mut out = vec![0f32; rows * dim];
-    let mut start = 0;
-    for b in bands {
-        let w = dim_of(b);
-        let v = vector_values(b);
-        for r in 0..rows {
-            out[r * dim + start..r * dim + start + w].copy_from_slice(&v[r * w..(r + 1) * w]);
-        }
-        start += w;
-    }
-    fsl(out, dim)
-}
-
-fn dim_of(b: &ArrayRef) -> usize {
-    match b.data_type() {
-        DataType::FixedSizeList(_, w) => *w as usize,
-        _ => 0,
-    }
-}
-
 /// A mapped Parquet file whose 64 KiB blocks are verified against their stored checksums as
 /// the reader fetches them.
 #[derive(Clone)]

@@ -10,8 +10,9 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::ProjectionMask;
 
-use super::pq::{fsl, join_bands};
+use super::pq::fsl;
 use super::Segment;
+use crate::container::as_bytes_mut;
 use crate::error::{Result, StorageError};
 use crate::sections;
 
@@ -426,27 +427,34 @@ impl Segment {
 
     /// Every row of row group `g`: user columns in the table's canonical schema (the vector
     /// joined from its bands) and the row ids. For streaming whole segments (compaction).
+    ///
+    /// The vector is copied from the bands' mapped values ([`Segment::band_region`], one plain
+    /// page per band and group, verified as it is read): decoding it through Parquet's list
+    /// levels cost most of a compaction's first pass. Only the other columns are decoded.
     pub fn read_group(&self, g: usize) -> Result<(RecordBatch, Vec<u64>)> {
-        let parts = self.read_groups(&[g], None, None)?;
         let (a, z) = self.group_range(g);
         let rows = z - a;
+        let others: Vec<usize> = (0..self.roots.len())
+            .filter(|&i| i != self.vector_index)
+            .map(|i| self.roots[i][0])
+            .collect();
+        let parts = self.read_groups(&[g], Some(&others), None)?;
         let schema = self.schema.clone();
         let mut merged: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-        let cols = |j: usize| -> Result<ArrayRef> {
-            concat(
+        let mut next = 0;
+        for i in 0..self.roots.len() {
+            if i == self.vector_index {
+                merged.push(fsl(self.group_vectors(g)?, self.dim));
+                continue;
+            }
+            let col = next;
+            next += 1;
+            merged.push(concat(
                 &parts
                     .iter()
-                    .map(|p| p.column(j).clone())
+                    .map(|p| p.column(col).clone())
                     .collect::<Vec<_>>(),
-            )
-        };
-        for (i, r) in self.roots.iter().enumerate() {
-            if i == self.vector_index {
-                let bands: Vec<ArrayRef> = r.iter().map(|&j| cols(j)).collect::<Result<_>>()?;
-                merged.push(join_bands(&bands, rows, self.dim));
-            } else {
-                merged.push(cols(r[0])?);
-            }
+            )?);
         }
         let batch = RecordBatch::try_new(schema, merged)?;
         if batch.num_rows() != rows {
@@ -454,6 +462,30 @@ impl Segment {
         }
         let ids = self.rowids()?[a..z].to_vec();
         Ok((batch, ids))
+    }
+
+    /// The vectors of row group `g` (`rows x dim`, row-major), joined from the bands' mapped
+    /// values (verified as they are read).
+    pub fn group_vectors(&self, g: usize) -> Result<Vec<f32>> {
+        let (a, z) = self.group_range(g);
+        let rows = z - a;
+        let mut out = vec![0f32; rows * self.dim];
+        for b in 0..self.bands.len() {
+            let (s, e) = self.bands[b];
+            let w = e - s;
+            let region = self.band_region(b, g)?;
+            for (r, src) in region.chunks_exact(w * 4).enumerate() {
+                let dst = &mut out[r * self.dim + s..r * self.dim + e];
+                if cfg!(target_endian = "little") {
+                    as_bytes_mut(dst).copy_from_slice(src);
+                } else {
+                    for (d, c) in dst.iter_mut().zip(src.chunks_exact(4)) {
+                        *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -172,3 +172,77 @@ fn take_returns_the_values_at_the_offsets_from_sparse_and_dense_row_groups() {
         "past the last row, whole column"
     );
 }
+
+/// Regression for the compaction fast path: `read_group` takes the vectors from the bands'
+/// mapped pages instead of decoding them through Parquet. Every column of every row group,
+/// the row ids and the vector's values across band boundaries must come back as written.
+#[test]
+fn read_group_joins_the_mapped_bands_and_decodes_the_other_columns() {
+    use crate::conform::vector_values;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use arrow_array::{Array, StringArray};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dim = 6;
+    let cols = vec![
+        Column {
+            name: "name".into(),
+            ty: ColumnType::Utf8,
+        },
+        Column {
+            name: "id".into(),
+            ty: ColumnType::Int64,
+        },
+        Column {
+            name: "v".into(),
+            ty: ColumnType::Vector { dim: dim as u32 },
+        },
+    ];
+    let schema = TableSchema::new(cols, "id", Some(vec![1, 4]), Metric::L2).expect("schema");
+    assert_eq!(schema.bands().len(), 3, "bands [0,1) [1,4) [4,6)");
+    let rows = ROW_GROUP_ROWS + 1_000;
+    let name = |i: usize| (!i.is_multiple_of(5)).then(|| format!("n{i}"));
+    let value = |i: usize, j: usize| (i * dim + j) as f32 * 0.25 - 7.0;
+    let mut w = SegmentWriter::create(
+        dir.path(),
+        1,
+        &schema,
+        SegmentSpec {
+            rows,
+            ..SegmentSpec::default()
+        },
+    )
+    .expect("create");
+    let names: ArrayRef = Arc::new(StringArray::from_iter((0..rows).map(name)));
+    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(
+        (0..rows as i64).map(|i| 3 * i),
+    ));
+    let flat: Vec<f32> = (0..rows)
+        .flat_map(|i| (0..dim).map(move |j| value(i, j)))
+        .collect();
+    let batch = RecordBatch::try_new(schema.arrow_schema(), vec![names, ids, fsl(flat, dim)])
+        .expect("batch");
+    let rowids: Vec<u64> = (0..rows as u64).map(|r| 100 + r).collect();
+    w.append(&batch, &rowids, &[]).expect("append");
+    let meta = w.finish().expect("finish");
+    let seg = Segment::open(dir.path(), &meta, &schema).expect("open");
+    assert_eq!(seg.row_groups(), 2);
+    for g in 0..2 {
+        let (a, z) = seg.group_range(g);
+        let (got, ids) = seg.read_group(g).expect("read group");
+        assert_eq!(got.num_rows(), z - a);
+        assert_eq!(got.schema(), schema.arrow_schema());
+        assert_eq!(ids, rowids[a..z].to_vec());
+        let n = got.column(0).as_string::<i32>();
+        let k = got.column(1).as_primitive::<Int64Type>();
+        let v = vector_values(got.column(2));
+        for (r, i) in (a..z).enumerate() {
+            assert_eq!((!n.is_null(r)).then(|| n.value(r).to_string()), name(i));
+            assert_eq!(k.value(r), 3 * i as i64);
+            for j in 0..dim {
+                assert_eq!(v[r * dim + j], value(i, j), "row {i} dim {j}");
+            }
+        }
+        assert_eq!(seg.group_vectors(g).expect("vectors"), v.to_vec());
+    }
+}
