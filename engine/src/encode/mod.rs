@@ -7,6 +7,7 @@
 //!   so memory stays bounded by a bucket whatever the table's size.
 //! - [`sample::vectors`]: a uniform sample of a version's vectors (what an index is fit on).
 
+pub mod behind;
 pub mod labels;
 pub mod rows;
 pub mod sample;

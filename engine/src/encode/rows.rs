@@ -124,15 +124,16 @@ impl CodedRows {
         block: &[f32],
         known: Option<&[u32]>,
     ) {
-        let (d, c, mid) = (layout.dim, m.meta.coarse_dims, m.meta.mid_dims);
-        let mut x = block.to_vec();
-        layout.transform_rows(&mut x);
+        let (c, mid) = (m.meta.coarse_dims, m.meta.mid_dims);
+        // every code reads the rotated prefix up to `mid` (sign bits cover `bits_dims <= mid`)
+        let w = mid.max(m.meta.bits_dims);
+        let x = layout.transform_prefix(block, w);
         match known {
             Some(p) => self.parts.extend_from_slice(p),
-            None => self.parts.extend(m.assign(&x, d)),
+            None => self.parts.extend(m.assign(&x, w)),
         }
         let bb = m.bits_bytes();
-        for row in x.chunks_exact(d) {
+        for row in x.chunks_exact(w) {
             let at = self.codes.len();
             self.codes.resize(at + c, 0);
             m.quant.encode_range(row, 0..c, &mut self.codes[at..]);

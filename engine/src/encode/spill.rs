@@ -27,6 +27,7 @@ use nestdb_storage::fsutil;
 use nestdb_storage::{SegmentFactory, SegmentMeta, StorageError, TableVersion};
 use rayon::prelude::*;
 
+use super::behind::behind;
 use super::labels::{LabelDict, LabelSet};
 use super::rows::CodedRows;
 use super::sink::{path_columns, Sink};
@@ -147,7 +148,7 @@ fn dictionaries(v: &TableVersion) -> Result<Vec<LabelDict>> {
     Ok(sets.into_iter().map(LabelSet::dictionary).collect())
 }
 
-/// Unindexed: stream the live rows straight into the segment.
+/// Unindexed: stream the live rows straight into the segment (written behind the reading).
 fn stream(
     w: &mut dyn SegmentFactory,
     v: &TableVersion,
@@ -155,17 +156,29 @@ fn stream(
     live: usize,
 ) -> Result<SegmentMeta> {
     let dicts = dictionaries(v)?;
-    let mut sink = Sink::new(w, None, layout, live, dicts)?;
+    let sink = Sink::new(w, None, layout, live, dicts)?;
     let vi = v.def.schema.vector_index();
-    for c in live_chunks(v) {
-        let (batch, ids) = c?;
-        let coded = CodedRows::code(None, layout, vector_values(batch.column(vi)));
-        sink.push(&batch, &ids, &coded)?;
-    }
+    let (sink, ()) = behind(sink, push, |send| {
+        for c in live_chunks(v) {
+            let (batch, ids) = c?;
+            let coded = CodedRows::code(None, layout, vector_values(batch.column(vi)));
+            send((batch, ids, coded))?;
+        }
+        Ok(())
+    })?;
     sink.finish()
 }
 
-/// Indexed: spread rows over bucket files by partition, then sort and write each bucket.
+/// Rows in final order with their row ids and codes, on their way to a [`Sink`].
+type Coded = (RecordBatch, Vec<u64>, CodedRows);
+
+/// The write-behind step of a [`Sink`].
+fn push(sink: &mut Sink<'_>, (batch, ids, coded): Coded) -> Result<()> {
+    sink.push(&batch, &ids, &coded)
+}
+
+/// Indexed: spread rows over bucket files by partition, then sort and write each bucket. In
+/// both passes the files are written behind the reading, assigning and coding.
 fn bucketed(
     w: &mut dyn SegmentFactory,
     v: &TableVersion,
@@ -176,21 +189,30 @@ fn bucketed(
 ) -> Result<SegmentMeta> {
     let p = m.meta.partitions;
     let nb = est.div_ceil(BUCKET_BYTES).clamp(1, p.max(1));
-    let mut buckets = Buckets::create(w.dir(), &v.def.schema.arrow_schema(), nb)?;
+    let buckets = Buckets::create(w.dir(), &v.def.schema.arrow_schema(), nb)?;
     let dicts = dictionaries(v)?;
     let vi = v.def.schema.vector_index();
-    for c in live_chunks(v) {
-        let (batch, ids) = c?;
-        let parts = partitions(m, layout, vector_values(batch.column(vi)));
-        buckets.append(&batch, &ids, &parts, |part| part as usize * nb / p)?;
-    }
+    let append = |b: &mut Buckets, (batch, ids, parts): (RecordBatch, Vec<u64>, Vec<u32>)| {
+        b.append(&batch, &ids, &parts, |part| part as usize * nb / p)
+    };
+    let (buckets, ()) = behind(buckets, append, |send| {
+        for c in live_chunks(v) {
+            let (batch, ids) = c?;
+            let parts = partitions(m, layout, vector_values(batch.column(vi)));
+            send((batch, ids, parts))?;
+        }
+        Ok(())
+    })?;
     let files = buckets.finish()?;
-    let mut sink = Sink::new(w, Some(m), layout, live, dicts)?;
-    for f in &files {
-        write_bucket(&mut sink, f, m, layout, vi)?;
-        let _ = fsutil::remove_if_exists(&f.path);
-        crate::heap::release_free();
-    }
+    let sink = Sink::new(w, Some(m), layout, live, dicts)?;
+    let (sink, ()) = behind(sink, push, |send| {
+        for f in &files {
+            write_bucket(send, f, m, layout, vi)?;
+            let _ = fsutil::remove_if_exists(&f.path);
+            crate::heap::release_free();
+        }
+        Ok(())
+    })?;
     sink.finish()
 }
 
@@ -198,10 +220,10 @@ fn bucketed(
 /// once (as read), the sorted copy only one chunk at a time.
 const SORTED_CHUNK: usize = 16_384;
 
-/// Reads bucket `f` back, orders its rows by partition (stably) and writes them to `sink` in
+/// Reads bucket `f` back, orders its rows by partition (stably) and sends them to the sink in
 /// chunks of [`SORTED_CHUNK`], coded with the partitions the first pass assigned.
 fn write_bucket(
-    sink: &mut Sink<'_>,
+    send: &mut dyn FnMut(Coded) -> Result<()>,
     f: &BucketFile,
     m: &IndexModel,
     layout: &Layout,
@@ -232,7 +254,7 @@ fn write_bucket(
         let ids: Vec<u64> = chunk.iter().map(|&o| ids[o as usize]).collect();
         let parts: Vec<u32> = chunk.iter().map(|&o| parts[o as usize]).collect();
         let coded = CodedRows::code_assigned(m, layout, vector_values(batch.column(vi)), &parts);
-        sink.push(&batch, &ids, &coded)?;
+        send((batch, ids, coded))?;
     }
     Ok(())
 }
@@ -245,9 +267,8 @@ pub fn partitions(m: &IndexModel, layout: &Layout, vectors: &[f32]) -> Vec<u32> 
     vectors
         .par_chunks(4096 * d)
         .map(|block| {
-            let mut x = block.to_vec();
-            layout.transform_rows(&mut x);
-            m.assign(&x, d)
+            let c = m.meta.coarse_dims;
+            m.assign(&layout.transform_prefix(block, c), c)
         })
         .collect::<Vec<_>>()
         .concat()
