@@ -21,6 +21,8 @@
 //! find their neighbours sooner; filters that exclude it are what `probed_enough`'s local-share
 //! rule is for (`docs/recall.md`).
 
+use std::sync::{Mutex, MutexGuard};
+
 use nestdb_storage::StorageError;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
@@ -104,6 +106,7 @@ pub(super) fn calibrate(
             views,
             filtered: &filtered,
             k: p.k,
+            memo: Mutex::new(Memo::default()),
         };
         let mut hint = FACTOR_STEPS / 2;
         for s in schedules.iter().filter(|s| s.estimate.queries > 0) {
@@ -233,9 +236,43 @@ struct Calibration<'a> {
     views: &'a [SegView<'a>],
     filtered: &'a [Filtered<'a>],
     k: usize,
+    memo: Mutex<Memo>,
+}
+
+/// What was measured for the last schedule calibrated. Neighbouring targets often share a
+/// schedule (the tuner's most accurate point serves 0.99 to 0.999 on many tables), and a
+/// search does not depend on the target it serves, so their measurements are reused.
+#[derive(Default)]
+struct Memo {
+    /// The schedule measured, its target, estimate and cost cleared.
+    search: Option<Schedule>,
+    reaches: Option<Vec<usize>>,
+    /// Recalls per (factor step, first half).
+    probe: FxHashMap<(usize, bool), Vec<f32>>,
+    every_row: Option<Vec<f32>>,
+}
+
+impl Memo {
+    /// Forgets everything unless `s` searches as the schedule measured so far.
+    fn keep_for(&mut self, s: &Schedule) {
+        let mut search = s.clone();
+        search.target = 0.0;
+        search.estimate = RecallEstimate::default();
+        search.cost = 0.0;
+        if self.search.as_ref() != Some(&search) {
+            *self = Memo {
+                search: Some(search),
+                ..Memo::default()
+            };
+        }
+    }
 }
 
 impl Calibration<'_> {
+    fn memo(&self) -> MutexGuard<'_, Memo> {
+        self.memo.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The calibration of schedule `s` at this band, measuring only the plans the planner
     /// could choose here ([`plan::filtered_costs`]): none when brute force beats both funnel
     /// plans even at the smallest factor; the filtered walk unless the funnel over every
@@ -267,12 +304,18 @@ impl Calibration<'_> {
         if brute <= subset.min(cheapest_probe) {
             return Ok(None);
         }
+        self.memo().keep_for(s);
         let (factor, estimate, probe) = if cheapest_probe < subset {
-            let reaches = self
-                .filtered
-                .par_iter()
-                .map(|f| self.reach(f, s))
-                .collect::<Result<Vec<_>, _>>()?;
+            let known = self.memo().reaches.clone();
+            let reaches = match known {
+                Some(r) => r,
+                None => self
+                    .filtered
+                    .par_iter()
+                    .map(|f| self.reach(f, s))
+                    .collect::<Result<Vec<_>, _>>()?,
+            };
+            self.memo().reaches = Some(reaches.clone());
             let (i, e) = self.choose(s, *hint, &reaches)?;
             *hint = i;
             (Some(factor(i)), Some(e), costs(factor(i)).2)
@@ -280,9 +323,17 @@ impl Calibration<'_> {
             (None, None, f64::INFINITY)
         };
         let every_row = if subset <= 2.0 * brute.min(probe) {
-            let half = self.filtered.len() / 2;
-            let r = self.recalls(s, Walk::EveryRow, half..self.filtered.len(), &[])?;
-            Some(RecallEstimate::from_recalls(&r))
+            let known = self.memo().every_row.clone();
+            let r = match known {
+                Some(r) => r,
+                None => {
+                    let half = self.filtered.len() / 2;
+                    self.recalls(s, Walk::EveryRow, half..self.filtered.len(), &[])?
+                }
+            };
+            let e = RecallEstimate::from_recalls(&r);
+            self.memo().every_row = Some(r);
+            Some(e)
         } else {
             None
         };
@@ -306,13 +357,15 @@ impl Calibration<'_> {
     ) -> Result<(usize, RecallEstimate), StorageError> {
         let half = self.filtered.len() / 2;
         let (choose, calib) = (0..half, half..self.filtered.len());
-        let mut memo: FxHashMap<(usize, bool), Vec<f32>> = FxHashMap::default();
-        let mut mean_of = |fi: usize, first: bool| -> Result<f32, StorageError> {
-            if let std::collections::hash_map::Entry::Vacant(e) = memo.entry((fi, first)) {
+        let mean_of = |fi: usize, first: bool| -> Result<f32, StorageError> {
+            let known = self.memo().probe.contains_key(&(fi, first));
+            if !known {
                 let range = if first { choose.clone() } else { calib.clone() };
-                e.insert(self.recalls(s, Walk::Probe(factor(fi)), range, reaches)?);
+                let r = self.recalls(s, Walk::Probe(factor(fi)), range, reaches)?;
+                self.memo().probe.insert((fi, first), r);
             }
-            let r = &memo[&(fi, first)];
+            let m = self.memo();
+            let r = &m.probe[&(fi, first)];
             Ok(r.iter().sum::<f32>() / r.len().max(1) as f32)
         };
         let last = FACTOR_STEPS - 1;
@@ -328,7 +381,7 @@ impl Calibration<'_> {
             lo = a;
         };
         mean_of(pick, false)?;
-        let estimate = RecallEstimate::from_recalls(&memo[&(pick, false)]);
+        let estimate = RecallEstimate::from_recalls(&self.memo().probe[&(pick, false)]);
         Ok((pick, estimate))
     }
 
@@ -465,6 +518,53 @@ fn rows_of<'a>(sets: &'a [RowSet], empty: &'a RoaringBitmap) -> Vec<ViewRows<'a>
 mod tests {
     use super::*;
     use crate::search::plan::filter_tuning;
+
+    fn schedule(target: f32, keep: usize, slack: f32) -> Schedule {
+        Schedule {
+            nprobe: 8,
+            stages: vec![
+                crate::index::Stage::Int8 { keep },
+                crate::index::Stage::Mid { keep: 10 },
+            ],
+            k: 10,
+            target,
+            estimate: RecallEstimate {
+                mean: target,
+                ..RecallEstimate::default()
+            },
+            cost: target * 100.0,
+            probe_slack: Some(slack),
+            probe_seeds: Some(2),
+            min_candidates: None,
+            filter_share: None,
+            scan_all: false,
+        }
+    }
+
+    /// Targets that share a schedule share its measurements; a schedule that searches
+    /// differently in any way starts afresh.
+    #[test]
+    fn measurements_are_reused_only_for_the_same_search() {
+        let mut m = Memo::default();
+        m.keep_for(&schedule(0.99, 120, 0.3));
+        m.reaches = Some(vec![3, 4]);
+        m.probe.insert((5, true), vec![1.0]);
+        m.keep_for(&schedule(0.995, 120, 0.3));
+        assert_eq!(
+            m.reaches,
+            Some(vec![3, 4]),
+            "another target, same search: kept"
+        );
+        assert_eq!(m.probe.len(), 1);
+        m.keep_for(&schedule(0.999, 160, 0.3));
+        assert!(
+            m.reaches.is_none() && m.probe.is_empty(),
+            "another shortlist"
+        );
+        m.probe.insert((5, true), vec![1.0]);
+        m.keep_for(&schedule(0.999, 160, 0.35));
+        assert!(m.probe.is_empty(), "another slack");
+    }
 
     #[test]
     fn random_filters_are_nested_and_keep_their_share() {
