@@ -3,8 +3,9 @@
 //! processes so each phase reports its own peak memory. Prints one JSON line per phase.
 //!
 //! ```text
-//! nestdb-scale load    --data DIR --db DB [--with k=v,...]   COPY base.parquet into table
-//!     `chunks` (created with those table options)
+//! nestdb-scale load    --data DIR --db DB [--with k=v,...] [--auto-index]   COPY base.parquet
+//!     into table `chunks` (created with those table options); with --auto-index the COPY
+//!     also fits the index as the shell's does (the whole build in one phase; no ANALYZE needed)
 //! nestdb-scale analyze --db DB [--tune-on first|second]   ANALYZE (fit, tune, encode); with
 //!     --tune-on, the schedules are tuned on that half of the held-out queries
 //!     (`Table::set_tuning_queries`) instead of on rows
@@ -70,15 +71,20 @@ fn main() {
 }
 
 fn open(db: &Path) -> Database {
+    open_with(db, false)
+}
+
+fn open_with(db: &Path, auto_index: bool) -> Database {
     Database::builder()
-        .auto_index(false)
+        .auto_index(auto_index)
         .open(db)
         .expect("open")
 }
 
 fn load(args: &[String], db: &Path) {
     let dir = PathBuf::from(arg(args, "--data").expect("--data DIR"));
-    let d = open(db);
+    let auto = args.iter().any(|a| a == "--auto-index");
+    let d = open_with(db, auto);
     // --with "key=value,key=value": table options (docs/sql.md), e.g. holdout_radius=0.12
     let mut o = nestdb::TableOptions::default();
     for kv in arg(args, "--with").unwrap_or_default().split(',') {
@@ -100,7 +106,7 @@ fn load(args: &[String], db: &Path) {
     let rows = d.table("chunks").expect("table").count();
     println!(
         "{}",
-        json!({"phase": "load", "rows": rows, "seconds": s, "rows_per_s": rows as f64 / s,
+        json!({"phase": "load", "auto_index": auto, "rows": rows, "seconds": s, "rows_per_s": rows as f64 / s,
                "peak_rss_mib": peak_rss_mib(), "db_mib": dir_mib(db),
                "source_mib": raw as f64 / 1048576.0,
                "raw_vectors_mib": (rows * DIM * 4) as f64 / 1048576.0})
