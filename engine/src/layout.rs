@@ -46,7 +46,9 @@ impl Layout {
     /// The first `width` coordinates of each transformed row of `x` (`n * dim`, row-major):
     /// `n * width` values, the prefix of what [`Layout::transform_rows`] gives. Codes and
     /// partitions read only a prefix of the rotated vector, so the rows of `R` past it are not
-    /// multiplied (a third of the work for 384 dimensions coded to 256).
+    /// multiplied (a third of the work for 384 dimensions coded to 256). The same sums, but
+    /// the narrower product may block them differently: a value can differ from the full
+    /// product's in its last bit.
     pub fn transform_prefix(&self, x: &[f32], width: usize) -> Vec<f32> {
         let d = self.dim.max(1);
         let width = width.clamp(1, d);

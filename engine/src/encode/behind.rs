@@ -1,8 +1,9 @@
 //! Write-behind: a compaction's or load's writing (Parquet encoding, bucket files, the kernel's
 //! copy into the page cache) runs on its own thread while the caller reads, assigns and codes
-//! the next rows, so a two-core machine keeps both cores busy through a build. At most one
-//! item waits between the two (one chunk of rows), so memory grows by one chunk, not with the
-//! input.
+//! the next rows, so a two-core machine keeps both cores busy through a build. The hand-off
+//! has no buffer: the caller's next item waits until the writer takes it, so at most one
+//! item is being written and one prepared (memory grows by one chunk of rows, not with the
+//! input).
 
 use std::sync::mpsc::sync_channel;
 
@@ -27,7 +28,7 @@ where
     T: Send,
 {
     std::thread::scope(|scope| {
-        let (tx, rx) = sync_channel::<T>(1);
+        let (tx, rx) = sync_channel::<T>(0);
         let writer = scope.spawn(move || -> Result<S> {
             let mut state = state;
             for item in rx {

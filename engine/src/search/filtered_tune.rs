@@ -82,6 +82,20 @@ pub(super) fn calibrate(
     schedules: &[Schedule],
     p: &TuneParams,
 ) -> Result<Vec<FilterTuning>, StorageError> {
+    calibrate_with(model, layout, views, samples, schedules, p, true)
+}
+
+/// [`calibrate`], measuring a schedule once for the targets that share it when `reuse` (a
+/// test compares both ways).
+fn calibrate_with(
+    model: &IndexModel,
+    layout: &Layout,
+    views: &[SegView<'_>],
+    samples: &[Sample],
+    schedules: &[Schedule],
+    p: &TuneParams,
+    reuse: bool,
+) -> Result<Vec<FilterTuning>, StorageError> {
     let mut out = Vec::new();
     let rows: usize = views.iter().map(|v| v.rows).sum();
     let most = MAX_SAMPLES.min(CALIBRATION_BYTES * 8 / rows.max(1));
@@ -107,6 +121,7 @@ pub(super) fn calibrate(
             filtered: &filtered,
             k: p.k,
             memo: Mutex::new(Memo::default()),
+            reuse,
         };
         let mut hint = FACTOR_STEPS / 2;
         for s in schedules.iter().filter(|s| s.estimate.queries > 0) {
@@ -237,6 +252,8 @@ struct Calibration<'a> {
     filtered: &'a [Filtered<'a>],
     k: usize,
     memo: Mutex<Memo>,
+    /// Whether [`Memo`] carries measurements from one target to the next.
+    reuse: bool,
 }
 
 /// What was measured for the last schedule calibrated. Neighbouring targets often share a
@@ -303,6 +320,9 @@ impl Calibration<'_> {
         let (brute, subset, cheapest_probe) = costs(factor(0));
         if brute <= subset.min(cheapest_probe) {
             return Ok(None);
+        }
+        if !self.reuse {
+            *self.memo() = Memo::default();
         }
         self.memo().keep_for(s);
         let (factor, estimate, probe) = if cheapest_probe < subset {
@@ -539,6 +559,42 @@ mod tests {
             filter_share: None,
             scan_all: false,
         }
+    }
+
+    /// Reusing measurements across targets changes no calibration: on the same samples and
+    /// schedules, the factors and estimates are those of measuring every target afresh, and
+    /// neighbouring targets do share a schedule there, so the reuse ran.
+    #[test]
+    fn reusing_measurements_across_targets_changes_no_calibration() {
+        use crate::search::samples::samples;
+        use crate::search::tune::equivalence::{fitted_table, seg_views};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let t = fitted_table(dir.path(), 120);
+        let v = t.snapshot().version.clone();
+        let model = t.model_for(&v).expect("model").expect("an index was fit");
+        let layout = crate::index::layout_for(t.schema(), Some(&model));
+        let views = seg_views(&v, &model);
+        let p = TuneParams {
+            k: 10,
+            queries: 120,
+            holdout_radius: 0.05,
+            seed: 7,
+        };
+        let s = samples(&model, &layout, &views, &p).expect("samples");
+        let schedules = &model.meta.schedules;
+        let same = |a: &Schedule, b: &Schedule| {
+            let mut m = Memo::default();
+            m.keep_for(a);
+            m.reaches = Some(Vec::new());
+            m.keep_for(b);
+            m.reaches.is_some()
+        };
+        assert!(schedules.windows(2).any(|w| same(&w[0], &w[1])));
+        let with = calibrate_with(&model, &layout, &views, &s, schedules, &p, true).expect("with");
+        let without =
+            calibrate_with(&model, &layout, &views, &s, schedules, &p, false).expect("without");
+        assert!(!with.is_empty(), "some band was calibrated");
+        assert_eq!(with, without);
     }
 
     /// Targets that share a schedule share its measurements; a schedule that searches

@@ -62,10 +62,12 @@ fn nearest_with(
             tops.par_iter_mut().enumerate().for_each(|(i, t)| {
                 // a row worse than every list's bar enters none of them: skip its selections
                 // (bars only fall, so the one at the group's start is safe for the group)
+                // (a bar that is not a number, from scores that overflowed, skips nothing)
                 let bar = if skip {
                     t.iter()
-                        .map(TopK::threshold)
-                        .fold(f32::NEG_INFINITY, f32::max)
+                        .map(|l| Some(l.threshold()).filter(|b| !b.is_nan()))
+                        .try_fold(f32::NEG_INFINITY, |m, b| b.map(|b| m.max(b)))
+                        .unwrap_or(f32::INFINITY)
                 } else {
                     f32::INFINITY
                 };

@@ -174,8 +174,9 @@ fn take_returns_the_values_at_the_offsets_from_sparse_and_dense_row_groups() {
 }
 
 /// Regression for the compaction fast path: `read_group` takes the vectors from the bands'
-/// mapped pages instead of decoding them through Parquet. Every column of every row group,
-/// the row ids and the vector's values across band boundaries must come back as written.
+/// mapped pages instead of decoding them through Parquet. Every column of every row group
+/// (the vector between two others, so the decoded columns must be matched to theirs), the
+/// row ids and the vector's values across band boundaries must come back as written.
 #[test]
 fn read_group_joins_the_mapped_bands_and_decodes_the_other_columns() {
     use crate::conform::vector_values;
@@ -190,12 +191,12 @@ fn read_group_joins_the_mapped_bands_and_decodes_the_other_columns() {
             ty: ColumnType::Utf8,
         },
         Column {
-            name: "id".into(),
-            ty: ColumnType::Int64,
-        },
-        Column {
             name: "v".into(),
             ty: ColumnType::Vector { dim: dim as u32 },
+        },
+        Column {
+            name: "id".into(),
+            ty: ColumnType::Int64,
         },
     ];
     let schema = TableSchema::new(cols, "id", Some(vec![1, 4]), Metric::L2).expect("schema");
@@ -220,7 +221,7 @@ fn read_group_joins_the_mapped_bands_and_decodes_the_other_columns() {
     let flat: Vec<f32> = (0..rows)
         .flat_map(|i| (0..dim).map(move |j| value(i, j)))
         .collect();
-    let batch = RecordBatch::try_new(schema.arrow_schema(), vec![names, ids, fsl(flat, dim)])
+    let batch = RecordBatch::try_new(schema.arrow_schema(), vec![names, fsl(flat, dim), ids])
         .expect("batch");
     let rowids: Vec<u64> = (0..rows as u64).map(|r| 100 + r).collect();
     w.append(&batch, &rowids, &[]).expect("append");
@@ -234,8 +235,8 @@ fn read_group_joins_the_mapped_bands_and_decodes_the_other_columns() {
         assert_eq!(got.schema(), schema.arrow_schema());
         assert_eq!(ids, rowids[a..z].to_vec());
         let n = got.column(0).as_string::<i32>();
-        let k = got.column(1).as_primitive::<Int64Type>();
-        let v = vector_values(got.column(2));
+        let v = vector_values(got.column(1));
+        let k = got.column(2).as_primitive::<Int64Type>();
         for (r, i) in (a..z).enumerate() {
             assert_eq!((!n.is_null(r)).then(|| n.value(r).to_string()), name(i));
             assert_eq!(k.value(r), 3 * i as i64);
