@@ -52,7 +52,6 @@ impl Layout {
     pub fn transform_prefix(&self, x: &[f32], width: usize) -> Vec<f32> {
         let d = self.dim.max(1);
         let width = width.clamp(1, d);
-        let n = x.len() / d;
         let mut unit;
         let src = if self.normalized() {
             unit = x.to_vec();
@@ -63,40 +62,19 @@ impl Layout {
         } else {
             x
         };
-        let Some(r) = &self.rotation else {
-            return src
+        match &self.rotation {
+            Some(r) => rotated(r, src, d, width),
+            None => src
                 .chunks_exact(d)
                 .flat_map(|row| row[..width].iter().copied())
-                .collect();
-        };
-        let mut out = vec![0f32; n * width];
-        matmul(
-            MatMut::from_row_major_slice_mut(&mut out, n, width),
-            Accum::Replace,
-            MatRef::from_row_major_slice(src, n, d),
-            MatRef::from_row_major_slice(&r[..width * d], width, d).transpose(),
-            1.0f32,
-            if n >= 256 { Par::rayon(0) } else { Par::Seq },
-        );
-        out
+                .collect(),
+        }
     }
 
     /// Applies only the rotation (if any) to rows of `x` in place.
     pub fn rotate_rows(&self, x: &mut [f32]) {
-        let d = self.dim;
         if let Some(r) = &self.rotation {
-            let n = x.len() / d;
-            let mut out = vec![0f32; x.len()];
-            let xr = MatRef::from_row_major_slice(x, n, d);
-            let rt = MatRef::from_row_major_slice(r, d, d).transpose();
-            matmul(
-                MatMut::from_row_major_slice_mut(&mut out, n, d),
-                Accum::Replace,
-                xr,
-                rt,
-                1.0f32,
-                if n >= 256 { Par::rayon(0) } else { Par::Seq },
-            );
+            let out = rotated(r, x, self.dim, self.dim);
             x.copy_from_slice(&out);
         }
     }
@@ -112,6 +90,22 @@ impl Layout {
             None => v,
         }
     }
+}
+
+/// The first `width` coordinates of `R y` for each row `y` of `x` (`n x d`, row-major; `R` is
+/// `d x d`, row-major): `n x width`, one matrix product with the first `width` rows of `R`.
+fn rotated(r: &[f32], x: &[f32], d: usize, width: usize) -> Vec<f32> {
+    let n = x.len() / d;
+    let mut out = vec![0f32; n * width];
+    matmul(
+        MatMut::from_row_major_slice_mut(&mut out, n, width),
+        Accum::Replace,
+        MatRef::from_row_major_slice(x, n, d),
+        MatRef::from_row_major_slice(&r[..width * d], width, d).transpose(),
+        1.0f32,
+        if n >= 256 { Par::rayon(0) } else { Par::Seq },
+    );
+    out
 }
 
 /// `m x` for a `rows x cols` row-major matrix `m`.
@@ -133,17 +127,12 @@ pub fn normalize(v: &mut [f32]) {
 mod tests {
     use super::*;
 
-    /// Deterministic values in [-1, 1).
+    use rand::{Rng, SeedableRng};
+
+    /// Seeded values in [-1, 1).
     fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        (0..n).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect()
     }
 
     /// Codes and partitions read a prefix of the transformed rows: the prefix transform must be

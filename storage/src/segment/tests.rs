@@ -20,19 +20,28 @@ fn schema() -> TableSchema {
     TableSchema::new(cols, "id", None, Metric::L2).expect("schema")
 }
 
-/// Writes a three-row segment to `dir` and returns its manifest entry.
-fn write_segment(dir: &Path, schema: &TableSchema) -> SegmentMeta {
-    let rows = 3;
+/// Writes `batch` with `rowids` as segment 1 in `dir` and returns its manifest entry.
+fn write_batch(
+    dir: &Path,
+    schema: &TableSchema,
+    batch: &RecordBatch,
+    rowids: &[u64],
+) -> SegmentMeta {
     let spec = SegmentSpec {
-        rows,
+        rows: batch.num_rows(),
         ..SegmentSpec::default()
     };
     let mut w = SegmentWriter::create(dir, 1, schema, spec).expect("create");
-    let ids: ArrayRef = Arc::new(Int64Array::from(vec![10, 20, 30]));
-    let vectors = fsl((0..rows * 4).map(|x| x as f32).collect(), 4);
-    let batch = RecordBatch::try_new(schema.arrow_schema(), vec![ids, vectors]).expect("batch");
-    w.append(&batch, &[0, 1, 2], &[]).expect("append");
+    w.append(batch, rowids, &[]).expect("append");
     w.finish().expect("finish")
+}
+
+/// Writes a three-row segment to `dir` and returns its manifest entry.
+fn write_segment(dir: &Path, schema: &TableSchema) -> SegmentMeta {
+    let ids: ArrayRef = Arc::new(Int64Array::from(vec![10, 20, 30]));
+    let vectors = fsl((0..12).map(|x| x as f32).collect(), 4);
+    let batch = RecordBatch::try_new(schema.arrow_schema(), vec![ids, vectors]).expect("batch");
+    write_batch(dir, schema, &batch, &[0, 1, 2])
 }
 
 /// Rewrites the sidecar of `meta` with `layout` in its META section. The file is written anew
@@ -120,24 +129,13 @@ fn take_returns_the_values_at_the_offsets_from_sparse_and_dense_row_groups() {
     // three row groups: 32,768 + 32,768 + 4,464 rows
     let rows = 2 * ROW_GROUP_ROWS + 4_464;
     let name = |i: usize| (!i.is_multiple_of(7)).then(|| format!("n{}", i % 1_000));
-    let mut w = SegmentWriter::create(
-        dir.path(),
-        1,
-        &schema,
-        SegmentSpec {
-            rows,
-            ..SegmentSpec::default()
-        },
-    )
-    .expect("create");
     let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows as i64));
     let names: ArrayRef = Arc::new(StringArray::from_iter((0..rows).map(name)));
     let vectors = fsl(vec![0.5; rows * 4], 4);
     let batch =
         RecordBatch::try_new(schema.arrow_schema(), vec![ids, names, vectors]).expect("batch");
     let rowids: Vec<u64> = (0..rows as u64).collect();
-    w.append(&batch, &rowids, &[]).expect("append");
-    let meta = w.finish().expect("finish");
+    let meta = write_batch(dir.path(), &schema, &batch, &rowids);
     let seg = Segment::open(dir.path(), &meta, &schema).expect("open");
     assert_eq!(seg.row_groups(), 3);
     let check = |offsets: &[u32]| {
@@ -204,16 +202,6 @@ fn read_group_joins_the_mapped_bands_and_decodes_the_other_columns() {
     let rows = ROW_GROUP_ROWS + 1_000;
     let name = |i: usize| (!i.is_multiple_of(5)).then(|| format!("n{i}"));
     let value = |i: usize, j: usize| (i * dim + j) as f32 * 0.25 - 7.0;
-    let mut w = SegmentWriter::create(
-        dir.path(),
-        1,
-        &schema,
-        SegmentSpec {
-            rows,
-            ..SegmentSpec::default()
-        },
-    )
-    .expect("create");
     let names: ArrayRef = Arc::new(StringArray::from_iter((0..rows).map(name)));
     let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(
         (0..rows as i64).map(|i| 3 * i),
@@ -224,8 +212,7 @@ fn read_group_joins_the_mapped_bands_and_decodes_the_other_columns() {
     let batch = RecordBatch::try_new(schema.arrow_schema(), vec![names, fsl(flat, dim), ids])
         .expect("batch");
     let rowids: Vec<u64> = (0..rows as u64).map(|r| 100 + r).collect();
-    w.append(&batch, &rowids, &[]).expect("append");
-    let meta = w.finish().expect("finish");
+    let meta = write_batch(dir.path(), &schema, &batch, &rowids);
     let seg = Segment::open(dir.path(), &meta, &schema).expect("open");
     assert_eq!(seg.row_groups(), 2);
     for g in 0..2 {
