@@ -3,8 +3,10 @@
 //!
 //! ```text
 //! nestdb-filters [--queries N] [--targets 0.9,0.95,0.99] [--seed S] [--only WORKLOAD-PREFIX]
-//!     [--data DIR --db DB]
+//!     [--data DIR --db DB] [--seconds S]
 //! ```
+//! Each workload is timed over whole passes of its queries until `--seconds` (default 1) have
+//! passed; a longer run steadies the figure on a noisy machine.
 //! Without `--data`, the shared corpus (39,960 rows) is loaded into a temporary database and
 //! indexed. With `--data DIR --db DB`, the workloads are drawn from the rows of
 //! `DIR/base.parquet` (a set made by `make_scale.py`) and run on table `chunks` of the database
@@ -83,6 +85,9 @@ fn main() {
     let snap = table.table.snapshot();
     let mut rng = StdRng::seed_from_u64(seed);
     let only = arg(&args, "--only");
+    let seconds: f64 = arg(&args, "--seconds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
     for w in workloads(&base, &labels, &mut rng) {
         if only
             .as_ref()
@@ -90,16 +95,11 @@ fn main() {
         {
             continue;
         }
-        let truth = run(
-            &snap,
-            queries,
-            &w,
-            &SearchParams {
-                exact: true,
-                ..SearchParams::default()
-            },
-        )
-        .0;
+        let exact = SearchParams {
+            exact: true,
+            ..SearchParams::default()
+        };
+        let truth = run(&snap, queries, &w, &exact, 0.0).0;
         let matching = mean_matching(&snap, queries, &w);
         for &target in &targets {
             let p = SearchParams {
@@ -107,7 +107,7 @@ fn main() {
                 filter_in_stage: in_stage_flag(&args),
                 ..SearchParams::default()
             };
-            let (found, qps) = run(&snap, queries, &w, &p);
+            let (found, qps) = run(&snap, queries, &w, &p, seconds);
             let (filter_ms, plan_ms, cached, in_stage) = overhead(&snap, queries, &w, &p);
             println!(
                 "{}",
@@ -323,8 +323,15 @@ fn workloads(base: &RecordBatch, labels: &[String], rng: &mut StdRng) -> Vec<Wor
     out
 }
 
-/// Runs every query with its filter until at least a second has passed; ids and QPS.
-fn run(snap: &Snapshot, queries: &[f32], w: &Workload, p: &SearchParams) -> (Vec<Vec<i64>>, f64) {
+/// Runs every query with its filter, whole passes until at least `seconds` have passed; ids
+/// (of the last pass) and QPS.
+fn run(
+    snap: &Snapshot,
+    queries: &[f32],
+    w: &Workload,
+    p: &SearchParams,
+    seconds: f64,
+) -> (Vec<Vec<i64>>, f64) {
     let one = |i: usize, q: &[f32]| -> Vec<i64> {
         let s = snap
             .search(q)
@@ -350,7 +357,7 @@ fn run(snap: &Snapshot, queries: &[f32], w: &Workload, p: &SearchParams) -> (Vec
             spent += t.elapsed().as_secs_f64();
         }
         n += out.len();
-        if start.elapsed().as_secs_f64() >= 1.0 {
+        if start.elapsed().as_secs_f64() >= seconds {
             return (out, n as f64 / spent);
         }
     }

@@ -1,6 +1,7 @@
 //! What filter evaluation reads from one source: its columns, and for a segment its label
 //! dictionaries, label ordinal columns and zone maps.
 
+use std::cell::RefCell;
 use std::ops::Range;
 
 use arrow_array::ArrayRef;
@@ -45,6 +46,38 @@ pub struct Ctx<'a> {
     /// Rows of the whole source.
     pub source_rows: u32,
     zones: Option<ZoneMaps<'a>>,
+    memo: Option<&'a Memo<'a>>,
+}
+
+/// What an evaluation over many windows of one segment looks up once instead of per window:
+/// each PATH column's label dictionary and ordinal column, the label ids each label leaf
+/// resolves to (a binary search over the dictionary's strings) and the order in which each AND
+/// evaluates its parts. Leaves and ANDs are keyed by their address, so a memo must not outlive
+/// the one evaluation of one filter on one segment it was made for (`filter::eval` makes one
+/// per segment per call).
+#[derive(Default)]
+pub(crate) struct Memo<'a> {
+    labels: Memoized<Option<LabelIndex<'a>>>,
+    ordinals: Memoized<Option<&'a [u32]>>,
+    ids: Memoized<Vec<Range<usize>>>,
+    orders: Memoized<Vec<usize>>,
+}
+
+/// Values by key (a column, or a filter node's address), few enough to search in a list.
+type Memoized<V> = RefCell<Vec<(usize, V)>>;
+
+/// `key`'s value in `memo`, computed by `f` (and kept) on first use; errors are not kept.
+fn memoized<V: Clone, E>(
+    memo: &Memoized<V>,
+    key: usize,
+    f: impl FnOnce() -> std::result::Result<V, E>,
+) -> std::result::Result<V, E> {
+    if let Some((_, v)) = memo.borrow().iter().find(|(k, _)| *k == key) {
+        return Ok(v.clone());
+    }
+    let v = f()?;
+    memo.borrow_mut().push((key, v.clone()));
+    Ok(v)
 }
 
 impl<'a> Ctx<'a> {
@@ -90,6 +123,30 @@ impl<'a> Ctx<'a> {
             base,
             source_rows: total,
             zones,
+            memo: None,
+        }
+    }
+
+    /// This context looking up dictionaries, ordinal columns, label ids and AND orders through
+    /// `memo` (shared by the windows of one segment in one evaluation).
+    pub(crate) fn with_memo(self, memo: &'a Memo<'a>) -> Ctx<'a> {
+        Ctx {
+            memo: Some(memo),
+            ..self
+        }
+    }
+
+    /// The label ids leaf `leaf` selects in this source's dictionary, from `ids` (run once per
+    /// evaluation when the context has a memo).
+    pub fn label_ids(
+        &self,
+        leaf: &super::Filter,
+        ids: impl FnOnce() -> Vec<Range<usize>>,
+    ) -> Vec<Range<usize>> {
+        let key = leaf as *const super::Filter as usize;
+        match self.memo {
+            Some(m) => memoized(&m.ids, key, || Ok::<_, ()>(ids())).unwrap_or_default(),
+            None => ids(),
         }
     }
 
@@ -116,12 +173,31 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    /// The order in which AND `node` evaluates its parts, from `order` (run once per evaluation
+    /// when the context has a memo: the first window's estimates order every window, which
+    /// changes the work, never the result).
+    pub fn and_order(
+        &self,
+        node: &super::Filter,
+        order: impl FnOnce() -> Vec<usize>,
+    ) -> Vec<usize> {
+        let key = node as *const super::Filter as usize;
+        match self.memo {
+            Some(m) => memoized(&m.orders, key, || Ok::<_, ()>(order())).unwrap_or_default(),
+            None => order(),
+        }
+    }
+
     /// The label dictionary of PATH column `col` (segments only).
     pub fn labels(&self, col: usize) -> Result<Option<LabelIndex<'a>>> {
-        match self.src {
-            Source::Segment(s) => Ok(LabelIndex::open(s.sidecar(), col)?),
-            Source::Rows(_) => Ok(None),
-        }
+        let Source::Segment(s) = self.src else {
+            return Ok(None);
+        };
+        let open = || LabelIndex::open(s.sidecar(), col);
+        Ok(match self.memo {
+            Some(m) => memoized(&m.labels, col, open)?,
+            None => open()?,
+        })
     }
 
     /// Each row's label ordinal in PATH column `col` (segments that store them).
@@ -129,14 +205,19 @@ impl<'a> Ctx<'a> {
         let Source::Segment(s) = self.src else {
             return Ok(None);
         };
-        let sec = s
-            .sidecar()
-            .section(label_tag(col, sections::LABEL_ORDINALS))?;
+        let rows = self.source_rows as usize;
+        let whole = || -> Result<Option<&'a [u32]>> {
+            let sec = s
+                .sidecar()
+                .section(label_tag(col, sections::LABEL_ORDINALS))?;
+            Ok(sec.map(cast_slice::<u32>).filter(|o| o.len() == rows))
+        };
+        let whole = match self.memo {
+            Some(m) => memoized(&m.ordinals, col, whole)?,
+            None => whole()?,
+        };
         let (a, b) = (self.base as usize, (self.base + self.n) as usize);
-        Ok(sec
-            .map(cast_slice::<u32>)
-            .filter(|o| o.len() == self.source_rows as usize)
-            .map(|o| &o[a..b]))
+        Ok(whole.map(|o| &o[a..b]))
     }
 
     /// Per zone, `decide`'s verdict on column `col` (None without zone maps for it).
@@ -148,6 +229,19 @@ impl<'a> Ctx<'a> {
         self.zones
             .as_ref()?
             .decide(col, self.base..self.base + self.n, decide)
+    }
+
+    /// `decide`'s verdict on column `col` when it is the same for every zone of the window
+    /// (None when zones differ, the column is not zoned, or the window is empty): `All` means
+    /// every row of the window is TRUE, `None` every row FALSE.
+    pub fn uniform(&self, col: usize, decide: impl Fn(Bounds, u32) -> Zone) -> Option<Zone> {
+        if self.n == 0 {
+            return None;
+        }
+        let decided = |b, rows| Some(decide(b, rows)).filter(|z| *z != Zone::Scan);
+        self.zones
+            .as_ref()?
+            .uniform(col, self.base..self.base + self.n, decided)
     }
 
     /// The estimated fraction of the window's rows where a predicate on column `col` is TRUE or

@@ -10,7 +10,7 @@ use std::ops::Range;
 use nestdb_storage::{label, ColumnType, TableSchema, TableVersion};
 
 use super::bits::Bits;
-use super::ctx::{Ctx, Source};
+use super::ctx::{Ctx, Memo, Source};
 use super::labels::LabelIndex;
 use super::leaf;
 use super::range::{self, Part};
@@ -26,7 +26,7 @@ fn eval_in(f: &Filter, cx: &Ctx<'_>, care: Option<&Bits>) -> Result<Tri> {
     match f {
         Filter::Const(true) => Ok(Tri::all(n, care)),
         Filter::Const(false) => Ok(Tri::none(n)),
-        Filter::And(parts) => eval_and(parts, cx, care),
+        Filter::And(parts) => eval_and(f, parts, cx, care),
         Filter::Or(parts) => {
             let mut acc = Tri::none(n);
             for p in parts {
@@ -50,7 +50,7 @@ fn eval_in(f: &Filter, cx: &Ctx<'_>, care: Option<&Bits>) -> Result<Tri> {
                 cx,
                 care,
                 col,
-                |ix| vec![ix.subtree(label)],
+                |ix| cx.label_ids(f, || vec![ix.subtree(label)]),
                 |l| label::is_descendant(l, label),
             )
         }
@@ -60,7 +60,7 @@ fn eval_in(f: &Filter, cx: &Ctx<'_>, care: Option<&Bits>) -> Result<Tri> {
                 cx,
                 care,
                 col,
-                |ix| ancestor_ids(ix, label),
+                |ix| cx.label_ids(f, || ancestor_ids(ix, label)),
                 |l| label::is_descendant(label, l),
             )
         }
@@ -80,7 +80,7 @@ fn eval_in(f: &Filter, cx: &Ctx<'_>, care: Option<&Bits>) -> Result<Tri> {
                     cx,
                     care,
                     col,
-                    |ix| ix.find(&l).map(|id| id..id + 1).into_iter().collect(),
+                    |ix| cx.label_ids(f, || ix.find(&l).map(|id| id..id + 1).into_iter().collect()),
                     |x| x == l,
                 );
             }
@@ -102,16 +102,27 @@ fn eval_in(f: &Filter, cx: &Ctx<'_>, care: Option<&Bits>) -> Result<Tri> {
     }
 }
 
-/// `AND` of `parts`, most selective first, each later part only where the result can still be
-/// TRUE or UNKNOWN; stops once nothing is left.
-fn eval_and(parts: &[Filter], cx: &Ctx<'_>, care: Option<&Bits>) -> Result<Tri> {
-    let mut order: Vec<(f64, Part<'_>)> = range::fuse(parts, cx)
-        .into_iter()
-        .map(|p| (part_estimate(&p, cx), p))
-        .collect();
-    order.sort_by(|a, b| a.0.total_cmp(&b.0));
+/// `AND` of `parts` (of node `node`), most selective first (by the estimates of the first
+/// window a memo saw, when the context has one), each later part only where the result can
+/// still be TRUE or UNKNOWN; stops once nothing is left. A part the zone maps decide for every
+/// row is not evaluated.
+fn eval_and(node: &Filter, parts: &[Filter], cx: &Ctx<'_>, care: Option<&Bits>) -> Result<Tri> {
+    let fused = range::fuse(parts, cx);
+    let order = cx.and_order(node, || {
+        let est: Vec<f64> = fused.iter().map(|p| part_estimate(p, cx)).collect();
+        let mut order: Vec<usize> = (0..fused.len()).collect();
+        order.sort_by(|&a, &b| est[a].total_cmp(&est[b]));
+        order
+    });
     let mut acc = Tri::all(cx.n, care);
-    for (i, (_, p)) in order.into_iter().enumerate() {
+    let mut first = true;
+    for p in order.into_iter().filter_map(|j| fused.get(j)) {
+        // TRUE on every row changes nothing; FALSE on every row leaves nothing (zone maps)
+        match part_verdict(p, cx) {
+            Some(Zone::All) => continue,
+            Some(Zone::None) => return Ok(Tri::none(cx.n)),
+            _ => {}
+        }
         let mut alive = acc.t.clone();
         alive.or(&acc.u);
         if alive.is_empty() {
@@ -119,9 +130,10 @@ fn eval_and(parts: &[Filter], cx: &Ctx<'_>, care: Option<&Bits>) -> Result<Tri> 
         }
         let x = match p {
             Part::Filter(f) => eval_in(f, cx, Some(&alive))?,
-            Part::Range(r) => range::eval(cx, Some(&alive), r)?,
+            Part::Range(r) => range::eval(cx, Some(&alive), *r)?,
         };
-        if i == 0 {
+        if first {
+            first = false;
             acc = x;
             continue;
         }
@@ -182,7 +194,9 @@ pub fn estimate(f: &Filter, cx: &Ctx<'_>) -> f64 {
         ),
         Filter::Or(p) => Some(p.iter().map(|p| estimate(p, cx)).sum::<f64>().min(1.0)),
         Filter::Not(x) => Some(1.0 - estimate(x, cx) / 2.0),
-        Filter::Descendant { column, label } => label_share(cx, column, |ix| ix.subtree(label)),
+        Filter::Descendant { column, label } => {
+            label_share(cx, column, |ix| cx.label_ids(f, || vec![ix.subtree(label)]))
+        }
         Filter::Cmp {
             column,
             op,
@@ -212,6 +226,19 @@ pub fn estimate(f: &Filter, cx: &Ctx<'_>) -> f64 {
     guess.unwrap_or(0.5)
 }
 
+/// What the zone maps alone say about one part of an AND on every row of the window (numeric
+/// comparisons and fused ranges; None for the rest, which are evaluated).
+fn part_verdict(p: &Part<'_>, cx: &Ctx<'_>) -> Option<Zone> {
+    match p {
+        Part::Filter(Filter::Cmp { column, op, value }) if !is_null(value) => {
+            leaf::cmp_verdict(cx, cx.schema.index_of(column)?, *op, value)
+        }
+        Part::Filter(Filter::Const(b)) => Some(if *b { Zone::All } else { Zone::None }),
+        Part::Range(r) => range::verdict(cx, *r),
+        Part::Filter(_) => None,
+    }
+}
+
 /// [`estimate`] of one part of an AND after [`range::fuse`].
 fn part_estimate(p: &Part<'_>, cx: &Ctx<'_>) -> f64 {
     match p {
@@ -224,11 +251,12 @@ fn part_estimate(p: &Part<'_>, cx: &Ctx<'_>) -> f64 {
 fn label_share(
     cx: &Ctx<'_>,
     column: &str,
-    ids: impl Fn(&LabelIndex<'_>) -> std::ops::Range<usize>,
+    ids: impl Fn(&LabelIndex<'_>) -> Vec<std::ops::Range<usize>>,
 ) -> Option<f64> {
     let col = cx.schema.index_of(column)?;
     let ix = cx.labels(col).ok()??;
-    Some(ix.rows(ids(&ix)).len() as f64 / f64::from(cx.source_rows.max(1)))
+    let rows: usize = ids(&ix).into_iter().map(|r| ix.rows(r).len()).sum();
+    Some(rows as f64 / f64::from(cx.source_rows.max(1)))
 }
 
 /// NULL, or a NaN (which compares UNKNOWN like NULL).
@@ -337,6 +365,37 @@ impl Filter {
         Ok(rows)
     }
 
+    /// [`Filter::selection_within`] for the segments only, OR-ed into `acc` (one bitset per
+    /// segment, as long as the segment): the filter's rows among each segment's windows,
+    /// deleted rows left out. Rows outside the windows are not touched, so a caller that
+    /// evaluates more windows later (the funnel's in-stage probe, batch by batch) keeps one
+    /// bitset per segment instead of building and merging one per call.
+    pub fn select_within_into(
+        &self,
+        v: &TableVersion,
+        windows: &[Vec<Range<u32>>],
+        acc: &mut [Bits],
+    ) -> Result<()> {
+        super::validate::validate(self, &v.def.schema, &v.def.name)?;
+        debug_assert_eq!(acc.len(), v.segments.len(), "one bitset per segment");
+        for (i, ((s, dels), out)) in v.segments.iter().zip(&v.deletes).zip(acc).enumerate() {
+            debug_assert_eq!(
+                out.len() as usize,
+                s.rows(),
+                "a bitset as long as its segment"
+            );
+            let ws = windows.get(i).map_or(&[][..], Vec::as_slice);
+            self.eval_windows(&v.def.schema, s, dels, ws, true, out)?;
+        }
+        Ok(())
+    }
+
+    /// The rows of `v`'s unflushed chunks this filter keeps, dead rows excluded.
+    pub fn selection_unflushed(&self, v: &TableVersion) -> Result<Vec<RowSet>> {
+        super::validate::validate(self, &v.def.schema, &v.def.name)?;
+        self.eval_unflushed(v, true)
+    }
+
     fn eval_sources(
         &self,
         v: &TableVersion,
@@ -347,28 +406,59 @@ impl Filter {
         let schema = &v.def.schema;
         let mut segments = Vec::with_capacity(v.segments.len());
         for (i, (s, dels)) in v.segments.iter().zip(&v.deletes).enumerate() {
-            let src = Source::Segment(s);
-            let mut t = match windows {
-                None => eval_in(self, &Ctx::new(schema, &src, use_zones)?, None)?.t,
-                Some(ws) => {
-                    let mut t = Bits::zeros(src.rows());
-                    let ws = ws.get(i).map_or(&[][..], Vec::as_slice);
-                    let zones = match use_zones && !ws.is_empty() {
-                        true => Ctx::zones(&src)?,
-                        false => None,
-                    };
-                    for w in ws {
-                        let cx = Ctx::with_zones(schema, &src, zones, w.clone());
-                        t.or_at(cx.base, &eval_in(self, &cx, None)?.t);
+            let t = match windows {
+                None => {
+                    let src = Source::Segment(s);
+                    let memo = Memo::default();
+                    let cx = Ctx::new(schema, &src, use_zones)?.with_memo(&memo);
+                    let mut t = eval_in(self, &cx, None)?.t;
+                    for d in dels.iter() {
+                        t.remove(d);
                     }
                     t
                 }
+                Some(ws) => {
+                    let mut t = Bits::zeros(s.rows() as u32);
+                    let ws = ws.get(i).map_or(&[][..], Vec::as_slice);
+                    self.eval_windows(schema, s, dels, ws, use_zones, &mut t)?;
+                    t
+                }
             };
-            for d in dels.iter() {
-                t.remove(d);
-            }
             segments.push(row_set(t));
         }
+        Ok(Selection::new(segments, self.eval_unflushed(v, use_zones)?))
+    }
+
+    /// OR-s the rows of segment `s` in windows `ws` that this filter keeps into `out`, then
+    /// clears the deleted rows `dels` among them. The windows share one [`Memo`], so label
+    /// dictionaries and label ids are looked up once, not per window.
+    fn eval_windows(
+        &self,
+        schema: &TableSchema,
+        s: &nestdb_storage::Segment,
+        dels: &roaring::RoaringBitmap,
+        ws: &[Range<u32>],
+        use_zones: bool,
+        out: &mut Bits,
+    ) -> Result<()> {
+        if ws.is_empty() {
+            return Ok(());
+        }
+        let src = Source::Segment(s);
+        let memo = Memo::default();
+        let zones = if use_zones { Ctx::zones(&src)? } else { None };
+        for w in ws {
+            let cx = Ctx::with_zones(schema, &src, zones, w.clone()).with_memo(&memo);
+            out.or_at(cx.base, &eval_in(self, &cx, None)?.t);
+            for d in dels.range(cx.base..cx.base + cx.n) {
+                out.remove(d);
+            }
+        }
+        Ok(())
+    }
+
+    fn eval_unflushed(&self, v: &TableVersion, use_zones: bool) -> Result<Vec<RowSet>> {
+        let schema = &v.def.schema;
         let mut mem = Vec::with_capacity(v.mem.chunks().len());
         for c in v.mem.chunks() {
             let src = Source::Rows(&c.batch);
@@ -380,7 +470,7 @@ impl Filter {
             }
             mem.push(row_set(t));
         }
-        Ok(Selection::new(segments, mem))
+        Ok(mem)
     }
 }
 

@@ -12,6 +12,7 @@ use nestdb_storage::StorageError;
 pub use crate::encode::labels::preorder_cmp;
 
 /// A segment's label dictionary for one PATH column, read in place from the sidecar.
+#[derive(Clone, Copy)]
 pub struct LabelIndex<'a> {
     bytes: &'a [u8],
     offs: &'a [u32],

@@ -14,7 +14,7 @@ use super::bits::Bits;
 use super::ctx::Ctx;
 use super::labels::LabelIndex;
 use super::scan::{run, tri_word, valid_word, valid_words, word_of, Tri};
-use super::zones::{decide_cmp, zone, Bounds};
+use super::zones::{decide_cmp, zone, Bounds, Zone};
 use super::{CmpOp, Value};
 use crate::encode::labels::NULL_ORDINAL;
 use crate::error::{QueryError, Result};
@@ -80,6 +80,43 @@ pub(super) fn int_literal(ty: &ColumnType, v: &Value) -> Result<i64> {
     }
 }
 
+/// A numeric comparison's literal as the zone maps compare it.
+#[derive(Clone, Copy)]
+enum ZoneLit {
+    Int(i64),
+    Float(f64),
+}
+
+/// `v` as a zone maps' literal for a column of type `ty` (None for other types, or a literal
+/// the leaf will refuse).
+fn zone_literal(ty: &ColumnType, v: &Value) -> Option<ZoneLit> {
+    match (ty, v) {
+        (ColumnType::Int64 | ColumnType::Timestamp, _) => int_literal(ty, v).ok().map(ZoneLit::Int),
+        (ColumnType::Float64, Value::Int(i)) => Some(ZoneLit::Float(*i as f64)),
+        (ColumnType::Float64, Value::Float(f)) => Some(ZoneLit::Float(*f)),
+        _ => None,
+    }
+}
+
+/// What a zone's bounds say about `value op lit`.
+fn decide_lit(lit: ZoneLit, op: CmpOp, b: Bounds, rows: u32) -> Zone {
+    match lit {
+        ZoneLit::Int(x) => decide_cmp(b.min as i64, b.max as i64, b.nulls, rows, op, x),
+        ZoneLit::Float(x) => {
+            let (lo, hi) = (f64::from_bits(b.min), f64::from_bits(b.max));
+            decide_cmp(lo, hi, b.nulls, rows, op, x)
+        }
+    }
+}
+
+/// What the zone maps alone say about `column op value` on every row of `cx`'s window: `All`
+/// (TRUE on each), `None` (FALSE on each), or None when they do not decide all rows alike (or
+/// the column is not numeric, or not zoned). An AND skips a part that is TRUE everywhere.
+pub fn cmp_verdict(cx: &Ctx<'_>, col: usize, op: CmpOp, v: &Value) -> Option<Zone> {
+    let lit = zone_literal(cx.ty(col), v)?;
+    cx.uniform(col, |b, rows| decide_lit(lit, op, b, rows))
+}
+
 /// `column op value` (value not NULL, column not PATH equality).
 pub fn cmp(cx: &Ctx<'_>, care: Option<&Bits>, col: usize, op: CmpOp, v: &Value) -> Result<Tri> {
     let ty = cx.ty(col);
@@ -91,9 +128,7 @@ pub fn cmp(cx: &Ctx<'_>, care: Option<&Bits>, col: usize, op: CmpOp, v: &Value) 
         ColumnType::Int64 | ColumnType::Timestamp => {
             let vals = ints(&arr, ty);
             let x = int_literal(ty, v)?;
-            let zones = cx.decide(col, |b: Bounds, rows| {
-                decide_cmp(b.min as i64, b.max as i64, b.nulls, rows, op, x)
-            });
+            let zones = cx.decide(col, |b, rows| decide_lit(ZoneLit::Int(x), op, b, rows));
             Ok(with_op!(op, x, |v: i64| v, p => run(n, care, zones, |wi| {
                 tri_word(word_of(vals, wi, p), valid_word(valid, wi, n), valid_word(None, wi, n))
             })))
@@ -105,10 +140,7 @@ pub fn cmp(cx: &Ctx<'_>, care: Option<&Bits>, col: usize, op: CmpOp, v: &Value) 
                 _ => return Err(bad(ty, v)),
             };
             let vals: &[f64] = arr.as_primitive::<Float64Type>().values();
-            let zones = cx.decide(col, |b: Bounds, rows| {
-                let (lo, hi) = (f64::from_bits(b.min), f64::from_bits(b.max));
-                decide_cmp(lo, hi, b.nulls, rows, op, x)
-            });
+            let zones = cx.decide(col, |b, rows| decide_lit(ZoneLit::Float(x), op, b, rows));
             // NaN compares UNKNOWN, like NULL
             Ok(with_op!(op, x, |v: f64| v, p => run(n, care, zones, |wi| {
                 let nan = word_of(vals, wi, |v: f64| v.is_nan());

@@ -15,6 +15,7 @@ use arrow_schema::{DataType, Field, Schema};
 use nestdb_storage::{label, TableVersion};
 use proptest::prelude::*;
 
+use super::bits::Bits;
 use super::{CmpOp, Filter, RowSet, Value};
 use crate::{ColumnType, Database, Metric, SchemaBuilder, Table};
 
@@ -396,6 +397,17 @@ fn windows(v: &TableVersion, cuts: &[f64]) -> Vec<Vec<std::ops::Range<u32>>> {
         .collect()
 }
 
+/// Every segment's windows split in two: the odd-numbered ones and the rest.
+type Windows = Vec<Vec<std::ops::Range<u32>>>;
+fn split_windows(ws: &[Vec<std::ops::Range<u32>>]) -> (Windows, Windows) {
+    let pick = |keep: usize| -> Windows {
+        ws.iter()
+            .map(|w| w.iter().skip(keep).step_by(2).cloned().collect())
+            .collect()
+    };
+    (pick(1), pick(0))
+}
+
 /// The ids of the rows in `ws` (and of every unflushed row).
 fn ids_in(v: &TableVersion, ws: &[Vec<std::ops::Range<u32>>]) -> BTreeSet<i64> {
     let mut out = BTreeSet::new();
@@ -483,6 +495,16 @@ proptest! {
             let got = ids_of(&v, &f.selection_within(&v, &ws).expect("windows"));
             let want_in: BTreeSet<i64> = want.intersection(&inside).copied().collect();
             prop_assert_eq!(&got, &want_in, "in windows {:?}: {}", ws, f);
+            // the same windows in two calls OR-ed into one bitset per segment (the in-stage
+            // probe's batches), unflushed rows evaluated on their own
+            let (odd, even) = split_windows(&ws);
+            let mut acc: Vec<Bits> =
+                v.segments.iter().map(|s| Bits::zeros(s.rows() as u32)).collect();
+            f.select_within_into(&v, &odd, &mut acc).expect("odd windows");
+            f.select_within_into(&v, &even, &mut acc).expect("even windows");
+            let segs = acc.into_iter().map(RowSet::Some).collect();
+            let sel = crate::filter::Selection::new(segs, f.selection_unflushed(&v).expect("mem"));
+            prop_assert_eq!(&ids_of(&v, &sel), &want_in, "accumulated {:?}: {}", ws, f);
         }
     }
 }

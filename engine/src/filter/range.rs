@@ -115,6 +115,11 @@ pub fn eval(cx: &Ctx<'_>, care: Option<&Bits>, r: IntRange) -> Result<Tri> {
     scan(cx, care, r)
 }
 
+/// What the zone maps alone say about `r` on every row of `cx`'s window ([`Ctx::uniform`]).
+pub fn verdict(cx: &Ctx<'_>, r: IntRange) -> Option<Zone> {
+    cx.uniform(r.col, |b, rows| decide(r, b, rows))
+}
+
 /// `r` by a scan of the column's values (the zones its bounds decide are skipped).
 pub fn scan(cx: &Ctx<'_>, care: Option<&Bits>, r: IntRange) -> Result<Tri> {
     let ty = cx.ty(r.col);

@@ -122,6 +122,37 @@ impl<'a> ZoneMaps<'a> {
         })
     }
 
+    /// `decide`'s verdict on column `col` when every non-empty zone overlapping `window` gets
+    /// the same one; None at the first zone that gets none (undecided) or a different one, when
+    /// no zone has rows, or when `col` is not zoned.
+    pub fn uniform<T: PartialEq>(
+        &self,
+        col: usize,
+        window: Range<u32>,
+        decide: impl Fn(Bounds, u32) -> Option<T>,
+    ) -> Option<T> {
+        let j = self.column(col)?;
+        let first = self.bounds[1..].partition_point(|&end| end <= window.start);
+        let mut seen: Option<T> = None;
+        for z in first..self.zones {
+            let r = self.rows(z);
+            if r.start >= window.end {
+                break;
+            }
+            // an empty zone (an empty partition) holds no row to disagree about
+            if r.start == r.end {
+                continue;
+            }
+            let v = decide(self.bounds(j, z), r.end - r.start)?;
+            match &seen {
+                Some(s) if *s != v => return None,
+                Some(_) => {}
+                None => seen = Some(v),
+            }
+        }
+        seen
+    }
+
     /// Folds `f(acc, clipped rows, bounds, zone rows)` over the zones overlapping `window`, as
     /// [`ZoneMaps::decide`] visits them, without collecting them (estimates sum shares).
     pub fn fold<A>(

@@ -148,7 +148,6 @@ pub fn probe(
     let total: u64 = views.iter().map(|w| w.rows as u64).sum();
     let size = |p: usize| partition_size(views, p);
     let mut acc: Vec<Bits> = views.iter().map(|w| Bits::zeros(w.rows as u32)).collect();
-    let mut mem = None;
     // per partition of `order` looked at: its matching rows, and all its rows
     let mut counts: Vec<u64> = Vec::new();
     let mut sizes: Vec<u64> = Vec::new();
@@ -164,6 +163,7 @@ pub fn probe(
             }
         }
         if let Some(probes) = walk(&order, &counts, &sizes, s, false) {
+            let mem = f.selection_unflushed(v)?;
             return Ok(Some(done(acc, mem, probes, evaluated, selected)));
         }
         let measured = if evaluated == 0 {
@@ -181,12 +181,7 @@ pub fn probe(
             return Ok(None);
         }
         let batch = &order[counts.len()..end];
-        let sel = f.selection_within(v, &windows(views, batch))?;
-        for (a, r) in acc.iter_mut().zip(&sel.segments) {
-            if let RowSet::Some(b) = r {
-                a.or(b);
-            }
-        }
+        f.select_within_into(v, &windows(views, batch), &mut acc)?;
         for &p in batch {
             let n = views
                 .iter()
@@ -202,13 +197,15 @@ pub fn probe(
             selected += n;
         }
         evaluated += rows;
-        mem.get_or_insert(sel.mem);
     }
     let probes = walk(&order, &counts, &sizes, s, true).unwrap_or_default();
-    if mem.is_none() {
-        mem = Some(f.selection_within(v, &windows(views, &[]))?.mem);
-    }
-    Ok(Some(done(acc, mem, probes, evaluated, selected)))
+    Ok(Some(done(
+        acc,
+        f.selection_unflushed(v)?,
+        probes,
+        evaluated,
+        selected,
+    )))
 }
 
 /// [`super::funnel::choose_partitions`]'s walk over the partitions of `order` whose matching
@@ -299,7 +296,7 @@ fn windows(views: &[SegView<'_>], batch: &[usize]) -> Vec<Vec<Range<u32>>> {
 
 fn done(
     acc: Vec<Bits>,
-    mem: Option<Vec<RowSet>>,
+    mem: Vec<RowSet>,
     probes: Vec<usize>,
     evaluated: u64,
     selected: u64,
@@ -315,7 +312,7 @@ fn done(
         })
         .collect();
     Probed {
-        sel: Selection::new(segments, mem.unwrap_or_default()),
+        sel: Selection::new(segments, mem),
         probes,
         evaluated,
         selected,

@@ -54,6 +54,11 @@ pub struct QueryCoded {
     pub mid: QueryCodes,
     /// Sign bits of the coarse prefix.
     pub bits: Vec<u8>,
+    /// Every partition's score ([`pipeline::partition_scores`]) against the model the query
+    /// was prepared for, computed on first use: a filtered walk needs them for its floor and
+    /// again for its order. Stored with the address and length of the centroid codes they
+    /// were computed from; a call with other centroids recomputes (and keeps nothing).
+    pub(crate) partition_scores: std::sync::OnceLock<((usize, usize), Vec<crate::topk::Cand>)>,
 }
 
 impl PreparedQuery {
@@ -96,6 +101,7 @@ impl PreparedQuery {
                 coarse: QueryCodes::range(&m.quant, &rotated, 0..c),
                 mid: QueryCodes::range(&m.quant, &rotated, c..mid),
                 bits,
+                partition_scores: std::sync::OnceLock::new(),
             }
         });
         Ok(PreparedQuery {

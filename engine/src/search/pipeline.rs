@@ -63,7 +63,7 @@ impl<'a> QueryCtx<'a> {
     }
 
     /// [`partition_scores`] for this query.
-    pub fn partition_scores(&self) -> Vec<Cand> {
+    pub fn partition_scores(&self) -> std::borrow::Cow<'a, [Cand]> {
         partition_scores(self.model, self.qc)
     }
 
@@ -376,22 +376,56 @@ pub fn probe_order(m: &IndexModel, qc: &QueryCoded, n: usize) -> Vec<usize> {
 /// The `n` partitions nearest the query, nearest first, with their scores (`addr` is the
 /// partition), comparable with the first stage's row scores.
 pub fn probe_scored(m: &IndexModel, qc: &QueryCoded, n: usize) -> Vec<Cand> {
-    let mut all = partition_scores(m, qc);
+    nearest_sorted(&partition_scores(m, qc), n)
+}
+
+/// The best `n` of `scores` (in partition order: `addr` is the position) in the funnel's total
+/// order, best first. Selected and sorted as integers ([`order_key`]), which orders exactly as
+/// [`Cand`]'s `Ord` does at a fraction of its cost (a filtered walk sorts 256 of 2,000).
+fn nearest_sorted(scores: &[Cand], n: usize) -> Vec<Cand> {
+    debug_assert!(scores.iter().enumerate().all(|(p, c)| c.addr == p as u64));
+    let mut keys: Vec<u64> = scores.iter().map(order_key).collect();
     if n == 0 {
-        all.clear();
-    } else if n < all.len() {
-        all.select_nth_unstable(n - 1);
-        all.truncate(n);
+        keys.clear();
+    } else if n < keys.len() {
+        keys.select_nth_unstable(n - 1);
+        keys.truncate(n);
     }
-    all.sort_unstable();
-    all
+    keys.sort_unstable();
+    keys.iter()
+        .map(|&k| scores[(k & u64::from(u32::MAX)) as usize])
+        .collect()
+}
+
+/// A partition's (score, partition) as one integer ordered as `Cand`'s `Ord` orders them: the
+/// score's bits made monotone in `f32::total_cmp`'s order (negative scores' bits inverted,
+/// the others' sign bit set), the partition (below 2^32) in the low half.
+#[inline]
+fn order_key(c: &Cand) -> u64 {
+    let b = c.dist.to_bits();
+    let m = if b >> 31 == 1 { !b } else { b | 0x8000_0000 };
+    (u64::from(m) << 32) | (c.addr & u64::from(u32::MAX))
 }
 
 /// Every partition's score for the query (`addr` is the partition), in partition order:
 /// what [`probe_scored`] sorts, for callers that select from all of them. A score that is
 /// not a number (an overflowed centroid norm) is infinite, the farthest, so "at most a bar"
-/// picks a prefix of the sorted order ([`super::probe`] relies on it).
-pub fn partition_scores(m: &IndexModel, qc: &QueryCoded) -> Vec<Cand> {
+/// picks a prefix of the sorted order ([`super::probe`] relies on it). Kept in `qc` for the
+/// model it was prepared for (scoring 2,000 centroids costs about 30 us); recomputed for any
+/// other centroids.
+pub fn partition_scores<'q>(m: &IndexModel, qc: &'q QueryCoded) -> std::borrow::Cow<'q, [Cand]> {
+    let key = (m.centroid_codes.as_ptr() as usize, m.centroid_codes.len());
+    let (k, scores) = qc
+        .partition_scores
+        .get_or_init(|| (key, score_partitions(m, qc)));
+    if *k == key {
+        std::borrow::Cow::Borrowed(scores)
+    } else {
+        std::borrow::Cow::Owned(score_partitions(m, qc))
+    }
+}
+
+fn score_partitions(m: &IndexModel, qc: &QueryCoded) -> Vec<Cand> {
     let mut raw = vec![0i32; m.meta.partitions];
     (kernels::get().dot_i8_rows)(&qc.coarse.codes, &m.centroid_codes, &mut raw);
     raw.iter()
@@ -499,4 +533,57 @@ fn gather(
         g.codes.extend_from_slice(&all[o..o + c]);
     });
     Ok(g)
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::{nearest_sorted, order_key};
+    use crate::topk::Cand;
+    use rand::{Rng, SeedableRng};
+
+    /// Regression guard for the integer selection of the probe order: it must keep exactly the
+    /// partitions, in exactly the order, that sorting the candidates would, ties, signed zeros
+    /// and infinities included.
+    #[test]
+    fn integer_probe_order_is_the_candidates_total_order() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(38);
+        let special = [
+            0.0f32,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MIN_POSITIVE,
+            -1e-30,
+        ];
+        for _ in 0..2000 {
+            let len = rng.random_range(1..400usize);
+            let scores: Vec<Cand> = (0..len)
+                .map(|p| {
+                    let dist = match rng.random_range(0..4) {
+                        0 => special[rng.random_range(0..special.len())],
+                        1 => rng.random_range(-4..4) as f32 / 2.0,
+                        _ => rng.random_range(-1e3f32..1e3),
+                    };
+                    Cand {
+                        dist,
+                        addr: p as u64,
+                    }
+                })
+                .collect();
+            let n = rng.random_range(0..=len + 1);
+            let mut want = scores.clone();
+            want.sort_unstable();
+            want.truncate(n);
+            let got = nearest_sorted(&scores, n);
+            let bits = |v: &[Cand]| {
+                v.iter()
+                    .map(|c| (c.dist.to_bits(), c.addr))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(bits(&got), bits(&want), "len {len} n {n}");
+            for w in scores.windows(2) {
+                assert_eq!(order_key(&w[0]).cmp(&order_key(&w[1])), w[0].cmp(&w[1]));
+            }
+        }
+    }
 }

@@ -10,6 +10,8 @@
 //! The funnel runs [`first_stage`]; the tuner evaluates the same rule with [`kth_score`] and
 //! [`probes_within`], so the recall it measures is the recall the funnel returns.
 
+use std::borrow::Cow;
+
 use nestdb_storage::StorageError;
 
 use roaring::RoaringBitmap;
@@ -73,9 +75,9 @@ pub fn reach(
 
 /// The seeds' scan both [`first_stage`] and [`reach`] start from, and what choosing the
 /// partitions after them needs.
-struct Seeded {
+struct Seeded<'a> {
     /// Every partition's score, in partition order ([`QueryCtx::partition_scores`]).
-    all: Vec<Cand>,
+    all: Cow<'a, [Cand]>,
     /// The most partitions the probe takes ([`probe_cap`]).
     cap: usize,
     /// The worst seed (the seeds are the best partitions up to it in the total order).
@@ -87,7 +89,7 @@ struct Seeded {
     scanned: usize,
 }
 
-impl Seeded {
+impl Seeded<'_> {
     /// The partitions after the seeds an adaptive probe with bar `bar` scans, nearest first:
     /// [`probes_within`] over the nearest [`probe_cap`] partitions sorted, without sorting
     /// them. Scores are never NaN, so a score at most the bar is a down-set of the total order,
@@ -116,7 +118,7 @@ impl Seeded {
 
 /// Scores every partition, takes the nearest `seeds` (at least one, at most the cap) and
 /// scans them.
-fn seeded(ctx: &QueryCtx<'_>, seeds: usize, first: Stage) -> Result<Seeded, StorageError> {
+fn seeded<'a>(ctx: &QueryCtx<'a>, seeds: usize, first: Stage) -> Result<Seeded<'a>, StorageError> {
     let all = ctx.partition_scores();
     let cap = probe_cap(ctx.model.meta.partitions);
     let mut s = choose_seeds(all, seeds, cap);
@@ -127,7 +129,7 @@ fn seeded(ctx: &QueryCtx<'_>, seeds: usize, first: Stage) -> Result<Seeded, Stor
 /// The seeds of an adaptive probe over the partition scores `all` (no NaN:
 /// [`super::pipeline::probe_score`]) with at most `cap` partitions probed: the best `seeds`
 /// (at least one, at most the cap), not scanned yet.
-fn choose_seeds(all: Vec<Cand>, seeds: usize, cap: usize) -> Seeded {
+fn choose_seeds(all: Cow<'_, [Cand]>, seeds: usize, cap: usize) -> Seeded<'_> {
     let cap = cap.min(all.len());
     let best = nearest(&all, seeds.max(1).min(cap));
     let last = best.last().copied().unwrap_or(Cand {
@@ -269,8 +271,8 @@ mod tests {
             };
             let seeds = rng.random_range(0..=cap.min(n) + 1);
             let bar = value(&mut rng);
-            let s = choose_seeds(all.clone(), seeds, cap);
-            let mut sorted = all;
+            let s = choose_seeds(Cow::Borrowed(&all), seeds, cap);
+            let mut sorted = all.clone();
             sorted.sort_unstable();
             sorted.truncate(cap.min(n));
             let used = seeds.max(1).min(sorted.len());
