@@ -2,6 +2,7 @@
 //! dictionaries, label ordinal columns and zone maps.
 
 use std::cell::RefCell;
+use std::convert::Infallible;
 use std::ops::Range;
 
 use arrow_array::ArrayRef;
@@ -143,10 +144,34 @@ impl<'a> Ctx<'a> {
         leaf: &super::Filter,
         ids: impl FnOnce() -> Vec<Range<usize>>,
     ) -> Vec<Range<usize>> {
-        let key = leaf as *const super::Filter as usize;
+        self.by_node(leaf, |m| &m.ids, ids)
+    }
+
+    /// The order in which AND `node` evaluates its parts, from `order` (run once per evaluation
+    /// when the context has a memo: the first window's estimates order every window, which
+    /// changes the work, never the result).
+    pub fn and_order(
+        &self,
+        node: &super::Filter,
+        order: impl FnOnce() -> Vec<usize>,
+    ) -> Vec<usize> {
+        self.by_node(node, |m| &m.orders, order)
+    }
+
+    /// `f()` for filter node `node`, kept in the memo's `field` under the node's address.
+    fn by_node<V: Clone + 'a>(
+        &self,
+        node: &super::Filter,
+        field: impl Fn(&'a Memo<'a>) -> &'a Memoized<V>,
+        f: impl FnOnce() -> V,
+    ) -> V {
+        let key = node as *const super::Filter as usize;
         match self.memo {
-            Some(m) => memoized(&m.ids, key, || Ok::<_, ()>(ids())).unwrap_or_default(),
-            None => ids(),
+            Some(m) => match memoized(field(m), key, || Ok::<_, Infallible>(f())) {
+                Ok(v) => v,
+                Err(never) => match never {},
+            },
+            None => f(),
         }
     }
 
@@ -171,21 +196,6 @@ impl<'a> Ctx<'a> {
         } else {
             whole
         })
-    }
-
-    /// The order in which AND `node` evaluates its parts, from `order` (run once per evaluation
-    /// when the context has a memo: the first window's estimates order every window, which
-    /// changes the work, never the result).
-    pub fn and_order(
-        &self,
-        node: &super::Filter,
-        order: impl FnOnce() -> Vec<usize>,
-    ) -> Vec<usize> {
-        let key = node as *const super::Filter as usize;
-        match self.memo {
-            Some(m) => memoized(&m.orders, key, || Ok::<_, ()>(order())).unwrap_or_default(),
-            None => order(),
-        }
     }
 
     /// The label dictionary of PATH column `col` (segments only).

@@ -329,20 +329,7 @@ impl Filter {
     /// [`Filter::selection`], with or without zone-map skipping (tests compare the two).
     #[doc(hidden)]
     pub fn selection_with(&self, v: &TableVersion, use_zones: bool) -> Result<Selection> {
-        self.eval_sources(v, None, use_zones)
-    }
-
-    /// The rows of `v` this filter keeps among the row windows `windows` names per segment
-    /// (rows outside them are left out, unevaluated; a segment without an entry gets none).
-    /// Each window is evaluated on its own rows only, so the cost follows the windows' size,
-    /// not the segment's. Unflushed rows are always evaluated whole. The funnel tests a filter
-    /// inside its first stage this way, on the partitions it probes.
-    pub fn selection_within(
-        &self,
-        v: &TableVersion,
-        windows: &[Vec<Range<u32>>],
-    ) -> Result<Selection> {
-        self.eval_sources(v, Some(windows), true)
+        self.eval_sources(v, use_zones)
     }
 
     /// The estimated number of live rows of `v` this filter keeps, without evaluating it:
@@ -365,11 +352,13 @@ impl Filter {
         Ok(rows)
     }
 
-    /// [`Filter::selection_within`] for the segments only, OR-ed into `acc` (one bitset per
-    /// segment, as long as the segment): the filter's rows among each segment's windows,
-    /// deleted rows left out. Rows outside the windows are not touched, so a caller that
-    /// evaluates more windows later (the funnel's in-stage probe, batch by batch) keeps one
-    /// bitset per segment instead of building and merging one per call.
+    /// The rows this filter keeps among the row windows `windows` names per segment of `v`,
+    /// OR-ed into `acc` (one bitset per segment, as long as the segment), deleted rows left
+    /// out; rows outside the windows are not touched (nor evaluated), and a segment without an
+    /// entry gets nothing. Each window is evaluated on its own rows only, so the cost follows
+    /// the windows' size, not the segment's. The funnel tests a filter inside its first stage
+    /// this way, batch by batch on the partitions it probes, keeping one bitset per segment;
+    /// unflushed rows are [`Filter::selection_unflushed`]'s.
     pub fn select_within_into(
         &self,
         v: &TableVersion,
@@ -396,34 +385,18 @@ impl Filter {
         self.eval_unflushed(v, true)
     }
 
-    fn eval_sources(
-        &self,
-        v: &TableVersion,
-        windows: Option<&[Vec<Range<u32>>]>,
-        use_zones: bool,
-    ) -> Result<Selection> {
+    fn eval_sources(&self, v: &TableVersion, use_zones: bool) -> Result<Selection> {
         super::validate::validate(self, &v.def.schema, &v.def.name)?;
         let schema = &v.def.schema;
         let mut segments = Vec::with_capacity(v.segments.len());
-        for (i, (s, dels)) in v.segments.iter().zip(&v.deletes).enumerate() {
-            let t = match windows {
-                None => {
-                    let src = Source::Segment(s);
-                    let memo = Memo::default();
-                    let cx = Ctx::new(schema, &src, use_zones)?.with_memo(&memo);
-                    let mut t = eval_in(self, &cx, None)?.t;
-                    for d in dels.iter() {
-                        t.remove(d);
-                    }
-                    t
-                }
-                Some(ws) => {
-                    let mut t = Bits::zeros(s.rows() as u32);
-                    let ws = ws.get(i).map_or(&[][..], Vec::as_slice);
-                    self.eval_windows(schema, s, dels, ws, use_zones, &mut t)?;
-                    t
-                }
-            };
+        for (s, dels) in v.segments.iter().zip(&v.deletes) {
+            let src = Source::Segment(s);
+            let memo = Memo::default();
+            let cx = Ctx::new(schema, &src, use_zones)?.with_memo(&memo);
+            let mut t = eval_in(self, &cx, None)?.t;
+            for d in dels.iter() {
+                t.remove(d);
+            }
             segments.push(row_set(t));
         }
         Ok(Selection::new(segments, self.eval_unflushed(v, use_zones)?))

@@ -397,6 +397,22 @@ fn windows(v: &TableVersion, cuts: &[f64]) -> Vec<Vec<std::ops::Range<u32>>> {
         .collect()
 }
 
+/// The ids `f` keeps in the windows of `batches`, OR-ed batch by batch into one bitset per
+/// segment, and among the unflushed rows.
+fn within(v: &TableVersion, f: &Filter, batches: &[&Windows]) -> BTreeSet<i64> {
+    let mut acc: Vec<Bits> = v
+        .segments
+        .iter()
+        .map(|s| Bits::zeros(s.rows() as u32))
+        .collect();
+    for ws in batches {
+        f.select_within_into(v, ws, &mut acc).expect("windows");
+    }
+    let segs = acc.into_iter().map(RowSet::Some).collect();
+    let mem = f.selection_unflushed(v).expect("unflushed");
+    ids_of(v, &crate::filter::Selection::new(segs, mem))
+}
+
 /// Every segment's windows split in two: the odd-numbered ones and the rest.
 type Windows = Vec<Vec<std::ops::Range<u32>>>;
 fn split_windows(ws: &[Vec<std::ops::Range<u32>>]) -> (Windows, Windows) {
@@ -492,19 +508,12 @@ proptest! {
             // evaluated window by window (a filter tested inside the funnel's first stage)
             let ws = windows(&v, &cuts);
             let inside = ids_in(&v, &ws);
-            let got = ids_of(&v, &f.selection_within(&v, &ws).expect("windows"));
             let want_in: BTreeSet<i64> = want.intersection(&inside).copied().collect();
-            prop_assert_eq!(&got, &want_in, "in windows {:?}: {}", ws, f);
-            // the same windows in two calls OR-ed into one bitset per segment (the in-stage
-            // probe's batches), unflushed rows evaluated on their own
+            prop_assert_eq!(&within(&v, f, &[&ws]), &want_in, "in windows {:?}: {}", ws, f);
+            // the same windows in two calls OR-ed into the same bitsets (the in-stage probe's
+            // batches)
             let (odd, even) = split_windows(&ws);
-            let mut acc: Vec<Bits> =
-                v.segments.iter().map(|s| Bits::zeros(s.rows() as u32)).collect();
-            f.select_within_into(&v, &odd, &mut acc).expect("odd windows");
-            f.select_within_into(&v, &even, &mut acc).expect("even windows");
-            let segs = acc.into_iter().map(RowSet::Some).collect();
-            let sel = crate::filter::Selection::new(segs, f.selection_unflushed(&v).expect("mem"));
-            prop_assert_eq!(&ids_of(&v, &sel), &want_in, "accumulated {:?}: {}", ws, f);
+            prop_assert_eq!(&within(&v, f, &[&odd, &even]), &want_in, "batches {:?}: {}", ws, f);
         }
     }
 }

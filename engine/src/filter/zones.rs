@@ -132,17 +132,9 @@ impl<'a> ZoneMaps<'a> {
         decide: impl Fn(Bounds, u32) -> Option<T>,
     ) -> Option<T> {
         let j = self.column(col)?;
-        let first = self.bounds[1..].partition_point(|&end| end <= window.start);
         let mut seen: Option<T> = None;
-        for z in first..self.zones {
-            let r = self.rows(z);
-            if r.start >= window.end {
-                break;
-            }
-            // an empty zone (an empty partition) holds no row to disagree about
-            if r.start == r.end {
-                continue;
-            }
+        // an empty zone (an empty partition) holds no row to disagree about
+        for (z, r) in self.overlapping(&window).filter(|(_, r)| r.start < r.end) {
             let v = decide(self.bounds(j, z), r.end - r.start)?;
             match &seen {
                 Some(s) if *s != v => return None,
@@ -151,6 +143,18 @@ impl<'a> ZoneMaps<'a> {
             }
         }
         seen
+    }
+
+    /// The zones overlapping `window` with their rows, in order (bounds are ascending, so the
+    /// first is the first zone ending after the window's start).
+    fn overlapping<'w>(
+        &'w self,
+        window: &'w Range<u32>,
+    ) -> impl Iterator<Item = (usize, Range<u32>)> + 'w {
+        let first = self.bounds[1..].partition_point(|&end| end <= window.start);
+        (first..self.zones)
+            .map(|z| (z, self.rows(z)))
+            .take_while(|(_, r)| r.start < window.end)
     }
 
     /// Folds `f(acc, clipped rows, bounds, zone rows)` over the zones overlapping `window`, as
@@ -163,14 +167,8 @@ impl<'a> ZoneMaps<'a> {
         mut f: impl FnMut(A, Range<u32>, Bounds, u32) -> A,
     ) -> Option<A> {
         let j = self.column(col)?;
-        // the first zone ending after the window's start (bounds are ascending)
-        let first = self.bounds[1..].partition_point(|&end| end <= window.start);
         let mut acc = init;
-        for z in first..self.zones {
-            let r = self.rows(z);
-            if r.start >= window.end {
-                break;
-            }
+        for (z, r) in self.overlapping(&window) {
             let (a, b) = (r.start.max(window.start), r.end.min(window.end));
             acc = f(
                 acc,
