@@ -11,8 +11,10 @@
 //!     (`Table::set_tuning_queries`) instead of on rows
 //! (`query` and `filtered` take `--half first|second`: only that half of the held-out queries)
 //! nestdb-scale query   --data DIR --db DB [--targets 0.8,0.9,0.95,0.98,0.99] [--seconds S]
+//!     [--shortlist A,B]
 //!     open time, first query, then per target: recall@10 on the 700 held-out queries
-//!     (first pass, cold), QPS one query at a time (warm), the tuner's estimate, bytes read
+//!     (first pass, cold), QPS one query at a time (warm), the tuner's estimate, bytes read;
+//!     --shortlist runs each target's schedule with those shortlist lengths, probe unchanged
 //! nestdb-scale filtered --db DB [--targets ...] [--levels L] [--and-range] [--broad]
 //!     [--materialize | --in-stage] [--no-truth] [--prefix P]
 //!     each held-out query filtered to its own label subtree (the first L levels of its
@@ -197,8 +199,15 @@ fn query(args: &[String], db: &Path) {
                "read_mib_at_open": (read_bytes() - read0) as f64 / 1048576.0,
                "first_ids": first.len(), "db_mib": dir_mib(db)})
     );
+    // --shortlist a,b: the tuned schedule with these shortlist lengths (its probe unchanged)
+    let shortlist: Option<Vec<usize>> = arg(args, "--shortlist").map(|s| {
+        s.split(',')
+            .map(|n| n.parse().expect("--shortlist a,b"))
+            .collect()
+    });
     for r in targets(args) {
-        let p = target(r);
+        let mut p = target(r);
+        p.shortlist.clone_from(&shortlist);
         let start = Instant::now();
         let found: Vec<Vec<i64>> = queries
             .chunks_exact(DIM)
@@ -209,7 +218,7 @@ fn query(args: &[String], db: &Path) {
         let x = explain(&t, &queries, &p, &[]);
         println!(
             "{}",
-            json!({"phase": "query", "target": r, "recall": data::recall(&found, &truth, 10),
+            json!({"phase": "query", "target": r, "shortlist": shortlist, "recall": data::recall(&found, &truth, 10),
                    "estimate": x.estimate, "first_pass_qps": cold_qps, "qps": qps,
                    "bytes_per_query": x.bytes, "peak_rss_mib": peak_rss_mib()})
         );
