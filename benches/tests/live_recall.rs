@@ -16,8 +16,10 @@ use nestdb_benches::driver;
 use rand::SeedableRng;
 
 const TARGET: f32 = 0.95;
-/// Noise added to each unit query vector, per dimension (then renormalized).
-const NOISE: f32 = 0.05;
+/// Noise added to each unit query vector, per dimension (then renormalized). At 0.05 (and
+/// 0.1) the row-tuned schedules of stop 38 broke the 0.95 promise; with adaptive shortlists
+/// (stop 39) they keep it there (0.956 measured), so the monitor would have nothing to repair.
+const NOISE: f32 = 0.1;
 /// The monitor's `MIN_SAMPLES`: fewer samples than this after the last adjustment may not
 /// have been judged yet.
 const MIN_SAMPLES: usize = 50;

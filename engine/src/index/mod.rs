@@ -32,7 +32,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::layout::Layout;
 pub use quant::Int8Quantizer;
-pub use schedule::{probe_cap, RecallEstimate, Schedule, Stage, SEED_CHOICES};
+pub use schedule::{
+    probe_cap, RecallEstimate, Schedule, Stage, StageCut, KEEP_SLACK_CAP, SEED_CHOICES,
+};
 
 /// Why an index could not be fit.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

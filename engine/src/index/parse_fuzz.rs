@@ -40,6 +40,7 @@ fn meta(
                 cost: 1.0,
                 probe_slack: None,
                 probe_seeds: None,
+                keep_slack: None,
                 min_candidates: None,
                 filter_share: None,
                 scan_all: false,

@@ -115,6 +115,15 @@ pub struct Schedule {
     /// (schedules stored before the tuner chose it): [`PROBE_SEEDS`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_seeds: Option<usize>,
+    /// A first-stage shortlist that adapts to the query (cosine tables): the int8 stage keeps
+    /// its best `keep` and, beyond them, every candidate whose approximate cosine distance (1 +
+    /// the stage's score) is within this fraction of the stage's k-th best distance, at most
+    /// [`KEEP_SLACK_CAP`] times `keep` ([`Schedule::stage_cut`], [`StageCut::kept`]). A query
+    /// whose neighbours lie close together relative to how far they are (a query far from
+    /// the data, whose 10th neighbour is as far as a row's 50th) keeps more, where the
+    /// quantized prefix scores reorder them. `None`: exactly `keep`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_slack: Option<f32>,
     /// Filtered queries: keep probing (nearest partitions first) until at least this many
     /// selected rows are covered.
     #[serde(default)]
@@ -164,6 +173,69 @@ impl Schedule {
             .collect();
         s.k = k;
         s
+    }
+}
+
+/// How far an adaptive shortlist ([`Schedule::keep_slack`]) may grow: at most this many times
+/// the stage's `keep`.
+pub const KEEP_SLACK_CAP: usize = 4;
+
+/// How one intermediate stage cuts its candidates: the best `keep`, and with a `slack` also
+/// every candidate whose distance is within that fraction of the k-th best's, at most `cap`
+/// in all. Stage scores of a cosine table are minus an approximate cosine, so the distance is
+/// `1 + score`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StageCut {
+    /// Candidates always kept (the stage's `keep`).
+    pub keep: usize,
+    /// Candidates kept at most (`keep`, or [`KEEP_SLACK_CAP`] times it with a slack).
+    pub cap: usize,
+    /// The relative slack over the k-th best distance, if the shortlist adapts.
+    pub slack: Option<f32>,
+}
+
+impl StageCut {
+    /// How many of `sorted` (ascending scores, the stage's order; at least its first `cap` when
+    /// it has that many) the cut keeps, for `k` results: `keep`, or every score at most
+    /// `kth + slack * (1 + kth)` (within `slack` of the k-th best distance, relatively) when
+    /// that is more, at most `cap` and `sorted.len()`.
+    pub fn kept(&self, sorted: &[f32], k: usize) -> usize {
+        let n = sorted.len();
+        let base = self.keep.min(n);
+        let Some(slack) = self.slack else {
+            return base;
+        };
+        let Some(&kth) = sorted.get(k.max(1) - 1).or(sorted.last()) else {
+            return 0;
+        };
+        let bar = kth + slack * (1.0 + kth).max(0.0);
+        let upto = self.cap.min(n);
+        // scores not above the bar form a prefix (NaN ranks last and is never within it)
+        base.max(sorted[..upto].partition_point(|&d| d <= bar))
+    }
+}
+
+impl Schedule {
+    /// How stage `st` of this schedule cuts its candidates ([`StageCut`]): only the int8
+    /// first stage's shortlist adapts (the later ones reorder what it kept).
+    pub fn stage_cut(&self, st: &Stage) -> StageCut {
+        let keep = st.keep();
+        let slack = match st {
+            Stage::Int8 { .. } => self.keep_slack.filter(|s| s.is_finite()),
+            _ => None,
+        };
+        match slack {
+            Some(slack) => StageCut {
+                keep,
+                cap: keep.saturating_mul(KEEP_SLACK_CAP),
+                slack: Some(slack),
+            },
+            None => StageCut {
+                keep,
+                cap: keep,
+                slack: None,
+            },
+        }
     }
 }
 
@@ -265,6 +337,7 @@ mod tests {
             cost: 0.0,
             probe_slack: None,
             probe_seeds: None,
+            keep_slack: None,
             min_candidates: Some(min),
             filter_share: Some(share),
             scan_all: false,
@@ -319,5 +392,54 @@ mod tests {
         s.min_candidates = None;
         assert!(s.probed_enough(2, 0, 0));
         assert!(!s.probed_enough(1, 0, 0));
+    }
+
+    /// Regression guard for adaptive shortlists: the cut keeps `keep`, or every score within
+    /// the slack of the k-th when more, never past the cap; a NaN k-th keeps `keep`.
+    #[test]
+    fn adaptive_shortlist_keeps_the_scores_within_the_slack_up_to_its_cap() {
+        let cut = |keep, slack| StageCut {
+            keep,
+            cap: keep * KEEP_SLACK_CAP,
+            slack,
+        };
+        let d: Vec<f32> = (0..100).map(|i| i as f32 * 0.01).collect();
+        // fixed: exactly keep, or all there are
+        assert_eq!(cut(20, None).kept(&d, 10), 20);
+        assert_eq!(cut(20, None).kept(&d[..5], 10), 5);
+        // the 10th scores 0.09 (distance 1.09): within 5% (0.0545) are the first 15, fewer
+        // than keep; within 19% (0.2071), the first 30
+        assert_eq!(cut(20, Some(0.05)).kept(&d, 10), 20);
+        assert_eq!(cut(20, Some(0.19)).kept(&d, 10), 30);
+        // scores of -1 (distance 0, the query itself): nothing beyond the ties
+        let zero = [-1.0f32; 30];
+        assert_eq!(cut(5, Some(0.5)).kept(&zero[..12], 10), 12);
+        let mut near = vec![-1.0f32; 10];
+        near.extend([-0.99, -0.5]);
+        assert_eq!(cut(5, Some(0.5)).kept(&near, 10), 10);
+        // at most the cap
+        assert_eq!(cut(10, Some(10.0)).kept(&d, 10), 40);
+        assert_eq!(cut(10, Some(10.0)).kept(&d[..25], 10), 25);
+        // fewer than k candidates: the last sets the bar
+        assert_eq!(cut(2, Some(0.0)).kept(&d[..5], 10), 5);
+        assert_eq!(cut(2, Some(0.0)).kept(&[], 10), 0);
+        let mut nan = d.clone();
+        nan[9] = f32::NAN;
+        assert_eq!(cut(12, Some(1.0)).kept(&nan, 10), 12);
+        // the schedule's cut: no slack, or a slack that is not a number, is a fixed shortlist
+        let mut s = filtered(10, 0.5);
+        s.stages = vec![Stage::Int8 { keep: 20 }];
+        assert_eq!(
+            s.stage_cut(&s.stages[0]),
+            StageCut {
+                keep: 20,
+                cap: 20,
+                slack: None
+            }
+        );
+        s.keep_slack = Some(f32::NAN);
+        assert_eq!(s.stage_cut(&s.stages[0]).slack, None);
+        s.keep_slack = Some(0.1);
+        assert_eq!(s.stage_cut(&s.stages[0]), cut(20, Some(0.1)));
     }
 }

@@ -24,6 +24,19 @@ pub fn scan(rows: f64, coarse: usize) -> f64 {
     rows * (1.5 + coarse as f64 / 40.0)
 }
 
+/// Keeping the best `cap` of `scanned` rows in a shortlist: a row enters it while it beats
+/// the worst kept, about `cap * (1 + ln(scanned / cap))` times for rows in random order, each
+/// about 25 ns with the selections and the final cut (measured at 40k rows: a first stage
+/// keeping 160 instead of 40 of 5,711 rows took 12-14 us more per query).
+pub fn shortlist(cap: f64, scanned: f64) -> f64 {
+    let entered = if scanned <= cap || cap <= 0.0 {
+        scanned
+    } else {
+        cap * (1.0 + (scanned / cap).ln())
+    };
+    entered * 25.0
+}
+
 /// Rescoring `cands` candidates with a stage.
 pub fn rescore(cands: f64, stage: &Stage, model: &IndexModel, bands: &[(usize, usize)]) -> f64 {
     cands
@@ -52,6 +65,8 @@ pub fn schedule(model: &IndexModel, s: &Schedule, scanned: f64, bands: &[(usize,
         probe(model.meta.partitions, model.meta.coarse_dims)
     };
     c += scan(scanned, model.meta.coarse_dims);
+    let cap = s.stages.first().map_or(0, |st| s.stage_cut(st).cap);
+    c += shortlist(cap as f64, scanned);
     let mut incoming = s
         .stages
         .first()

@@ -149,10 +149,11 @@ impl Explain {
         if let Some(sc) = &self.schedule {
             let stages: Vec<String> = sc.stages.iter().map(|st| st.to_string()).collect();
             s.push_str(&format!(
-                " nprobe={}{} stages=[{}]",
+                " nprobe={}{} stages=[{}]{}",
                 sc.nprobe,
                 adaptive(sc),
-                stages.join(", ")
+                stages.join(", "),
+                shortlists(sc)
             ));
         }
         if let Some(r) = self.estimate {
@@ -202,6 +203,16 @@ fn adaptive(s: &Schedule) -> String {
     })
 }
 
+/// How adaptive shortlists cut ([`Schedule::keep_slack`]), or nothing.
+fn shortlists(s: &Schedule) -> String {
+    s.keep_slack.map_or_else(String::new, |slack| {
+        let cap = crate::index::KEEP_SLACK_CAP;
+        format!(
+            " (adaptive int8 shortlist: up to {cap}x keep within {slack:.2} of the k-th distance)"
+        )
+    })
+}
+
 impl fmt::Display for Explain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "strategy: {} ({})", self.strategy, self.reason)?;
@@ -214,10 +225,11 @@ impl fmt::Display for Explain {
             let stages: Vec<String> = s.stages.iter().map(|st| st.to_string()).collect();
             writeln!(
                 f,
-                "schedule: nprobe={}{} stages=[{}] k={}",
+                "schedule: nprobe={}{} stages=[{}]{} k={}",
                 s.nprobe,
                 adaptive(s),
                 stages.join(", "),
+                shortlists(s),
                 s.k
             )?;
         }

@@ -569,6 +569,7 @@ mod tests {
             cost: target * 100.0,
             probe_slack: Some(slack),
             probe_seeds: Some(2),
+            keep_slack: None,
             min_candidates: None,
             filter_share: None,
             scan_all: false,

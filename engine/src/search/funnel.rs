@@ -6,12 +6,12 @@
 
 use std::time::Instant;
 
-use nestdb_storage::StorageError;
+use nestdb_storage::{Metric, StorageError};
 
 use super::explain::{StageLog, StageStats};
 use super::pipeline::QueryCtx;
 use super::probe;
-use crate::index::{Schedule, Stage};
+use crate::index::{Schedule, Stage, StageCut};
 use crate::topk::Cand;
 
 /// Partitions to scan: the `nprobe` nearest, and with `min_candidates` more in order of
@@ -71,11 +71,13 @@ pub fn run(
         Some(_) => None,
     };
     let sched = reached.as_ref().unwrap_or(sched);
+    // an adaptive shortlist runs each stage keeping its cap, then cuts it (`Schedule::stage_cut`)
     let mut cands = first_stage(ctx, sched, chosen, first, k, stats)?;
     for st in sched.stages.iter().skip(1) {
         let t = Instant::now();
         let n_in = cands.len();
-        cands = ctx.rescore(*st, &cands)?;
+        let cut = stage_cut(ctx, sched, st);
+        cands = cut_stage(ctx.rescore(st.with_keep(cut.cap), &cands)?, cut, k);
         stats.push(|| stage_stats(ctx, st, n_in, cands.len(), t));
     }
     let t = Instant::now();
@@ -92,6 +94,33 @@ pub fn run(
     Ok(out)
 }
 
+/// How stage `st` of `sched` cuts its candidates: [`Schedule::stage_cut`] on a cosine table,
+/// a fixed shortlist otherwise (the relative slack needs scores whose distance is `1 + score`).
+fn stage_cut(ctx: &QueryCtx<'_>, sched: &Schedule, st: &Stage) -> StageCut {
+    let cut = sched.stage_cut(st);
+    match ctx.q.metric {
+        Metric::Cosine => cut,
+        _ => StageCut {
+            keep: cut.keep,
+            cap: cut.keep,
+            slack: None,
+        },
+    }
+}
+
+/// A stage's candidates (its best `cut.cap`, in address order) cut as `cut` says for `k`
+/// results ([`StageCut::kept`]), in address order.
+pub fn cut_stage(mut cands: Vec<Cand>, cut: StageCut, k: usize) -> Vec<Cand> {
+    if cut.slack.is_none() || cands.len() <= cut.keep {
+        return cands;
+    }
+    cands.sort_unstable();
+    let scores: Vec<f32> = cands.iter().map(|c| c.dist).collect();
+    cands.truncate(cut.kept(&scores, k));
+    cands.sort_unstable_by_key(|c| c.addr);
+    cands
+}
+
 /// The probe and the first stage: an adaptive probe's ([`probe::first_stage`]) when the
 /// schedule probes adaptively ([`Schedule::adaptive_slack`]) and no partitions are preset; else
 /// the partitions `chosen` or [`choose_partitions`]'s (none when it scans every selected row).
@@ -104,13 +133,17 @@ fn first_stage(
     stats: &mut StageLog,
 ) -> Result<Vec<Cand>, StorageError> {
     let adaptive = sched.adaptive_slack().filter(|_| chosen.is_none());
+    // an adaptive shortlist keeps the stage's cap, then cuts it (`Schedule::stage_cut`)
+    let cut = stage_cut(ctx, sched, &first);
+    let (stage, first) = (first, first.with_keep(cut.cap));
     let cands = match adaptive {
         Some(slack) => {
             let t = Instant::now();
             let (parts, cands, scanned) =
                 probe::first_stage(ctx, (sched.seeds(), slack), first, k)?;
+            let cands = cut_stage(cands, cut, k);
             probe_stats(ctx, parts.len(), t, stats);
-            stats.push(|| stage_stats(ctx, &first, scanned, cands.len(), t));
+            stats.push(|| stage_stats(ctx, &stage, scanned, cands.len(), t));
             cands
         }
         None => {
@@ -123,7 +156,8 @@ fn first_stage(
             let t = Instant::now();
             let ranges = ctx.ranges(probes.as_deref());
             let (cands, scanned) = ctx.first_stage(&ranges, first)?;
-            stats.push(|| stage_stats(ctx, &first, scanned, cands.len(), t));
+            let cands = cut_stage(cands, cut, k);
+            stats.push(|| stage_stats(ctx, &stage, scanned, cands.len(), t));
             cands
         }
     };

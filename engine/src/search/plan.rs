@@ -31,7 +31,8 @@ pub struct SearchParams {
     pub recall_target: Option<f32>,
     /// Partitions to probe (default: from the schedule).
     pub nprobe: Option<usize>,
-    /// Candidates kept after each intermediate stage (default: from the schedule).
+    /// Candidates kept after each intermediate stage, exactly (default: from the schedule,
+    /// whose shortlists may adapt to the query, `Schedule::keep_slack`).
     pub shortlist: Option<Vec<usize>>,
     /// Intermediate stages to run instead of the schedule's (advanced).
     pub stages: Option<Vec<Stage>>,
@@ -372,14 +373,17 @@ fn apply_overrides(s: &mut Schedule, params: &SearchParams, k: usize, partitions
         s.min_candidates = None;
         tuned = false;
     }
+    // the user's stages and shortlists keep exactly what they say (no adaptive shortlists)
     if let Some(st) = &params.stages {
         s.stages = st.clone();
+        s.keep_slack = None;
         tuned = false;
     }
     if let Some(keep) = &params.shortlist {
         for (st, &n) in s.stages.iter_mut().zip(keep) {
             *st = st.with_keep(n.max(k));
         }
+        s.keep_slack = None;
         tuned = false;
     }
     tuned

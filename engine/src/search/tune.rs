@@ -6,7 +6,8 @@
 //! row closer than `holdout_radius`, both from the ground truth and from the candidates.
 //!
 //! Every schedule of a grid (probe slack x shortlist per stage; probing adapts to each query,
-//! [`super::probe`]) is evaluated per query
+//! [`super::probe`], and on cosine tables so does the first shortlist,
+//! [`crate::index::Schedule::keep_slack`]) is evaluated per query
 //! with the pipeline's primitives ([`super::pipeline::QueryCtx`]): int8 scores per probed
 //! partition, mid scores, exact scores; each shortlist is a prefix of a list sorted by the same
 //! total order the funnel's stages use, so the recall measured here for a schedule is exactly
@@ -14,7 +15,7 @@
 //! one half chooses, for each recall target, the cheapest schedule whose recall clears the
 //! target; the other half measures it (mean and 95% interval) - the estimate EXPLAIN shows.
 
-use nestdb_storage::StorageError;
+use nestdb_storage::{Metric, StorageError};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -27,7 +28,7 @@ use super::to_distance;
 use super::view::SegView;
 use crate::filter::RowSet;
 use crate::index::{
-    probe_cap, FilterTuning, IndexModel, RecallEstimate, Schedule, Stage, SEED_CHOICES,
+    probe_cap, FilterTuning, IndexModel, RecallEstimate, Schedule, Stage, StageCut, SEED_CHOICES,
 };
 use crate::layout::Layout;
 use crate::topk::Cand;
@@ -56,11 +57,30 @@ pub struct Tuned {
     pub filtered: Vec<FilterTuning>,
 }
 
-/// Per-query results of every grid point: hits, scanned rows and partitions probed.
-type GridRun = Vec<(usize, usize, usize)>;
+/// Per-query results of every grid point.
+type GridRun = Vec<PointRun>;
 
-/// A grid point: (probe seeds, probe slack, keep1, keep2).
-type Point = (usize, f32, usize, usize);
+/// One grid point's result for one query: hits, rows scanned, partitions probed, and the
+/// candidates its two shortlists kept.
+#[derive(Clone, Copy, Debug, Default)]
+struct PointRun {
+    hits: usize,
+    scanned: usize,
+    probed: usize,
+    kept1: usize,
+    kept2: usize,
+}
+
+/// A grid point: probe seeds and slack, the two shortlists' `keep`, and the shortlists' slack
+/// ([`Schedule::keep_slack`]; `None`: exactly `keep`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Point {
+    seeds: usize,
+    slack: f32,
+    k1: usize,
+    k2: usize,
+    keep_slack: Option<f32>,
+}
 
 /// Probe slacks of the grid, in units of the sample's typical score spread over its nearest
 /// 32 centroids ([`slack_unit`]). The lowest usually probes only the seeds; the highest reaches the cap
@@ -71,9 +91,19 @@ const SLACKS: [f32; 24] = [
     1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 8.0,
 ];
 
-/// The grid of schedules: (seeds, slack, keep1, keep2), ascending in that order, so within one
-/// seed count the partitions a query probes never shrink along it.
-fn grid(k: usize, unit: f32) -> Vec<Point> {
+/// Shortlist slacks of the grid ([`Schedule::keep_slack`]: fractions of the k-th best
+/// distance), and the `keep` lists they are tried with (each stage then keeps up to
+/// [`crate::index::KEEP_SLACK_CAP`] times as many).
+const KEEP_SLACKS: [f32; 5] = [0.02, 0.04, 0.06, 0.1, 0.15];
+const KEEP1_SLACK: [usize; 7] = [10, 20, 40, 80, 160, 320, 480];
+const KEEP2_SLACK: [usize; 7] = [10, 15, 20, 30, 40, 80, 160];
+
+/// The grid of schedules, ascending in seeds then probe slack, so within one seed count the
+/// partitions a query probes never shrink along it. Within one probe slack: on a cosine table
+/// with `k` at most 160, every shortlist slack with its pairs of `keep` (adaptive shortlists
+/// only: chosen by cost on rows, fixed ones win and then miss on queries unlike rows,
+/// `docs/recall.md`); otherwise every pair of fixed shortlists.
+fn grid(k: usize, unit: f32, cosine: bool) -> Vec<Point> {
     // keeps of at least k; for k beyond the fixed lists, multiples of k
     let mut keep2: Vec<usize> = KEEP2.iter().copied().filter(|&k2| k2 >= k).collect();
     if keep2.is_empty() {
@@ -84,13 +114,38 @@ fn grid(k: usize, unit: f32) -> Vec<Point> {
     if top > KEEP1[KEEP1.len() - 1] {
         keep1.extend([top, 2 * top, 4 * top]);
     }
+    let pairs = |k1s: &[usize], k2s: &[usize]| -> Vec<(usize, usize)> {
+        let k2s: Vec<usize> = k2s.iter().copied().filter(|&k2| k2 >= k).collect();
+        k1s.iter()
+            .filter(|&&k1| k1 >= k)
+            .flat_map(|&k1| {
+                k2s.iter()
+                    .filter(move |&&k2| k2 <= k1)
+                    .map(move |&k2| (k1, k2))
+            })
+            .collect()
+    };
+    let fixed = pairs(&keep1, &keep2);
+    let adaptive = if cosine {
+        pairs(&KEEP1_SLACK, &KEEP2_SLACK)
+    } else {
+        Vec::new()
+    };
     let mut out = Vec::new();
     for &seeds in &SEED_CHOICES {
         for &t in &SLACKS {
-            for &k1 in &keep1 {
-                for &k2 in keep2.iter().filter(|&&k2| k2 <= k1) {
-                    out.push((seeds, t * unit, k1, k2));
-                }
+            let point = |(k1, k2): (usize, usize), keep_slack| Point {
+                seeds,
+                slack: t * unit,
+                k1,
+                k2,
+                keep_slack,
+            };
+            if adaptive.is_empty() {
+                out.extend(fixed.iter().map(|&p| point(p, None)));
+            }
+            for &ks in &KEEP_SLACKS {
+                out.extend(adaptive.iter().map(|&p| point(p, Some(ks))));
             }
         }
     }
@@ -136,7 +191,7 @@ pub fn tune(
     if samples.len() < 4 {
         return Ok(fallback());
     }
-    let g = grid(p.k, slack_unit(&samples));
+    let g = grid(p.k, slack_unit(&samples), layout.metric == Metric::Cosine);
     if g.is_empty() {
         return Ok(fallback());
     }
@@ -157,14 +212,10 @@ pub fn tune(
     let (choose, calib) = runs.split_at(half);
     let bands = layout.bands.clone();
     let costs: Vec<f64> = (0..g.len())
-        .map(|i| {
-            let scanned =
-                choose.iter().map(|r| r[i].1 as f64).sum::<f64>() / choose.len().max(1) as f64;
-            cost::schedule(model, &schedule_of(g[i], p.k, 0), scanned, &bands)
-        })
+        .map(|i| point_cost(model, g[i], p.k, choose, i, &bands))
         .collect();
     let recall = |runs: &[GridRun], i: usize| -> Vec<f32> {
-        runs.iter().map(|r| r[i].0 as f32 / p.k as f32).collect()
+        runs.iter().map(|r| r[i].hits as f32 / p.k as f32).collect()
     };
     let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
     let mut by_cost: Vec<usize> = (0..g.len()).collect();
@@ -194,7 +245,7 @@ pub fn tune(
                     None => break best,
                 }
             };
-            let probed = runs.iter().map(|r| r[pick].2).sum::<usize>() as f64;
+            let probed = runs.iter().map(|r| r[pick].probed).sum::<usize>() as f64;
             let mut s = schedule_of(g[pick], p.k, (probed / runs.len() as f64).ceil() as usize);
             s.target = target;
             s.estimate = RecallEstimate::from_recalls(&recall(calib, pick));
@@ -211,18 +262,47 @@ pub fn tune(
     })
 }
 
-/// The schedule of grid point `(seeds, slack, k1, k2)`; `nprobe` is the partitions it probed
-/// on the sample (rounded up), what filtered plans scale from.
-fn schedule_of((seeds, slack, k1, k2): Point, k: usize, nprobe: usize) -> Schedule {
+/// Grid point `i`'s cost ([`cost::schedule`]) at the mean rows scanned on `runs`; a point with
+/// adaptive shortlists is costed at the mean candidates they kept.
+fn point_cost(
+    model: &IndexModel,
+    g: Point,
+    k: usize,
+    runs: &[GridRun],
+    i: usize,
+    bands: &[(usize, usize)],
+) -> f64 {
+    let n = runs.len().max(1) as f64;
+    let mean = |f: fn(&PointRun) -> usize| runs.iter().map(|r| f(&r[i]) as f64).sum::<f64>() / n;
+    let mut s = schedule_of(g, k, 0);
+    let scanned = mean(|r| r.scanned);
+    let cap = s.stage_cut(&s.stages[0]).cap as f64;
+    if g.keep_slack.is_some() {
+        // the stages after the first see what was kept; the first stage's shortlist its cap
+        let kept = [mean(|r| r.kept1), mean(|r| r.kept2)];
+        for (st, m) in s.stages.iter_mut().zip(kept) {
+            *st = st.with_keep(m.ceil().max(1.0) as usize);
+        }
+        s.keep_slack = None;
+    }
+    let first = s.stages[0].keep() as f64;
+    cost::schedule(model, &s, scanned, bands) + cost::shortlist(cap, scanned)
+        - cost::shortlist(first, scanned)
+}
+
+/// The schedule of grid point `g`; `nprobe` is the partitions it probed on the sample (rounded
+/// up), what filtered plans scale from.
+fn schedule_of(g: Point, k: usize, nprobe: usize) -> Schedule {
     Schedule {
         nprobe: nprobe.max(1),
-        stages: vec![Stage::Int8 { keep: k1 }, Stage::Mid { keep: k2 }],
+        stages: vec![Stage::Int8 { keep: g.k1 }, Stage::Mid { keep: g.k2 }],
         k,
         target: 0.0,
         estimate: RecallEstimate::default(),
         cost: 0.0,
-        probe_slack: Some(slack),
-        probe_seeds: Some(seeds),
+        probe_slack: Some(g.slack),
+        probe_seeds: Some(g.seeds),
+        keep_slack: g.keep_slack,
         min_candidates: None,
         filter_share: None,
         scan_all: false,
@@ -245,6 +325,7 @@ pub fn fallback(model: &IndexModel, k: usize) -> Schedule {
         cost: f32::MAX,
         probe_slack: None,
         probe_seeds: None,
+        keep_slack: None,
         min_candidates: None,
         filter_share: None,
         scan_all: false,
@@ -287,8 +368,8 @@ fn evaluate(
     // shares the caches of mid and exact scores, which do not depend on the probe
     let mut at = 0;
     while at < grid.len() {
-        let seeds = grid[at].0;
-        let n = grid[at..].iter().take_while(|g| g.0 == seeds).count();
+        let seeds = grid[at].seeds;
+        let n = grid[at..].iter().take_while(|g| g.seeds == seeds).count();
         let part = &grid[at..at + n];
         out.extend(evaluate_seeds(&ctx, &scored, s, part, k, &mut caches)?);
         at += n;
@@ -303,9 +384,11 @@ struct Caches {
     exact: FxHashMap<u64, f32>,
 }
 
-/// [`evaluate`] for the grid points of one seed count (`grid[..].0` all equal, ascending in
-/// slack): the seeds first, their k-th best row sets how far each slack probes
-/// (`probe.rs`), then the partitions each slack adds in ascending order.
+/// [`evaluate`] for the grid points of one seed count (all with `grid[..].seeds` equal,
+/// ascending in probe slack): the seeds first, their k-th best row sets how far each slack
+/// probes (`probe.rs`), then the partitions each slack adds in ascending order. Within one
+/// probe slack the points are taken in the order of the candidates their first shortlist keeps
+/// for this query, so the mid-scored shortlist grows incrementally.
 fn evaluate_seeds(
     ctx: &QueryCtx<'_>,
     scored: &[Cand],
@@ -315,22 +398,23 @@ fn evaluate_seeds(
     caches: &mut Caches,
 ) -> Result<GridRun, StorageError> {
     let order: Vec<usize> = scored.iter().map(|c| c.addr as usize).collect();
-    // the first stage keeps what the grid's largest keep1 needs (beyond KEEP1 when k > 960)
-    let max1 = grid.iter().map(|g| g.2).max().unwrap_or(k);
-    let max2 = grid.iter().map(|g| g.3).max().unwrap_or(k);
+    // the first stage keeps what the grid's largest cap needs (beyond KEEP1 when k > 960)
+    let cuts: Vec<(StageCut, StageCut)> = grid.iter().map(|g| point_cuts(g, k)).collect();
+    let max1 = cuts.iter().map(|c| c.0.cap).max().unwrap_or(k);
+    let max2 = cuts.iter().map(|c| c.1.cap).max().unwrap_or(k);
     let mut sorted1: Vec<Cand> = Vec::new();
     let mut scanned = 0usize;
     let mut out = Vec::with_capacity(grid.len());
     let mut dots = Vec::new();
     let mut fin = Vec::new();
-    let seeds = grid.first().map_or(1, |g| g.0).max(1).min(order.len());
+    let seeds = grid.first().map_or(1, |g| g.seeds).max(1).min(order.len());
     let mut fresh = int8_candidates(ctx, &order[..seeds], &mut dots, &mut scanned)?;
     merge_sorted(&mut sorted1, &mut fresh, max1, &s.held);
     let mut probed = seeds;
     let kth = kth_score(&sorted1, k);
     let nps: Vec<usize> = grid
         .iter()
-        .map(|g| probes_within(scored, seeds, kth + g.1))
+        .map(|g| probes_within(scored, seeds, kth + g.slack))
         .collect();
     let mut i = 0;
     while i < grid.len() {
@@ -339,33 +423,61 @@ fn evaluate_seeds(
         let mut fresh = int8_candidates(ctx, probes, &mut dots, &mut scanned)?;
         probed = np.min(order.len());
         merge_sorted(&mut sorted1, &mut fresh, max1, &s.held);
-        // the best `max2` of the first stage's first k1 by mid score, for growing k1 (one
-        // slack's points: their k1 grow; another slack probing as far starts over)
+        let slack = grid[i].slack;
+        let end = i + grid[i..].iter().take_while(|g| g.slack == slack).count();
+        let run = |kept1: usize| PointRun {
+            scanned,
+            probed: np,
+            kept1,
+            ..PointRun::default()
+        };
+        let scores1: Vec<f32> = sorted1.iter().map(|c| c.dist).collect();
+        let mut runs: Vec<PointRun> = cuts[i..end]
+            .iter()
+            .map(|c| run(c.0.kept(&scores1, k)))
+            .collect();
+        let mut by_kept: Vec<usize> = (0..runs.len()).collect();
+        by_kept.sort_by_key(|&j| runs[j].kept1);
+        // the best `max2` of the first stage's first k1 by mid score, for growing k1
         let mut by_mid = Shortlist::new(max2);
         let mut ranked = 0;
-        let slack = grid[i].1;
-        while i < grid.len() && grid[i].1 == slack {
-            let k1 = grid[i].2.min(sorted1.len());
-            for c in &sorted1[ranked.min(k1)..k1] {
+        let mut j = 0;
+        while j < by_kept.len() {
+            let k1 = runs[by_kept[j]].kept1;
+            for c in &sorted1[ranked..k1] {
                 let dist = cached(&mut caches.mids, c.addr, || {
                     ctx.mid_score(c.source(), c.offset())
                 })?;
                 by_mid.push(Cand { dist, addr: c.addr });
             }
-            ranked = ranked.max(k1);
-            let same = |j: usize| grid[j].1 == slack && grid[j].2.min(sorted1.len()) == k1;
-            let group = (i..grid.len()).take_while(|&j| same(j)).count();
-            let longest = grid[i..i + group].iter().map(|g| g.3).max().unwrap_or(0);
-            let shortlist = &by_mid.best[..longest.min(by_mid.best.len())];
-            let scored = exact_scored(ctx, shortlist, &mut caches.exact)?;
-            for g in &grid[i..i + group] {
-                let hits = hits_in_best(&scored[..g.3.min(scored.len())], k, &s.truth, &mut fin);
-                out.push((hits, scanned, np));
+            ranked = k1;
+            let group = by_kept[j..]
+                .iter()
+                .take_while(|&&x| runs[x].kept1 == k1)
+                .count();
+            let mids: Vec<f32> = by_mid.best.iter().map(|c| c.dist).collect();
+            for &x in &by_kept[j..j + group] {
+                runs[x].kept2 = cuts[i + x].1.kept(&mids, k);
             }
-            i += group;
+            let longest = by_kept[j..j + group].iter().map(|&x| runs[x].kept2).max();
+            let shortlist = &by_mid.best[..longest.unwrap_or(0).min(by_mid.best.len())];
+            let exact = exact_scored(ctx, shortlist, &mut caches.exact)?;
+            for &x in &by_kept[j..j + group] {
+                let r = &mut runs[x];
+                r.hits = hits_in_best(&exact[..r.kept2.min(exact.len())], k, &s.truth, &mut fin);
+            }
+            j += group;
         }
+        out.extend(runs);
+        i = end;
     }
     Ok(out)
+}
+
+/// How grid point `g`'s two shortlists cut ([`Schedule::stage_cut`]).
+fn point_cuts(g: &Point, k: usize) -> (StageCut, StageCut) {
+    let s = schedule_of(*g, k, 1);
+    (s.stage_cut(&s.stages[0]), s.stage_cut(&s.stages[1]))
 }
 
 /// The best `cap` candidates pushed so far, sorted (the funnel's total order).
@@ -512,17 +624,30 @@ mod tests {
     /// Defect: IndexOptions with k > 160 left the tuner an empty grid, and it panicked.
     #[test]
     fn tuner_grid_covers_k_over_160() {
-        for k in [1, 10, 160, 161, 200, 1000] {
-            let g = grid(k, 0.1);
+        for (k, cosine) in [1, 10, 160, 161, 200, 1000]
+            .into_iter()
+            .flat_map(|k| [(k, false), (k, true)])
+        {
+            let g = grid(k, 0.1, cosine);
             assert!(!g.is_empty(), "k = {k}");
             assert!(
-                g.iter().all(|&(_, _, k1, k2)| k2 >= k && k1 >= k2),
+                g.iter().all(|p| p.k2 >= k && p.k1 >= p.k2),
                 "k = {k}: {g:?}"
             );
-            // every seed count, in ascending runs (evaluate makes one pass per seed count)
-            let seeds: Vec<usize> = g.iter().map(|p| p.0).collect();
+            // every seed count, in ascending runs (evaluate makes one pass per seed count),
+            // the probe slack ascending within each
+            let seeds: Vec<usize> = g.iter().map(|p| p.seeds).collect();
             assert!(seeds.is_sorted(), "k = {k}");
             assert!(crate::index::SEED_CHOICES.iter().all(|s| seeds.contains(s)));
+            assert!(g
+                .windows(2)
+                .all(|w| w[0].seeds != w[1].seeds || w[0].slack <= w[1].slack));
+            // adaptive shortlists only, on cosine tables wherever their keeps reach k
+            let adaptive = cosine && k <= 160;
+            assert!(
+                g.iter().all(|p| p.keep_slack.is_some() == adaptive),
+                "k = {k}"
+            );
         }
     }
 }
