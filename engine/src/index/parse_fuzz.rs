@@ -41,6 +41,7 @@ fn meta(
                 probe_slack: None,
                 probe_seeds: None,
                 keep_slack: None,
+                kept_ratio: None,
                 min_candidates: None,
                 filter_share: None,
                 scan_all: false,

@@ -124,6 +124,11 @@ pub struct Schedule {
     /// quantized prefix scores reorder them. `None`: exactly `keep`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_slack: Option<f32>,
+    /// With [`Schedule::keep_slack`]: the mean first-stage candidates kept on the tuning
+    /// sample over the first stage's `keep` (at least 1), what the cost model counts the later
+    /// stages rescoring. `None`: `keep`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_ratio: Option<f32>,
     /// Filtered queries: keep probing (nearest partitions first) until at least this many
     /// selected rows are covered.
     #[serde(default)]
@@ -210,14 +215,16 @@ impl StageCut {
         };
         let bar = kth + slack * (1.0 + kth).max(0.0);
         let upto = self.cap.min(n);
-        // scores not above the bar form a prefix (NaN ranks last and is never within it)
+        // scores not above the bar form a prefix (a NaN is never within it; the stages order
+        // it by `total_cmp`, so callers pass sorted lists in that order)
         base.max(sorted[..upto].partition_point(|&d| d <= bar))
     }
 }
 
 impl Schedule {
-    /// How stage `st` of this schedule cuts its candidates ([`StageCut`]): only the int8
-    /// first stage's shortlist adapts (the later ones reorder what it kept).
+    /// How stage `st` of this schedule cuts its candidates ([`StageCut`]): only an int8
+    /// stage's shortlist adapts, which in tuned schedules is the first (the later ones reorder
+    /// what it kept).
     pub fn stage_cut(&self, st: &Stage) -> StageCut {
         let keep = st.keep();
         let slack = match st {
@@ -338,6 +345,7 @@ mod tests {
             probe_slack: None,
             probe_seeds: None,
             keep_slack: None,
+            kept_ratio: None,
             min_candidates: Some(min),
             filter_share: Some(share),
             scan_all: false,

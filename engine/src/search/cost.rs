@@ -65,12 +65,15 @@ pub fn schedule(model: &IndexModel, s: &Schedule, scanned: f64, bands: &[(usize,
         probe(model.meta.partitions, model.meta.coarse_dims)
     };
     c += scan(scanned, model.meta.coarse_dims);
-    let cap = s.stages.first().map_or(0, |st| s.stage_cut(st).cap);
-    c += shortlist(cap as f64, scanned);
+    let first = super::probe::first_of(s, s.k);
+    let cut = s.stage_cut(&first);
+    c += shortlist(cut.cap as f64, scanned);
+    // an adaptive first stage passes on what it kept on the tuning sample, on the mean
+    let kept = cut.keep as f64 * f64::from(s.kept_ratio.unwrap_or(1.0).max(1.0));
     let mut incoming = s
         .stages
         .first()
-        .map_or(scanned, |st| (st.keep() as f64).min(scanned));
+        .map_or(scanned, |_| kept.min(cut.cap as f64).min(scanned));
     for st in s.stages.iter().skip(1) {
         c += rescore(incoming, st, model, bands);
         incoming = incoming.min(st.keep() as f64);

@@ -207,8 +207,9 @@ fn adaptive(s: &Schedule) -> String {
 fn shortlists(s: &Schedule) -> String {
     s.keep_slack.map_or_else(String::new, |slack| {
         let cap = crate::index::KEEP_SLACK_CAP;
+        let pct = slack * 100.0;
         format!(
-            " (adaptive int8 shortlist: up to {cap}x keep within {slack:.2} of the k-th distance)"
+            " (adaptive int8 shortlist: up to {cap}x keep within {pct:.0}% of the k-th distance)"
         )
     })
 }

@@ -570,6 +570,7 @@ mod tests {
             probe_slack: Some(slack),
             probe_seeds: Some(2),
             keep_slack: None,
+            kept_ratio: None,
             min_candidates: None,
             filter_share: None,
             scan_all: false,

@@ -248,6 +248,7 @@ pub fn tune(
             let probed = runs.iter().map(|r| r[pick].probed).sum::<usize>() as f64;
             let mut s = schedule_of(g[pick], p.k, (probed / runs.len() as f64).ceil() as usize);
             s.target = target;
+            s.kept_ratio = kept_ratio(g[pick], &runs, pick);
             s.estimate = RecallEstimate::from_recalls(&recall(calib, pick));
             s.cost = costs[pick] as f32;
             s
@@ -275,19 +276,16 @@ fn point_cost(
     let n = runs.len().max(1) as f64;
     let mean = |f: fn(&PointRun) -> usize| runs.iter().map(|r| f(&r[i]) as f64).sum::<f64>() / n;
     let mut s = schedule_of(g, k, 0);
-    let scanned = mean(|r| r.scanned);
-    let cap = s.stage_cut(&s.stages[0]).cap as f64;
-    if g.keep_slack.is_some() {
-        // the stages after the first see what was kept; the first stage's shortlist its cap
-        let kept = [mean(|r| r.kept1), mean(|r| r.kept2)];
-        for (st, m) in s.stages.iter_mut().zip(kept) {
-            *st = st.with_keep(m.ceil().max(1.0) as usize);
-        }
-        s.keep_slack = None;
-    }
-    let first = s.stages[0].keep() as f64;
-    cost::schedule(model, &s, scanned, bands) + cost::shortlist(cap, scanned)
-        - cost::shortlist(first, scanned)
+    s.kept_ratio = kept_ratio(g, runs, i);
+    cost::schedule(model, &s, mean(|r| r.scanned), bands)
+}
+
+/// For a point with adaptive shortlists, the mean first-stage candidates kept on `runs` over
+/// its `k1` ([`Schedule::kept_ratio`]).
+fn kept_ratio(g: Point, runs: &[GridRun], i: usize) -> Option<f32> {
+    g.keep_slack?;
+    let kept = runs.iter().map(|r| r[i].kept1 as f64).sum::<f64>() / runs.len().max(1) as f64;
+    Some((kept / g.k1.max(1) as f64).max(1.0) as f32)
 }
 
 /// The schedule of grid point `g`; `nprobe` is the partitions it probed on the sample (rounded
@@ -303,6 +301,7 @@ fn schedule_of(g: Point, k: usize, nprobe: usize) -> Schedule {
         probe_slack: Some(g.slack),
         probe_seeds: Some(g.seeds),
         keep_slack: g.keep_slack,
+        kept_ratio: None,
         min_candidates: None,
         filter_share: None,
         scan_all: false,
@@ -326,6 +325,7 @@ pub fn fallback(model: &IndexModel, k: usize) -> Schedule {
         probe_slack: None,
         probe_seeds: None,
         keep_slack: None,
+        kept_ratio: None,
         min_candidates: None,
         filter_share: None,
         scan_all: false,

@@ -81,7 +81,8 @@ impl Search {
         self
     }
 
-    /// Candidates kept after each intermediate stage.
+    /// Candidates kept after each intermediate stage, exactly (the tuned schedule's first
+    /// shortlist may adapt to the query, `Schedule::keep_slack`; this one does not).
     pub fn shortlist(mut self, keep: &[usize]) -> Self {
         self.params.shortlist = Some(keep.to_vec());
         self

@@ -286,7 +286,8 @@ class Table:
             recall_target: recall@k to aim for (default: the table's, 0.95).
             exact: scan every matching row at full dimension.
             nprobe: partitions to probe (overrides the tuned schedule).
-            shortlist: candidates kept after each intermediate stage.
+            shortlist: candidates kept after each intermediate stage, exactly (overrides the
+                tuned schedule, whose first shortlist may adapt to the query).
 
         Raises:
             TypeError: ``query`` is a string.
