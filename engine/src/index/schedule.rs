@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::topk::Cand;
+
 /// One intermediate funnel stage: score the incoming candidates, keep the best `keep`.
 /// After the last one, the survivors are scored exactly at full dimension and cut to `k`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,7 +120,7 @@ pub struct Schedule {
     /// A first-stage shortlist that adapts to the query (cosine tables): the int8 stage keeps
     /// its best `keep` and, beyond them, every candidate whose approximate cosine distance (1 +
     /// the stage's score) is within this fraction of the stage's k-th best distance, at most
-    /// [`KEEP_SLACK_CAP`] times `keep` ([`Schedule::stage_cut`], [`StageCut::kept`]). A query
+    /// [`KEEP_SLACK_CAP`] times `keep` ([`Schedule::first_cut`], [`StageCut::kept`]). A query
     /// whose neighbours lie close together relative to how far they are (a query far from
     /// the data, whose 10th neighbour is as far as a row's 50th) keeps more, where the
     /// quantized prefix scores reorder them. `None`: exactly `keep`.
@@ -185,7 +187,7 @@ impl Schedule {
 /// the stage's `keep`.
 pub const KEEP_SLACK_CAP: usize = 4;
 
-/// How one intermediate stage cuts its candidates: the best `keep`, and with a `slack` also
+/// How the first stage cuts its candidates: the best `keep`, and with a `slack` also
 /// every candidate whose distance is within that fraction of the k-th best's, at most `cap`
 /// in all. Stage scores of a cosine table are minus an approximate cosine, so the distance is
 /// `1 + score`.
@@ -200,34 +202,33 @@ pub struct StageCut {
 }
 
 impl StageCut {
-    /// How many of `sorted` (ascending scores, the stage's order; at least its first `cap` when
-    /// it has that many) the cut keeps, for `k` results: `keep`, or every score at most
-    /// `kth + slack * (1 + kth)` (within `slack` of the k-th best distance, relatively) when
-    /// that is more, at most `cap` and `sorted.len()`.
-    pub fn kept(&self, sorted: &[f32], k: usize) -> usize {
+    /// How many of `sorted` (candidates in the stages' order, best first; at least its first
+    /// `cap` when it has that many) the cut keeps, for `k` results: `keep`, or every score at
+    /// most `kth + slack * (1 + kth)` (within `slack` of the k-th best distance, relatively)
+    /// when that is more, at most `cap` and `sorted.len()`.
+    pub fn kept(&self, sorted: &[Cand], k: usize) -> usize {
         let n = sorted.len();
         let base = self.keep.min(n);
         let Some(slack) = self.slack else {
             return base;
         };
-        let Some(&kth) = sorted.get(k.max(1) - 1).or(sorted.last()) else {
+        let Some(kth) = sorted.get(k.max(1) - 1).or(sorted.last()).map(|c| c.dist) else {
             return 0;
         };
         let bar = kth + slack * (1.0 + kth).max(0.0);
         let upto = self.cap.min(n);
-        // scores not above the bar form a prefix (a NaN is never within it; the stages order
-        // it by `total_cmp`, so callers pass sorted lists in that order)
-        base.max(sorted[..upto].partition_point(|&d| d <= bar))
+        // scores not above the bar form a prefix (a NaN is never within it)
+        base.max(sorted[..upto].partition_point(|c| c.dist <= bar))
     }
 }
 
 impl Schedule {
-    /// How stage `st` of this schedule cuts its candidates ([`StageCut`]): only an int8
-    /// stage's shortlist adapts, which in tuned schedules is the first (the later ones reorder
-    /// what it kept).
-    pub fn stage_cut(&self, st: &Stage) -> StageCut {
-        let keep = st.keep();
-        let slack = match st {
+    /// How the first stage `first` of this schedule cuts its candidates ([`StageCut`]): it
+    /// adapts when it is int8 and the schedule has a [`Schedule::keep_slack`] (the later
+    /// stages keep exactly `keep`: they reorder what the first kept).
+    pub fn first_cut(&self, first: &Stage) -> StageCut {
+        let keep = first.keep();
+        let slack = match first {
             Stage::Int8 { .. } => self.keep_slack.filter(|s| s.is_finite()),
             _ => None,
         };
@@ -411,7 +412,16 @@ mod tests {
             cap: keep * KEEP_SLACK_CAP,
             slack,
         };
-        let d: Vec<f32> = (0..100).map(|i| i as f32 * 0.01).collect();
+        let cands = |d: &[f32]| -> Vec<Cand> {
+            d.iter()
+                .enumerate()
+                .map(|(i, &dist)| Cand {
+                    dist,
+                    addr: i as u64,
+                })
+                .collect()
+        };
+        let d = cands(&(0..100).map(|i| i as f32 * 0.01).collect::<Vec<_>>());
         // fixed: exactly keep, or all there are
         assert_eq!(cut(20, None).kept(&d, 10), 20);
         assert_eq!(cut(20, None).kept(&d[..5], 10), 5);
@@ -420,11 +430,10 @@ mod tests {
         assert_eq!(cut(20, Some(0.05)).kept(&d, 10), 20);
         assert_eq!(cut(20, Some(0.19)).kept(&d, 10), 30);
         // scores of -1 (distance 0, the query itself): nothing beyond the ties
-        let zero = [-1.0f32; 30];
-        assert_eq!(cut(5, Some(0.5)).kept(&zero[..12], 10), 12);
+        assert_eq!(cut(5, Some(0.5)).kept(&cands(&[-1.0; 12]), 10), 12);
         let mut near = vec![-1.0f32; 10];
         near.extend([-0.99, -0.5]);
-        assert_eq!(cut(5, Some(0.5)).kept(&near, 10), 10);
+        assert_eq!(cut(5, Some(0.5)).kept(&cands(&near), 10), 10);
         // at most the cap
         assert_eq!(cut(10, Some(10.0)).kept(&d, 10), 40);
         assert_eq!(cut(10, Some(10.0)).kept(&d[..25], 10), 25);
@@ -432,13 +441,13 @@ mod tests {
         assert_eq!(cut(2, Some(0.0)).kept(&d[..5], 10), 5);
         assert_eq!(cut(2, Some(0.0)).kept(&[], 10), 0);
         let mut nan = d.clone();
-        nan[9] = f32::NAN;
+        nan[9].dist = f32::NAN;
         assert_eq!(cut(12, Some(1.0)).kept(&nan, 10), 12);
         // the schedule's cut: no slack, or a slack that is not a number, is a fixed shortlist
         let mut s = filtered(10, 0.5);
         s.stages = vec![Stage::Int8 { keep: 20 }];
         assert_eq!(
-            s.stage_cut(&s.stages[0]),
+            s.first_cut(&s.stages[0]),
             StageCut {
                 keep: 20,
                 cap: 20,
@@ -446,8 +455,8 @@ mod tests {
             }
         );
         s.keep_slack = Some(f32::NAN);
-        assert_eq!(s.stage_cut(&s.stages[0]).slack, None);
+        assert_eq!(s.first_cut(&s.stages[0]).slack, None);
         s.keep_slack = Some(0.1);
-        assert_eq!(s.stage_cut(&s.stages[0]), cut(20, Some(0.1)));
+        assert_eq!(s.first_cut(&s.stages[0]), cut(20, Some(0.1)));
     }
 }

@@ -66,7 +66,7 @@ pub fn schedule(model: &IndexModel, s: &Schedule, scanned: f64, bands: &[(usize,
     };
     c += scan(scanned, model.meta.coarse_dims);
     let first = super::probe::first_of(s, s.k);
-    let cut = s.stage_cut(&first);
+    let cut = s.first_cut(&first);
     c += shortlist(cut.cap as f64, scanned);
     // an adaptive first stage passes on what it kept on the tuning sample, on the mean
     let kept = cut.keep as f64 * f64::from(s.kept_ratio.unwrap_or(1.0).max(1.0));

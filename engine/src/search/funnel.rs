@@ -71,13 +71,11 @@ pub fn run(
         Some(_) => None,
     };
     let sched = reached.as_ref().unwrap_or(sched);
-    // an adaptive shortlist runs each stage keeping its cap, then cuts it (`Schedule::stage_cut`)
     let mut cands = first_stage(ctx, sched, chosen, first, k, stats)?;
     for st in sched.stages.iter().skip(1) {
         let t = Instant::now();
         let n_in = cands.len();
-        let cut = stage_cut(ctx, sched, st);
-        cands = cut_stage(ctx.rescore(st.with_keep(cut.cap), &cands)?, cut, k);
+        cands = ctx.rescore(*st, &cands)?;
         stats.push(|| stage_stats(ctx, st, n_in, cands.len(), t));
     }
     let t = Instant::now();
@@ -94,10 +92,11 @@ pub fn run(
     Ok(out)
 }
 
-/// How stage `st` of `sched` cuts its candidates: [`Schedule::stage_cut`] on a cosine table,
-/// a fixed shortlist otherwise (the relative slack needs scores whose distance is `1 + score`).
-fn stage_cut(ctx: &QueryCtx<'_>, sched: &Schedule, st: &Stage) -> StageCut {
-    let cut = sched.stage_cut(st);
+/// How the first stage `first` of `sched` cuts its candidates: [`Schedule::first_cut`] on a
+/// cosine table, a fixed shortlist otherwise (the relative slack needs scores whose distance
+/// is `1 + score`).
+fn first_cut(ctx: &QueryCtx<'_>, sched: &Schedule, first: &Stage) -> StageCut {
+    let cut = sched.first_cut(first);
     match ctx.q.metric {
         Metric::Cosine => cut,
         _ => StageCut {
@@ -108,15 +107,14 @@ fn stage_cut(ctx: &QueryCtx<'_>, sched: &Schedule, st: &Stage) -> StageCut {
     }
 }
 
-/// A stage's candidates (its best `cut.cap`, in address order) cut as `cut` says for `k`
-/// results ([`StageCut::kept`]), in address order.
-pub fn cut_stage(mut cands: Vec<Cand>, cut: StageCut, k: usize) -> Vec<Cand> {
+/// The first stage's candidates (its best `cut.cap`, in address order) cut as `cut` says for
+/// `k` results ([`StageCut::kept`]), in address order.
+fn cut_stage(mut cands: Vec<Cand>, cut: StageCut, k: usize) -> Vec<Cand> {
     if cut.slack.is_none() || cands.len() <= cut.keep {
         return cands;
     }
     cands.sort_unstable();
-    let scores: Vec<f32> = cands.iter().map(|c| c.dist).collect();
-    cands.truncate(cut.kept(&scores, k));
+    cands.truncate(cut.kept(&cands, k));
     cands.sort_unstable_by_key(|c| c.addr);
     cands
 }
@@ -133,8 +131,8 @@ fn first_stage(
     stats: &mut StageLog,
 ) -> Result<Vec<Cand>, StorageError> {
     let adaptive = sched.adaptive_slack().filter(|_| chosen.is_none());
-    // an adaptive shortlist keeps the stage's cap, then cuts it (`Schedule::stage_cut`)
-    let cut = stage_cut(ctx, sched, &first);
+    // an adaptive shortlist keeps the stage's cap, then cuts it (`Schedule::first_cut`)
+    let cut = first_cut(ctx, sched, &first);
     let (stage, first) = (first, first.with_keep(cut.cap));
     let cands = match adaptive {
         Some(slack) => {

@@ -61,18 +61,17 @@ pub struct Tuned {
 type GridRun = Vec<PointRun>;
 
 /// One grid point's result for one query: hits, rows scanned, partitions probed, and the
-/// candidates its two shortlists kept.
+/// candidates its first shortlist kept.
 #[derive(Clone, Copy, Debug, Default)]
 struct PointRun {
     hits: usize,
     scanned: usize,
     probed: usize,
     kept1: usize,
-    kept2: usize,
 }
 
-/// A grid point: probe seeds and slack, the two shortlists' `keep`, and the shortlists' slack
-/// ([`Schedule::keep_slack`]; `None`: exactly `keep`).
+/// A grid point: probe seeds and slack, the two shortlists' `keep`, and the first shortlist's
+/// slack ([`Schedule::keep_slack`]; `None`: exactly `keep`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Point {
     seeds: usize,
@@ -91,8 +90,8 @@ const SLACKS: [f32; 24] = [
     1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 8.0,
 ];
 
-/// Shortlist slacks of the grid ([`Schedule::keep_slack`]: fractions of the k-th best
-/// distance), and the `keep` lists they are tried with (each stage then keeps up to
+/// First-shortlist slacks of the grid ([`Schedule::keep_slack`]: fractions of the k-th best
+/// distance), and the `keep` lists they are tried with (the first stage then keeps up to
 /// [`crate::index::KEEP_SLACK_CAP`] times as many).
 const KEEP_SLACKS: [f32; 5] = [0.02, 0.04, 0.06, 0.1, 0.15];
 const KEEP1_SLACK: [usize; 7] = [10, 20, 40, 80, 160, 320, 480];
@@ -399,9 +398,9 @@ fn evaluate_seeds(
 ) -> Result<GridRun, StorageError> {
     let order: Vec<usize> = scored.iter().map(|c| c.addr as usize).collect();
     // the first stage keeps what the grid's largest cap needs (beyond KEEP1 when k > 960)
-    let cuts: Vec<(StageCut, StageCut)> = grid.iter().map(|g| point_cuts(g, k)).collect();
-    let max1 = cuts.iter().map(|c| c.0.cap).max().unwrap_or(k);
-    let max2 = cuts.iter().map(|c| c.1.cap).max().unwrap_or(k);
+    let cuts: Vec<StageCut> = grid.iter().map(|g| first_cut(g, k)).collect();
+    let max1 = cuts.iter().map(|c| c.cap).max().unwrap_or(k);
+    let max2 = grid.iter().map(|g| g.k2).max().unwrap_or(k);
     let mut sorted1: Vec<Cand> = Vec::new();
     let mut scanned = 0usize;
     let mut out = Vec::with_capacity(grid.len());
@@ -431,10 +430,9 @@ fn evaluate_seeds(
             kept1,
             ..PointRun::default()
         };
-        let scores1: Vec<f32> = sorted1.iter().map(|c| c.dist).collect();
         let mut runs: Vec<PointRun> = cuts[i..end]
             .iter()
-            .map(|c| run(c.0.kept(&scores1, k)))
+            .map(|c| run(c.kept(&sorted1, k)))
             .collect();
         let mut by_kept: Vec<usize> = (0..runs.len()).collect();
         by_kept.sort_by_key(|&j| runs[j].kept1);
@@ -455,16 +453,14 @@ fn evaluate_seeds(
                 .iter()
                 .take_while(|&&x| runs[x].kept1 == k1)
                 .count();
-            let mids: Vec<f32> = by_mid.best.iter().map(|c| c.dist).collect();
-            for &x in &by_kept[j..j + group] {
-                runs[x].kept2 = cuts[i + x].1.kept(&mids, k);
-            }
-            let longest = by_kept[j..j + group].iter().map(|&x| runs[x].kept2).max();
+            // the mid stage keeps exactly k2 of them
+            let k2 = |x: usize| grid[i + x].k2;
+            let longest = by_kept[j..j + group].iter().map(|&x| k2(x)).max();
             let shortlist = &by_mid.best[..longest.unwrap_or(0).min(by_mid.best.len())];
             let exact = exact_scored(ctx, shortlist, &mut caches.exact)?;
             for &x in &by_kept[j..j + group] {
-                let r = &mut runs[x];
-                r.hits = hits_in_best(&exact[..r.kept2.min(exact.len())], k, &s.truth, &mut fin);
+                let mid = &exact[..k2(x).min(exact.len())];
+                runs[x].hits = hits_in_best(mid, k, &s.truth, &mut fin);
             }
             j += group;
         }
@@ -474,10 +470,10 @@ fn evaluate_seeds(
     Ok(out)
 }
 
-/// How grid point `g`'s two shortlists cut ([`Schedule::stage_cut`]).
-fn point_cuts(g: &Point, k: usize) -> (StageCut, StageCut) {
+/// How grid point `g`'s first shortlist cuts ([`Schedule::first_cut`]).
+fn first_cut(g: &Point, k: usize) -> StageCut {
     let s = schedule_of(*g, k, 1);
-    (s.stage_cut(&s.stages[0]), s.stage_cut(&s.stages[1]))
+    s.first_cut(&s.stages[0])
 }
 
 /// The best `cap` candidates pushed so far, sorted (the funnel's total order).

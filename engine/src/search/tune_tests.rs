@@ -144,7 +144,9 @@ pub(crate) fn off_rows(n: usize, noise: f32) -> Vec<f32> {
 }
 
 /// Runs the funnel for every sample and every ~40th grid point (the sample's held-out rows
-/// unselectable) and asserts it returns the tuner's hit count; returns the comparisons made.
+/// unselectable) and asserts it returns the tuner's hit count and keeps as many first-stage
+/// candidates as the tuner counted (on the cosine table, past `keep` in at least 20 of the
+/// comparisons); returns the comparisons made.
 fn funnel_agrees(
     model: &IndexModel,
     layout: &Layout,
@@ -158,7 +160,7 @@ fn funnel_agrees(
     // adaptive shortlists on the cosine table, fixed ones on the other
     assert!(picks.iter().all(|&i| g[i].keep_slack.is_some() == cosine));
     let empty = RoaringBitmap::new();
-    let mut compared = 0;
+    let (mut compared, mut extended) = (0, 0);
     for (n, s) in samples.iter().enumerate() {
         let tuned = evaluate(model, layout, views, s, &g, p.k).expect("evaluate");
         let sets: Vec<RowSet> = (0..views.len())
@@ -194,22 +196,25 @@ fn funnel_agrees(
             bands: &layout.bands,
         };
         for &i in &picks {
-            let got = funnel::run(
-                &ctx,
-                &schedule_of(g[i], p.k, 1),
-                None,
-                p.k,
-                &mut StageLog::new(false),
-            )
-            .expect("funnel");
+            let mut log = StageLog::new(true);
+            let got =
+                funnel::run(&ctx, &schedule_of(g[i], p.k, 1), None, p.k, &mut log).expect("funnel");
             let hits = got.iter().filter(|c| s.truth.contains(&c.addr)).count();
             assert_eq!(
                 hits, tuned[i].hits,
                 "sample {n} schedule {:?}: funnel {hits} hits, tuner {}",
                 g[i], tuned[i].hits
             );
+            // the first stage kept as many as the tuner counted (its line follows the probe's)
+            let kept = log.stages[1].candidates_out;
+            assert_eq!(kept, tuned[i].kept1, "sample {n} schedule {:?}", g[i]);
+            extended += usize::from(kept > g[i].k1);
             compared += 1;
         }
+    }
+    // adaptive shortlists went past their `keep` often enough to be tested
+    if cosine {
+        assert!(extended >= 20, "{extended} of {compared} extended");
     }
     compared
 }
