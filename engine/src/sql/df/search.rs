@@ -164,6 +164,9 @@ fn rewrite_input(input: &LogicalPlan, expr: Expr, k: usize) -> Result<Option<Log
             let Some(t) = provider.downcast_ref::<NestTable>() else {
                 return Ok(None);
             };
+            // The simplifier folds a constant query (`embed(...)`) into a literal and keeps
+            // the expression's name with an alias, so the distance may come aliased.
+            let expr = expr.unalias_nested().data;
             let Expr::ScalarFunction(ScalarFunction { func, args }) = &expr else {
                 return Ok(None);
             };
