@@ -6,9 +6,10 @@
 //! nestdb-scale load    --data DIR --db DB [--with k=v,...] [--auto-index]   COPY base.parquet
 //!     into table `chunks` (created with those table options); with --auto-index the COPY
 //!     also fits the index as the shell's does (the whole build in one phase; no ANALYZE needed)
-//! nestdb-scale analyze --db DB [--tune-on first|second]   ANALYZE (fit, tune, encode); with
+//! nestdb-scale analyze --db DB [--tune-on first|second|rows]   ANALYZE (fit, tune, encode); with
 //!     --tune-on, the schedules are tuned on that half of the held-out queries
-//!     (`Table::set_tuning_queries`) instead of on rows
+//!     (`Table::set_tuning_queries`) instead of on rows; `--tune-on rows` goes back to rows (the
+//!     default) on a table that kept tuning queries from an earlier fit
 //! (`query` and `filtered` take `--half first|second`: only that half of the held-out queries)
 //! nestdb-scale query   --data DIR --db DB [--targets 0.8,0.9,0.95,0.98,0.99] [--seconds S]
 //!     [--shortlist A,B]
@@ -136,7 +137,9 @@ fn held_out(args: &[String], flag: &str) -> (Vec<f32>, std::ops::Range<usize>) {
 fn analyze(args: &[String], db: &Path) {
     let d = open(db);
     let t = d.table("chunks").expect("table");
-    if arg(args, "--tune-on").is_some() {
+    if arg(args, "--tune-on").as_deref() == Some("rows") {
+        t.set_tuning_queries(&[]).expect("back to tuning on rows");
+    } else if arg(args, "--tune-on").is_some() {
         let (q, _) = held_out(args, "--tune-on");
         let rows: Vec<Vec<f32>> = q.chunks_exact(DIM).map(<[f32]>::to_vec).collect();
         t.set_tuning_queries(&rows).expect("tuning queries");
