@@ -137,12 +137,14 @@ fn held_out(args: &[String], flag: &str) -> (Vec<f32>, std::ops::Range<usize>) {
 fn analyze(args: &[String], db: &Path) {
     let d = open(db);
     let t = d.table("chunks").expect("table");
-    if arg(args, "--tune-on").as_deref() == Some("rows") {
-        t.set_tuning_queries(&[]).expect("back to tuning on rows");
-    } else if arg(args, "--tune-on").is_some() {
-        let (q, _) = held_out(args, "--tune-on");
-        let rows: Vec<Vec<f32>> = q.chunks_exact(DIM).map(<[f32]>::to_vec).collect();
-        t.set_tuning_queries(&rows).expect("tuning queries");
+    match arg(args, "--tune-on").as_deref() {
+        None => {}
+        Some("rows") => t.set_tuning_queries(&[]).expect("back to tuning on rows"),
+        Some(_) => {
+            let (q, _) = held_out(args, "--tune-on");
+            let rows: Vec<Vec<f32>> = q.chunks_exact(DIM).map(<[f32]>::to_vec).collect();
+            t.set_tuning_queries(&rows).expect("tuning queries");
+        }
     }
     let start = Instant::now();
     t.analyze().expect("analyze");
