@@ -145,7 +145,7 @@ proptest! {
     fn i8_rows_scored_in_place_match_scalar(
         dim in prop_oneof![Just(32usize), Just(64), Just(128), Just(256), 1usize..300],
         rows in 1usize..11,
-        picks in proptest::collection::vec(any::<u16>(), 0..20),
+        picks in proptest::collection::vec(any::<u16>(), 0..60),
         seed in any::<u64>(),
     ) {
         let q: Vec<i8> = (0..dim).map(|i| ((seed.wrapping_mul(i as u64 + 3) >> 17) % 255) as i64 as i8).map(|x| x.max(-127)).collect();

@@ -28,6 +28,8 @@
 //!
 //! Recall is against exact search under the same filter. `filter_ms` and `plan_ms` are the
 //! means EXPLAIN ANALYZE reports for evaluating the filter and planning, in a separate pass.
+//! With `NESTDB_FILTERS_PER_QUERY` set, that pass also prints one JSON line per query to
+//! stderr (mode, strategy, matching rows, filter, plan, stage and total milliseconds).
 //! Reads the shared data from `$NESTDB_SHARED_DATA` or `../shared/data`.
 
 use std::collections::BTreeMap;
@@ -373,6 +375,16 @@ fn mean_matching(snap: &Snapshot, queries: &[f32], w: &Workload) -> f64 {
     sum as f64 / n as f64
 }
 
+/// Whether to print query `i`'s EXPLAIN ANALYZE: `NESTDB_FILTERS_STAGES` set (queries 0-2), or
+/// set to a comma-separated list of query numbers.
+fn stages_of(i: usize) -> bool {
+    match std::env::var("NESTDB_FILTERS_STAGES") {
+        Ok(v) if !v.is_empty() => v.split(',').any(|n| n.trim().parse() == Ok(i)),
+        Ok(_) => i < 3,
+        Err(_) => false,
+    }
+}
+
 /// Mean filter and planning milliseconds, and the shares of cached selections and of filters
 /// tested in stage (EXPLAIN ANALYZE).
 fn overhead(
@@ -393,8 +405,20 @@ fn overhead(
             s.execute().expect("search");
         }
         let (_, e) = s.explain_analyze().expect("explain");
-        if std::env::var_os("NESTDB_FILTERS_STAGES").is_some() && i < 3 {
+        if stages_of(i) {
             eprintln!("{} query {i}:\n{e}", w.name);
+        }
+        if std::env::var_os("NESTDB_FILTERS_PER_QUERY").is_some() {
+            let stages: f64 = e.stages.iter().map(|s| s.time.as_secs_f64() * 1e3).sum();
+            let rows: usize = e.stages.first().map_or(0, |s| s.rows_touched);
+            eprintln!(
+                "{}",
+                json!({"workload": w.name, "query": i, "mode": e.filter.name(),
+                    "strategy": e.strategy, "matching": e.matching,
+                    "filter_ms": e.filter_time.as_secs_f64() * 1e3,
+                    "plan_ms": e.plan_time.as_secs_f64() * 1e3, "stages_ms": stages,
+                    "first_rows": rows, "total_ms": e.total.as_secs_f64() * 1e3})
+            );
         }
         f += e.filter_time.as_secs_f64() * 1e3;
         pl += e.plan_time.as_secs_f64() * 1e3;

@@ -35,9 +35,9 @@ pub fn dot_i8_rows(q: &[i8], rows: &[i8], out: &mut [i32]) {
             // asserted inside).
             let n = out.len();
             match q.len() {
-                32 => unsafe { dot_i8_rows_lanes::<1>(q, rows, n, |r| r, out) },
-                64 => unsafe { dot_i8_rows_lanes::<2>(q, rows, n, |r| r, out) },
-                128 => unsafe { dot_i8_rows_lanes::<4>(q, rows, n, |r| r, out) },
+                32 => unsafe { dot_i8_rows_lanes::<1, false>(q, rows, n, |r| r, out) },
+                64 => unsafe { dot_i8_rows_lanes::<2, false>(q, rows, n, |r| r, out) },
+                128 => unsafe { dot_i8_rows_lanes::<4, false>(q, rows, n, |r| r, out) },
                 _ => unsafe { dot_i8_rows_avx2(q, rows, out) },
             }
             return;
@@ -84,9 +84,9 @@ pub fn dot_i8_rows_at(q: &[i8], rows: &[i8], offs: &[u32], out: &mut [i32]) {
             // checked above to name a whole row inside `rows`, and the functions write only
             // within `out`.
             match d {
-                32 => unsafe { dot_i8_rows_lanes::<1>(q, rows, n, at, out) },
-                64 => unsafe { dot_i8_rows_lanes::<2>(q, rows, n, at, out) },
-                128 => unsafe { dot_i8_rows_lanes::<4>(q, rows, n, at, out) },
+                32 => unsafe { dot_i8_rows_lanes::<1, true>(q, rows, n, at, out) },
+                64 => unsafe { dot_i8_rows_lanes::<2, true>(q, rows, n, at, out) },
+                128 => unsafe { dot_i8_rows_lanes::<4, true>(q, rows, n, at, out) },
                 _ => {
                     for (i, o) in out.iter_mut().enumerate() {
                         let r = at(i);
@@ -103,15 +103,21 @@ pub fn dot_i8_rows_at(q: &[i8], rows: &[i8], offs: &[u32], out: &mut [i32]) {
     super::scalar::dot_i8_rows_at(q, rows, offs, out);
 }
 
+/// Rows scattered through memory are requested this many rows ahead of their scoring
+/// ([`dot_i8_rows_lanes`] with `PREFETCH`): the hardware prefetcher follows contiguous rows,
+/// not a list of offsets.
+const PREFETCH_AHEAD: usize = 16;
+
 /// Rows of exactly `L * 32` bytes, four rows per iteration (independent accumulators, one
-/// horizontal reduction for the four): `out[i]` scores row `row(i)`, for `i < n`.
+/// horizontal reduction for the four): `out[i]` scores row `row(i)`, for `i < n`. With
+/// `PREFETCH`, the rows [`PREFETCH_AHEAD`] ahead are prefetched (scattered rows).
 ///
 /// # Safety
 /// The CPU must support AVX2, and `row(i)` must name a whole row inside `rows` for every
 /// `i < n` (checked for the identity mapping; callers with other mappings check it).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn dot_i8_rows_lanes<const L: usize>(
+unsafe fn dot_i8_rows_lanes<const L: usize, const PREFETCH: bool>(
     q: &[i8],
     rows: &[i8],
     n: usize,
@@ -148,6 +154,15 @@ unsafe fn dot_i8_rows_lanes<const L: usize>(
     };
     let mut r = 0;
     while r + 4 <= n {
+        if PREFETCH && r + PREFETCH_AHEAD + 4 <= n {
+            for i in r + PREFETCH_AHEAD..r + PREFETCH_AHEAD + 4 {
+                for line in (0..d).step_by(64) {
+                    // SAFETY: i < n, so row(i) is a whole row inside `rows` (asserted on
+                    // entry) and the byte at `line < d` is inside it; a prefetch reads nothing.
+                    unsafe { _mm_prefetch(p.add(row(i) * d + line).cast(), _MM_HINT_T0) };
+                }
+            }
+        }
         let (a0, a1, a2, a3) = (row_dot(r), row_dot(r + 1), row_dot(r + 2), row_dot(r + 3));
         let h = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
         let s4 = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));

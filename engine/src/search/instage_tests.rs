@@ -1,12 +1,13 @@
 //! Testing a filter inside the first stage chooses exactly the partitions filtered probing
 //! chooses from the whole selection, and keeps exactly the selection's rows in them.
 
+use arrow_array::cast::AsArray;
 use rand::{Rng, SeedableRng};
 
 use super::{probe, Order};
 use crate::filter::{CmpOp, Filter, RowSet, Selection};
 use crate::search::funnel::choose_partitions;
-use crate::search::pipeline::{probe_order, QueryCtx};
+use crate::search::pipeline::{partition_size, probe_order, QueryCtx};
 use crate::search::rows::ViewRows;
 use crate::search::tune::equivalence::{fitted_table, seg_views};
 use crate::search::PreparedQuery;
@@ -113,4 +114,69 @@ fn in_stage_probe_chooses_what_filtered_probing_chooses() {
     }
     // the comparison above must actually have run, most of the time
     assert!(decided > 120, "{decided} decided, {declined} declined");
+}
+
+/// A filter keeping one cluster's rows (a twelfth of the table) around a query at that
+/// cluster's center: the nearest partitions are mostly its rows, so the walk is decided within
+/// a few of them. The first batch must not be sized at the table's share, which evaluates
+/// many times the rows the walk needs (ten times at 1M rows, stop 43), but at
+/// [`super::FIRST_BATCH_OPTIMISM`] times it.
+#[test]
+fn in_stage_first_batch_stays_near_a_local_filters_walk() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let t = fitted_table(dir.path(), 20);
+    let v = t.snapshot().version.clone();
+    let model = t.model_for(&v).expect("model").expect("an index was fit");
+    let layout = crate::index::layout_for(t.schema(), Some(&model));
+    let views = seg_views(&v, &model);
+    let parts = model.meta.partitions;
+    let total: u64 = views.iter().map(|w| w.rows as u64).sum();
+    // rows with id % 12 == 0 lie around one center; their mean is the query
+    let ids: Vec<i64> = (0..3000).step_by(12).collect();
+    let f = Filter::in_list("id", ids.iter().copied());
+    let center = cluster_mean(&ids);
+    let q = PreparedQuery::new(&center, &layout, Some(&model), "v").expect("query");
+    let qc = q.codes.clone().expect("codes");
+    let mut s = model.schedule_for(0.95).clone();
+    s.scan_all = false;
+    s.nprobe = 1;
+    s.min_candidates = Some(40);
+    s.filter_share = None;
+    let share = ids.len() as f64 / total as f64;
+    let all = || probe_order(&model, &qc, parts);
+    let order = Order {
+        near: probe_order(&model, &qc, parts),
+        all: &all,
+        partitions: parts,
+    };
+    let got = probe(&v, &views, order, &f, &s, share)
+        .expect("probe")
+        .expect("decided");
+    let walked: u64 = got.probes.iter().map(|&p| partition_size(&views, p)).sum();
+    eprintln!(
+        "partitions {parts}, probes {:?}, walked {walked}, evaluated {} of {total}",
+        got.probes, got.evaluated
+    );
+    assert!(got.selected >= 40);
+    assert!(
+        got.evaluated <= 5 * walked,
+        "evaluated {} rows for a walk over {walked}",
+        got.evaluated
+    );
+}
+
+/// The mean vector of the rows of [`rows`] with ids `ids`.
+fn cluster_mean(ids: &[i64]) -> Vec<f32> {
+    let b = crate::search::tune::equivalence::rows();
+    let v = b.column(1).as_fixed_size_list();
+    let x = v.values().as_primitive::<arrow_array::types::Float32Type>();
+    let d = v.value_length() as usize;
+    let mut mean = vec![0f32; d];
+    for &i in ids {
+        let r = &x.values()[i as usize * d..(i as usize + 1) * d];
+        mean.iter_mut()
+            .zip(r)
+            .for_each(|(m, y)| *m += y / ids.len() as f32);
+    }
+    mean
 }

@@ -17,8 +17,9 @@ use crate::{ColumnType, Database, Metric, SchemaBuilder, TableOptions};
 
 const DIM: usize = 16;
 
-/// 3,000 rows around 12 centers, so partitions and shortlists matter.
-fn rows() -> RecordBatch {
+/// 3,000 rows around 12 centers (row `i` around center `i % 12`), so partitions and
+/// shortlists matter.
+pub(crate) fn rows() -> RecordBatch {
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let centers: Vec<Vec<f32>> = (0..12)
         .map(|_| (0..DIM).map(|_| rng.random::<f32>() * 4.0 - 2.0).collect())
