@@ -119,8 +119,8 @@ fn in_stage_probe_chooses_what_filtered_probing_chooses() {
 /// A filter keeping one cluster's rows (a twelfth of the table) around a query at that
 /// cluster's center: the nearest partitions are mostly its rows, so the walk is decided within
 /// a few of them. The first batch must not be sized at the table's share, which evaluates
-/// many times the rows the walk needs (ten times at 1M rows, stop 43), but at
-/// [`super::FIRST_BATCH_OPTIMISM`] times it.
+/// many times the rows the walk needs (27,611 for 2,393 on one query at 1M rows, stop 43),
+/// but at [`super::FIRST_BATCH_OPTIMISM`] times it.
 #[test]
 fn in_stage_first_batch_stays_near_a_local_filters_walk() {
     let dir = tempfile::tempdir().expect("temp dir");
