@@ -171,6 +171,63 @@ fn take_returns_the_values_at_the_offsets_from_sparse_and_dense_row_groups() {
     );
 }
 
+/// A search returning an integer column reads its few rows through the piece cache: a
+/// fixed-width column's row group is decoded whole and kept on the first sparse `take`, so
+/// the next searches touching that group read no Parquet (at 1M rows the row-selection read
+/// of ten `id`s was about a tenth of a filtered search's time, stop 44).
+#[test]
+fn take_keeps_fixed_width_row_groups_after_a_sparse_read() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use arrow_array::Array;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cols = vec![
+        Column {
+            name: "id".into(),
+            ty: ColumnType::Int64,
+        },
+        Column {
+            name: "n".into(),
+            ty: ColumnType::Int64,
+        },
+        Column {
+            name: "v".into(),
+            ty: ColumnType::Vector { dim: 4 },
+        },
+    ];
+    let schema = TableSchema::new(cols, "id", None, Metric::L2).expect("schema");
+    let rows = ROW_GROUP_ROWS + 1_000;
+    let value = |i: usize| (i as i64) * 3 - 7;
+    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows as i64));
+    let ns: ArrayRef = Arc::new(Int64Array::from_iter(
+        (0..rows).map(|i| (!i.is_multiple_of(5)).then(|| value(i))),
+    ));
+    let vectors = fsl(vec![0.5; rows * 4], 4);
+    let batch = RecordBatch::try_new(schema.arrow_schema(), vec![ids, ns, vectors]).expect("batch");
+    let rowids: Vec<u64> = (0..rows as u64).collect();
+    let meta = write_batch(dir.path(), &schema, &batch, &rowids);
+    let seg = Segment::open(dir.path(), &meta, &schema).expect("open");
+    let check = |offsets: &[u32]| {
+        let got = seg.take(1, offsets).expect("take");
+        let got = got.as_primitive::<Int64Type>();
+        assert_eq!(got.len(), offsets.len());
+        for (j, &o) in offsets.iter().enumerate() {
+            let want = (!(o as usize).is_multiple_of(5)).then(|| value(o as usize));
+            assert_eq!((!got.is_null(j)).then(|| got.value(j)), want, "offset {o}");
+        }
+    };
+    check(&[12_345, 5, 7]);
+    assert_eq!(
+        seg.cached_pieces(),
+        1,
+        "the first group is kept after three rows"
+    );
+    check(&[rows as u32 - 1, 3, 32_000]);
+    assert_eq!(seg.cached_pieces(), 2, "and the second");
+    check(&[10, 32_767, 32_768, 10]);
+    assert_eq!(seg.cached_pieces(), 2, "both read from the cache");
+}
+
 /// Regression for the compaction fast path: `read_group` takes the vectors from the bands'
 /// mapped pages instead of decoding them through Parquet. Every column of every row group
 /// (the vector between two others, so the decoded columns must be matched to theirs), the
