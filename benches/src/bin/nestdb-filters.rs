@@ -423,21 +423,18 @@ fn overhead(
 ) -> (f64, f64, f64, f64) {
     let (mut f, mut pl, mut cached, mut in_stage, mut n) = (0.0, 0.0, 0usize, 0usize, 0usize);
     for (i, q) in queries.chunks_exact(DIM).enumerate() {
-        let s = snap
-            .search(q)
-            .limit(10)
-            .params(p.clone())
-            .filter(w.filters[i].clone());
-        if w.repeat {
-            let warm = snap
-                .search(warm_vector(queries, i, w.warm_other))
+        let search = |v: &[f32]| {
+            snap.search(v)
                 .limit(10)
                 .params(p.clone())
-                .filter(w.filters[i].clone());
+                .filter(w.filters[i].clone())
+        };
+        if w.repeat {
+            let warm = search(warm_vector(queries, i, w.warm_other));
             warm.execute().expect("search");
             warm.execute().expect("search");
         }
-        let (_, e) = s.explain_analyze().expect("explain");
+        let (_, e) = search(q).explain_analyze().expect("explain");
         if stages_of(i) {
             eprintln!("{} query {i}:\n{e}", w.name);
         }

@@ -162,11 +162,14 @@ fn first_stage(
     Ok(cands)
 }
 
+/// The name of the probe's line in EXPLAIN ANALYZE.
+pub const PROBE_STAGE: &str = "probe";
+
 /// The probe's line of EXPLAIN ANALYZE (an adaptive probe's time includes its first stage).
 fn probe_stats(ctx: &QueryCtx<'_>, probed: usize, t: Instant, stats: &mut StageLog) {
     let m = ctx.model;
     stats.push(|| StageStats {
-        name: "probe".into(),
+        name: PROBE_STAGE.into(),
         candidates_in: m.meta.partitions,
         candidates_out: probed,
         rows_touched: m.meta.partitions,

@@ -19,7 +19,7 @@ use nestdb_storage::TableVersion;
 
 use super::cost;
 use super::explain::{Explain, StageLog, StageStats};
-use super::funnel::NEAR;
+use super::funnel::{NEAR, PROBE_STAGE};
 use super::pipeline::{partition_size, probe_order, QueryCtx};
 use super::plan::{self, Target};
 use super::probe;
@@ -104,7 +104,7 @@ pub fn execute(
         ..*t
     };
     let mut hits = plan::run_funnel(&inner, m, &views, &s, Some(p.probes), k, &mut stats)?;
-    if let Some(probe) = stats.stages.iter_mut().find(|st| st.name == "probe") {
+    if let Some(probe) = stats.stages.iter_mut().find(|st| st.name == PROBE_STAGE) {
         probe.time += ordering;
     }
     if hits.len() < k {

@@ -103,6 +103,34 @@ fn a_sidecar_of_another_layout_is_refused() {
     }
 }
 
+/// A segment in `dir` of `values.len()` rows: key `id` (0, 1, ...), user column 1 of type `ty`
+/// holding `values`, and a 4-dim vector column (the layout the `take` tests read).
+fn keyed_segment(dir: &Path, ty: ColumnType, values: ArrayRef) -> Segment {
+    let cols = vec![
+        Column {
+            name: "id".into(),
+            ty: ColumnType::Int64,
+        },
+        Column {
+            name: "c".into(),
+            ty,
+        },
+        Column {
+            name: "v".into(),
+            ty: ColumnType::Vector { dim: 4 },
+        },
+    ];
+    let schema = TableSchema::new(cols, "id", None, Metric::L2).expect("schema");
+    let rows = values.len();
+    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows as i64));
+    let vectors = fsl(vec![0.5; rows * 4], 4);
+    let batch =
+        RecordBatch::try_new(schema.arrow_schema(), vec![ids, values, vectors]).expect("batch");
+    let rowids: Vec<u64> = (0..rows as u64).collect();
+    let meta = write_batch(dir, &schema, &batch, &rowids);
+    Segment::open(dir, &meta, &schema).expect("open")
+}
+
 /// `take` decodes only the rows it is asked for (a Parquet row selection) except in row groups
 /// it wants much of (decoded whole and cached): either way it returns exactly the values at
 /// the offsets, in their order, repeats and NULLs included, across row groups.
@@ -111,32 +139,11 @@ fn take_returns_the_values_at_the_offsets_from_sparse_and_dense_row_groups() {
     use arrow_array::cast::AsArray;
     use arrow_array::{Array, StringArray};
     let dir = tempfile::tempdir().expect("temp dir");
-    let cols = vec![
-        Column {
-            name: "id".into(),
-            ty: ColumnType::Int64,
-        },
-        Column {
-            name: "name".into(),
-            ty: ColumnType::Utf8,
-        },
-        Column {
-            name: "v".into(),
-            ty: ColumnType::Vector { dim: 4 },
-        },
-    ];
-    let schema = TableSchema::new(cols, "id", None, Metric::L2).expect("schema");
     // three row groups: 32,768 + 32,768 + 4,464 rows
     let rows = 2 * ROW_GROUP_ROWS + 4_464;
     let name = |i: usize| (!i.is_multiple_of(7)).then(|| format!("n{}", i % 1_000));
-    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows as i64));
     let names: ArrayRef = Arc::new(StringArray::from_iter((0..rows).map(name)));
-    let vectors = fsl(vec![0.5; rows * 4], 4);
-    let batch =
-        RecordBatch::try_new(schema.arrow_schema(), vec![ids, names, vectors]).expect("batch");
-    let rowids: Vec<u64> = (0..rows as u64).collect();
-    let meta = write_batch(dir.path(), &schema, &batch, &rowids);
-    let seg = Segment::open(dir.path(), &meta, &schema).expect("open");
+    let seg = keyed_segment(dir.path(), ColumnType::Utf8, names);
     assert_eq!(seg.row_groups(), 3);
     let check = |offsets: &[u32]| {
         let got = seg.take(1, offsets).expect("take");
@@ -181,32 +188,12 @@ fn take_keeps_fixed_width_row_groups_after_a_sparse_read() {
     use arrow_array::types::Int64Type;
     use arrow_array::Array;
     let dir = tempfile::tempdir().expect("temp dir");
-    let cols = vec![
-        Column {
-            name: "id".into(),
-            ty: ColumnType::Int64,
-        },
-        Column {
-            name: "n".into(),
-            ty: ColumnType::Int64,
-        },
-        Column {
-            name: "v".into(),
-            ty: ColumnType::Vector { dim: 4 },
-        },
-    ];
-    let schema = TableSchema::new(cols, "id", None, Metric::L2).expect("schema");
     let rows = ROW_GROUP_ROWS + 1_000;
     let value = |i: usize| (i as i64) * 3 - 7;
-    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows as i64));
     let ns: ArrayRef = Arc::new(Int64Array::from_iter(
         (0..rows).map(|i| (!i.is_multiple_of(5)).then(|| value(i))),
     ));
-    let vectors = fsl(vec![0.5; rows * 4], 4);
-    let batch = RecordBatch::try_new(schema.arrow_schema(), vec![ids, ns, vectors]).expect("batch");
-    let rowids: Vec<u64> = (0..rows as u64).collect();
-    let meta = write_batch(dir.path(), &schema, &batch, &rowids);
-    let seg = Segment::open(dir.path(), &meta, &schema).expect("open");
+    let seg = keyed_segment(dir.path(), ColumnType::Int64, ns);
     let check = |offsets: &[u32]| {
         let got = seg.take(1, offsets).expect("take");
         let got = got.as_primitive::<Int64Type>();
