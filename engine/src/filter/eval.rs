@@ -74,6 +74,10 @@ fn eval_in(f: &Filter, cx: &Ctx<'_>, care: Option<&Bits>) -> Result<Tri> {
         }
         Filter::Cmp { column, op, value } => {
             let col = index(cx.schema, column)?;
+            // an integer comparison other than `<>` is an interval (the value order can find it)
+            if let Some(r) = range::interval(f, cx) {
+                return range::eval(cx, care, r);
+            }
             if *cx.ty(col) == ColumnType::Path && *op == CmpOp::Eq {
                 let l = leaf::norm_label(value);
                 return leaf::labels(

@@ -1,7 +1,9 @@
-//! An AND's comparisons of one BIGINT or TIMESTAMP column with constants, fused into one
-//! closed interval: `id >= lo AND id < hi` scans the column once instead of twice, and is
-//! estimated as a range (the share of values between `lo` and `hi`), not as the product of two
-//! independent halves.
+//! Comparisons of a BIGINT or TIMESTAMP column with constants as one closed interval: an
+//! AND's comparisons of one column are fused (`id >= lo AND id < hi` scans the column once
+//! instead of twice, and is estimated as a range, the share of values between `lo` and `hi`,
+//! not as the product of two independent halves), and a single comparison (`id >= lo`,
+//! `id = x`) is an interval too, so either finds few rows through the column's value order
+//! rather than a scan of every value.
 //!
 //! Under three-valued logic the fusion is exact: on a non-NULL row every comparison is TRUE
 //! or FALSE, and their AND is TRUE exactly when the value lies in every interval; on a NULL
@@ -36,42 +38,31 @@ pub enum Part<'f> {
     Range(IntRange),
 }
 
-/// Splits an AND's `parts` into fused ranges (one per BIGINT or TIMESTAMP column compared with
-/// a constant by `=`, `<`, `<=`, `>` or `>=` at least twice) and the parts left as they were.
+/// Splits an AND's `parts` into ranges (one per BIGINT or TIMESTAMP column compared with a
+/// constant by `=`, `<`, `<=`, `>` or `>=`, once or several times, fused) and the parts left
+/// as they were.
 pub fn fuse<'f>(parts: &'f [Filter], cx: &Ctx<'_>) -> Vec<Part<'f>> {
-    let mut ranges: Vec<(IntRange, usize)> = Vec::new();
-    let mut keep: Vec<(Option<IntRange>, &'f Filter)> = Vec::new();
+    let mut ranges: Vec<IntRange> = Vec::new();
+    let mut out: Vec<Part<'f>> = Vec::new();
     for p in parts {
-        let bound = interval(p, cx);
-        if let Some(b) = bound {
-            match ranges.iter_mut().find(|(r, _)| r.col == b.col) {
-                Some((r, n)) => {
+        match interval(p, cx) {
+            Some(b) => match ranges.iter_mut().find(|r| r.col == b.col) {
+                Some(r) => {
                     r.lo = r.lo.max(b.lo);
                     r.hi = r.hi.min(b.hi);
-                    *n += 1;
                 }
-                None => ranges.push((b, 1)),
-            }
+                None => ranges.push(b),
+            },
+            None => out.push(Part::Filter(p)),
         }
-        keep.push((bound, p));
     }
-    let fused = |col: usize| ranges.iter().any(|(r, n)| r.col == col && *n > 1);
-    let mut out: Vec<Part<'f>> = keep
-        .into_iter()
-        .filter(|(b, _)| !b.is_some_and(|b| fused(b.col)))
-        .map(|(_, p)| Part::Filter(p))
-        .collect();
-    out.extend(
-        ranges
-            .into_iter()
-            .filter(|(_, n)| *n > 1)
-            .map(|(r, _)| Part::Range(r)),
-    );
+    out.extend(ranges.into_iter().map(Part::Range));
     out
 }
 
-/// `part` as a range when it compares an integer column with a constant.
-fn interval(part: &Filter, cx: &Ctx<'_>) -> Option<IntRange> {
+/// `part` as a range when it compares an integer column with a constant by `=`, `<`, `<=`,
+/// `>` or `>=` (a literal the column cannot take stays a leaf, which reports it).
+pub fn interval(part: &Filter, cx: &Ctx<'_>) -> Option<IntRange> {
     let Filter::Cmp { column, op, value } = part else {
         return None;
     };
@@ -196,9 +187,11 @@ fn decide(r: IntRange, b: Bounds, rows: u32) -> Zone {
 
 /// The estimated share of rows where `r` is TRUE or UNKNOWN, from the zone maps (zones the
 /// bounds do not decide count the share of their value range inside `r`, NULL rows count as
-/// UNKNOWN); a fixed guess without zone maps.
+/// UNKNOWN); without zone maps a fixed guess, a half for one comparison (`r` open at one end)
+/// and a quarter for a range closed at both.
 pub fn estimate(cx: &Ctx<'_>, r: IntRange) -> f64 {
-    zone_estimate(cx, r).unwrap_or(0.25)
+    let one_sided = r.lo == i64::MIN || r.hi == i64::MAX;
+    zone_estimate(cx, r).unwrap_or(if one_sided { 0.5 } else { 0.25 })
 }
 
 /// `r`'s share of the rows from the column's zone maps; None without them (then nothing says
