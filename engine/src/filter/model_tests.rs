@@ -382,6 +382,29 @@ fn selected(v: &TableVersion, f: &Filter, zones: bool) -> BTreeSet<i64> {
     ids_of(v, &f.selection_with(v, zones).expect("selection"))
 }
 
+/// Every comparison operator.
+const OPS: [CmpOp; 6] = [
+    CmpOp::Eq,
+    CmpOp::Ne,
+    CmpOp::Lt,
+    CmpOp::Le,
+    CmpOp::Gt,
+    CmpOp::Ge,
+];
+
+/// Asserts that `f`'s selection of `v`, with and without zone maps, is the ids of the `rows`
+/// where the row-by-row model holds; returns them.
+fn whole_agrees(v: &TableVersion, f: &Filter, rows: &[Row]) -> BTreeSet<i64> {
+    let want: BTreeSet<i64> = rows
+        .iter()
+        .filter(|r| holds(f, r) == Some(true))
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(selected(v, f, true), want, "with zone maps: {f}");
+    assert_eq!(selected(v, f, false), want, "without zone maps: {f}");
+    want
+}
+
 /// Row windows of every segment: cut at the fractions `cuts`, every other piece.
 fn windows(v: &TableVersion, cuts: &[f64]) -> Vec<Vec<std::ops::Range<u32>>> {
     v.segments
@@ -537,16 +560,8 @@ fn zone_decisions_agree_with_row_tests_at_every_bound() {
     t.flush().expect("flush");
     t.insert(&batch(&rows[9_000..])).expect("insert");
     let v = t.snapshot().version.clone();
-    let ops = [
-        CmpOp::Eq,
-        CmpOp::Ne,
-        CmpOp::Lt,
-        CmpOp::Le,
-        CmpOp::Gt,
-        CmpOp::Ge,
-    ];
     let mut filters = Vec::new();
-    for op in ops {
+    for op in OPS {
         for x in -1..=104 {
             filters.push(Filter::cmp("m", op, x));
             filters.push(Filter::cmp("y", op, Value::Float(x as f64 * 0.5)));
@@ -561,13 +576,7 @@ fn zone_decisions_agree_with_row_tests_at_every_bound() {
         filters.push(Filter::descendant("path", l).not());
     }
     for f in &filters {
-        let want: BTreeSet<i64> = rows
-            .iter()
-            .filter(|r| holds(f, r) == Some(true))
-            .map(|r| r.id)
-            .collect();
-        assert_eq!(selected(&v, f, true), want, "with zone maps: {f}");
-        assert_eq!(selected(&v, f, false), want, "without zone maps: {f}");
+        whole_agrees(&v, f, &rows);
     }
 }
 
@@ -702,16 +711,8 @@ fn single_comparisons_are_intervals_found_through_the_value_order() {
     assert_eq!(order.len(), 10_000);
     let ws = windows(&v, &[0.2, 0.45, 0.7]);
     let in_ws = ids_in(&v, &ws);
-    let ops = [
-        CmpOp::Eq,
-        CmpOp::Ne,
-        CmpOp::Lt,
-        CmpOp::Le,
-        CmpOp::Gt,
-        CmpOp::Ge,
-    ];
     let mut filters = Vec::new();
-    for op in ops {
+    for op in OPS {
         for x in [
             i64::MIN,
             -1,
@@ -731,13 +732,7 @@ fn single_comparisons_are_intervals_found_through_the_value_order() {
         }
     }
     for f in &filters {
-        let want: BTreeSet<i64> = rows
-            .iter()
-            .filter(|r| holds(f, r) == Some(true))
-            .map(|r| r.id)
-            .collect();
-        assert_eq!(selected(&v, f, true), want, "with zone maps: {f}");
-        assert_eq!(selected(&v, f, false), want, "without zone maps: {f}");
+        let want = whole_agrees(&v, f, &rows);
         let inside: BTreeSet<i64> = want.intersection(&in_ws).copied().collect();
         assert_eq!(within(&v, f, &[&ws]), inside, "in windows: {f}");
     }
